@@ -1,0 +1,44 @@
+# Third-party packages. ci/deps installs every one of them (apt-get on Debian/Ubuntu, Homebrew
+# on macOS); the messages below name the package when one is missing.
+
+find_package(Threads REQUIRED)
+
+find_package(Boost 1.81 CONFIG)
+if(NOT Boost_FOUND)
+  message(FATAL_ERROR "Boost >= 1.81 not found (Debian bookworm: libboost1.81-dev, not the "
+                      "1.74 default). Run ci/deps.")
+endif()
+
+# Boost.Process v2: header-only up to 1.85 (one translation unit includes src.hpp, see
+# harness/src/spawn/boost_process_src.cpp); a compiled library Boost::process from 1.86 on.
+add_library(afterlife_boost_process INTERFACE)
+if(Boost_VERSION VERSION_GREATER_EQUAL 1.86)
+  find_package(Boost ${Boost_VERSION} EXACT CONFIG REQUIRED COMPONENTS process)
+  target_link_libraries(afterlife_boost_process INTERFACE Boost::process Boost::headers)
+  set(AFTERLIFE_BOOST_PROCESS_HEADER_ONLY OFF)
+else()
+  # std::filesystem keeps Boost.Filesystem (a compiled library) out of the build.
+  target_compile_definitions(afterlife_boost_process INTERFACE BOOST_PROCESS_USE_STD_FS)
+  target_link_libraries(afterlife_boost_process INTERFACE Boost::headers Threads::Threads)
+  set(AFTERLIFE_BOOST_PROCESS_HEADER_ONLY ON)
+endif()
+
+find_package(fmt CONFIG REQUIRED)
+find_package(nlohmann_json 3.10 CONFIG REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)
+
+if(AFTERLIFE_BUILD_TESTS)
+  find_package(Catch2 CONFIG REQUIRED)
+endif()
+if(AFTERLIFE_BUILD_BENCH)
+  find_package(benchmark CONFIG REQUIRED)
+  find_package(mimalloc CONFIG)
+endif()
+
+# POSIX real-time functions (shm_open, mq_open) live in librt on older glibc and in libc on macOS.
+include(CheckLibraryExists)
+check_library_exists(rt shm_open "" AFTERLIFE_HAVE_LIBRT)
+add_library(afterlife_rt INTERFACE)
+if(AFTERLIFE_HAVE_LIBRT)
+  target_link_libraries(afterlife_rt INTERFACE rt)
+endif()

@@ -1,0 +1,28 @@
+# One registration function for unit tests: tests/<component>/<feature>_test.cpp becomes the
+# executable <component>_<feature>_test, whose Catch2 test cases are discovered into CTest as
+# <component>::<feature>::<test case name>.
+include(Catch)
+
+if(Catch2_VERSION VERSION_GREATER_EQUAL 3)
+  add_library(afterlife_catch_main INTERFACE)
+  target_link_libraries(afterlife_catch_main INTERFACE Catch2::Catch2WithMain)
+else()
+  add_library(afterlife_catch_main STATIC ${PROJECT_SOURCE_DIR}/tests/support/catch_main.cpp)
+  target_link_libraries(afterlife_catch_main PUBLIC Catch2::Catch2)
+endif()
+target_compile_definitions(afterlife_catch_main INTERFACE
+  AFTERLIFE_CATCH2_MAJOR=${Catch2_VERSION_MAJOR})
+target_include_directories(afterlife_catch_main INTERFACE ${PROJECT_SOURCE_DIR}/tests/support)
+
+function(afterlife_add_unit_test component feature)
+  cmake_parse_arguments(arg "" "" "LIBRARIES" ${ARGN})
+  set(target ${component}_${feature}_test)
+  add_executable(${target} ${feature}_test.cpp)
+  target_link_libraries(${target} PRIVATE afterlife_catch_main afterlife_build_settings
+                                          ${arg_LIBRARIES})
+  catch_discover_tests(${target}
+    TEST_PREFIX "${component}::${feature}::"
+    PROPERTIES LABELS ${component}
+    # Discovery runs the binary; give it the same environment the tests get.
+    DISCOVERY_TIMEOUT 30)
+endfunction()
