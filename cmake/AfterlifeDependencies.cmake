@@ -18,7 +18,8 @@ if(Boost_VERSION VERSION_GREATER_EQUAL 1.86)
   set(AFTERLIFE_BOOST_PROCESS_HEADER_ONLY OFF)
 else()
   # std::filesystem keeps Boost.Filesystem (a compiled library) out of the build.
-  target_compile_definitions(afterlife_boost_process INTERFACE BOOST_PROCESS_USE_STD_FS)
+  target_compile_definitions(afterlife_boost_process INTERFACE
+    BOOST_PROCESS_USE_STD_FS BOOST_PROCESS_V2_SEPARATE_COMPILATION)
   target_link_libraries(afterlife_boost_process INTERFACE Boost::headers Threads::Threads)
   set(AFTERLIFE_BOOST_PROCESS_HEADER_ONLY ON)
 endif()

@@ -1,5 +1,7 @@
 #include "afterlife/harness/cli.hpp"
 
+#include "afterlife/harness/matrix_command.hpp"
+
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
@@ -22,8 +24,9 @@ int cli_main(int argc, char** argv) {
 
   auto* run = app.add_subcommand("run", "run a command, end it the way you ask, list leftovers");
   run->allow_extras();
-  auto* matrix = app.add_subcommand("matrix", "run the scenario catalog and print the table");
-  auto* scenarios = app.add_subcommand("scenarios", "list the scenario catalog");
+  matrix_command_args matrix_args;
+  auto* matrix = add_matrix_subcommand(app, matrix_args);
+  auto* scenarios = add_scenarios_subcommand(app, matrix_args);
   auto* clean = app.add_subcommand("clean", "remove leftovers of runs that never finished");
 
   try {
@@ -38,7 +41,9 @@ int cli_main(int argc, char** argv) {
     fmt::print(stderr, "afterlife: {}\nRun 'afterlife --help' for usage.\n", e.what());
     return exit_usage;
   }
-  for (auto* sub : {run, matrix, scenarios, clean}) {
+  if (matrix->parsed()) return run_matrix_command(matrix_args, argv[0]);
+  if (scenarios->parsed()) return run_scenarios_command(matrix_args);
+  for (auto* sub : {run, clean}) {
     if (sub->parsed()) return not_yet(sub->get_name());
   }
   fmt::print(stderr, "afterlife: a subcommand is required (run, matrix, scenarios, clean)\n"

@@ -1,0 +1,126 @@
+# Scenarios and their cells. scenarios/catalog.json is the one place that says what each
+# scenario is expected to leave behind per exit mode; this file turns it into CTest tests
+# `scenario::NAME::MODE`, each running `afterlife run` with the cell's expectations, so the
+# harness itself checks exit status and leftovers (no reliance on CTest's WILL_FAIL).
+#
+# The cell → command translation must match afterlife::cell_run_arguments
+# (harness/src/catalog.cpp), which `afterlife matrix` uses:
+#   program-chosen modes (normal error exception immediate abort):
+#     afterlife run --mode natural ... -- SCENARIO --exit MODE ARGS
+#   harness-chosen modes (sigint sigterm sigkill tree-kill):
+#     afterlife run --mode MODE --at checkpoint:ready ... -- SCENARIO --exit wait ARGS
+#   child-death: as harness-chosen, but the main process goes on: SCENARIO --exit normal ARGS
+
+set(AFTERLIFE_CATALOG "${PROJECT_SOURCE_DIR}/scenarios/catalog.json")
+set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${AFTERLIFE_CATALOG}")
+file(READ "${AFTERLIFE_CATALOG}" _afterlife_catalog_json)
+set_property(GLOBAL PROPERTY AFTERLIFE_CATALOG_JSON "${_afterlife_catalog_json}")
+set_property(GLOBAL PROPERTY AFTERLIFE_SCENARIO_TARGETS "")
+
+# Sets out_var to the catalog entry (a JSON object) of scenario `name`, or to NOTFOUND.
+function(_afterlife_catalog_entry name out_var)
+  get_property(catalog GLOBAL PROPERTY AFTERLIFE_CATALOG_JSON)
+  string(JSON count LENGTH "${catalog}" scenarios)
+  set(${out_var} NOTFOUND PARENT_SCOPE)
+  if(count EQUAL 0)
+    return()
+  endif()
+  math(EXPR last "${count} - 1")
+  foreach(i RANGE ${last})
+    string(JSON entry_name GET "${catalog}" scenarios ${i} name)
+    if(entry_name STREQUAL name)
+      string(JSON entry GET "${catalog}" scenarios ${i})
+      set(${out_var} "${entry}" PARENT_SCOPE)
+      return()
+    endif()
+  endforeach()
+endfunction()
+
+# Sets out_var to the CMake list of strings in the JSON array at path... of json.
+function(_afterlife_json_strings json out_var)
+  set(values "")
+  string(JSON count ERROR_VARIABLE err LENGTH "${json}" ${ARGN})
+  if(NOT err AND count GREATER 0)
+    math(EXPR last "${count} - 1")
+    foreach(i RANGE ${last})
+      string(JSON value GET "${json}" ${ARGN} ${i})
+      list(APPEND values "${value}")
+    endforeach()
+  endif()
+  set(${out_var} "${values}" PARENT_SCOPE)
+endfunction()
+
+# afterlife_add_scenario(NAME SOURCES src... [LIBRARIES lib...])
+# Builds <build>/scenarios/NAME and registers one CTest test per catalog cell of NAME.
+function(afterlife_add_scenario name)
+  cmake_parse_arguments(arg "" "" "SOURCES;LIBRARIES" ${ARGN})
+  add_executable(${name} ${arg_SOURCES})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/scenarios)
+  target_link_libraries(${name} PRIVATE afterlife_scenario_support afterlife_build_settings ${arg_LIBRARIES})
+  set_property(GLOBAL APPEND PROPERTY AFTERLIFE_SCENARIO_TARGETS ${name})
+
+  _afterlife_catalog_entry(${name} entry)
+  if(NOT entry)
+    message(FATAL_ERROR "scenario '${name}' has no entry in ${AFTERLIFE_CATALOG}: add its expected outcome per mode")
+  endif()
+  if(NOT AFTERLIFE_BUILD_TESTS)
+    return()
+  endif()
+
+  get_property(catalog GLOBAL PROPERTY AFTERLIFE_CATALOG_JSON)
+  _afterlife_json_strings("${catalog}" modes modes)
+  _afterlife_json_strings("${entry}" scenario_args args)
+  string(JSON timeout ERROR_VARIABLE no_timeout GET "${entry}" timeout)
+  if(no_timeout)
+    set(timeout 20s)
+  endif()
+  string(JSON grace ERROR_VARIABLE no_grace GET "${entry}" grace)
+  if(no_grace)
+    set(grace 1s)
+  endif()
+
+  foreach(mode IN LISTS modes)
+    string(JSON has_mode ERROR_VARIABLE not_applicable GET "${entry}" expect ${mode})
+    if(not_applicable)
+      continue()
+    endif()
+    _afterlife_json_strings("${entry}" exprs expect ${mode})
+    if(mode MATCHES "^(normal|error|exception|immediate|abort)$")
+      set(run_args --mode natural)
+      set(exit_arg ${mode})
+    elseif(mode STREQUAL "child-death")
+      set(run_args --mode ${mode} --at checkpoint:ready)
+      set(exit_arg normal)
+    else()
+      set(run_args --mode ${mode} --at checkpoint:ready)
+      set(exit_arg wait)
+    endif()
+    list(APPEND run_args --timeout ${timeout} --grace ${grace})
+    foreach(expr IN LISTS exprs)
+      list(APPEND run_args --expect "${expr}")
+    endforeach()
+    add_test(NAME scenario::${name}::${mode}
+      COMMAND $<TARGET_FILE:afterlife> run ${run_args}
+              --json ${PROJECT_BINARY_DIR}/scenarios/reports/${name}.${mode}.json
+              -- $<TARGET_FILE:${name}> --exit ${exit_arg} ${scenario_args})
+    set_tests_properties(scenario::${name}::${mode} PROPERTIES LABELS scenario TIMEOUT 120)
+  endforeach()
+endfunction()
+
+# Every catalog scenario must be built somewhere (and every built one is in the catalog, checked
+# by afterlife_add_scenario): call once after all scenarios are added.
+function(afterlife_check_catalog)
+  get_property(catalog GLOBAL PROPERTY AFTERLIFE_CATALOG_JSON)
+  get_property(targets GLOBAL PROPERTY AFTERLIFE_SCENARIO_TARGETS)
+  string(JSON count LENGTH "${catalog}" scenarios)
+  if(count EQUAL 0)
+    return()
+  endif()
+  math(EXPR last "${count} - 1")
+  foreach(i RANGE ${last})
+    string(JSON name GET "${catalog}" scenarios ${i} name)
+    if(NOT name IN_LIST targets)
+      message(FATAL_ERROR "${AFTERLIFE_CATALOG} lists scenario '${name}', but no afterlife_add_scenario(${name} ...) builds it")
+    endif()
+  endforeach()
+endfunction()

@@ -1,0 +1,146 @@
+#include "afterlife/harness/matrix_command.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fmt/core.h>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "afterlife/harness/cli.hpp"
+#include "afterlife/harness/matrix.hpp"
+
+namespace afterlife {
+
+namespace {
+
+// The catalog, scenarios and report directory of the build this afterlife comes from.
+std::string default_catalog() { return AFTERLIFE_DEFAULT_CATALOG; }
+std::string default_scenario_dir() { return AFTERLIFE_DEFAULT_SCENARIO_DIR; }
+std::string default_report_dir() { return AFTERLIFE_DEFAULT_REPORT_DIR; }
+
+// This program's own path, to run each cell with the same afterlife: argv[0] when it names a
+// path, otherwise the first match on PATH.
+std::filesystem::path self_executable(const char* argv0) {
+  std::string name = argv0 ? argv0 : "afterlife";
+  if (name.find('/') != std::string::npos) return std::filesystem::absolute(name);
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    auto candidate = std::filesystem::path(dir.empty() ? "." : dir) / name;
+    if (access(candidate.c_str(), X_OK) == 0) return std::filesystem::absolute(candidate);
+  }
+  return name;
+}
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+void write_or_stdout(const std::string& where, const std::string& text) {
+  if (where == "-") {
+    fmt::print("{}", text);
+    return;
+  }
+  write_file(where, text);
+}
+
+}  // namespace
+
+CLI::App* add_matrix_subcommand(CLI::App& app, matrix_command_args& args) {
+  auto* sub = app.add_subcommand("matrix", "run every scenario cell of the catalog and print the table");
+  sub->add_option("--scenario", args.scenarios, "only this scenario (repeatable)");
+  sub->add_option("--mode", args.modes, "only this exit mode (repeatable)");
+  sub->add_option("--jobs,-j", args.jobs, "cells run at once (default: the number of cores)")
+      ->check(CLI::Range(1u, 256u));
+  sub->add_option("--json", args.json, "write the matrix JSON here ('-' for stdout)");
+  sub->add_option("--junit", args.junit, "write JUnit XML here");
+  sub->add_option("--html", args.html, "write the HTML page here");
+  sub->add_option("--out", args.out, "directory for matrix.json, matrix.xml, matrix.html and cells/")
+      ->default_str(default_report_dir());
+  sub->add_option("--catalog", args.catalog, "the scenario catalog")->default_str(default_catalog());
+  sub->add_option("--scenario-dir", args.scenario_dir, "where the scenario executables are")
+      ->default_str(default_scenario_dir());
+  return sub;
+}
+
+CLI::App* add_scenarios_subcommand(CLI::App& app, matrix_command_args& args) {
+  auto* sub = app.add_subcommand("scenarios", "list the scenario catalog: each scenario and its modes");
+  sub->add_option("--catalog", args.catalog, "the scenario catalog")->default_str(default_catalog());
+  return sub;
+}
+
+int run_scenarios_command(const matrix_command_args& args) {
+  catalog cat;
+  try {
+    cat = load_catalog(args.catalog.empty() ? default_catalog() : args.catalog);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "afterlife: {}\n", e.what());
+    return exit_harness_error;
+  }
+  std::size_t width = 8, cells = 0;
+  for (const auto& s : cat.scenarios) width = std::max(width, s.name.size());
+  for (const auto& s : cat.scenarios) {
+    std::string modes;
+    for (const auto& m : cat.modes)
+      if (s.expect.count(m)) modes += (modes.empty() ? "" : " ") + m;
+    cells += s.expect.size();
+    fmt::print("{:<{}}  {}\n{:<{}}  modes: {}\n", s.name, width, s.summary, "", width, modes);
+  }
+  fmt::print("{} scenarios, {} cells\n", cat.scenarios.size(), cells);
+  return exit_met;
+}
+
+int run_matrix_command(const matrix_command_args& args, const char* argv0) {
+  matrix_options options;
+  options.catalog_path = args.catalog.empty() ? default_catalog() : args.catalog;
+  options.scenario_dir = args.scenario_dir.empty() ? default_scenario_dir() : args.scenario_dir;
+  options.out_dir = args.out.empty() ? default_report_dir() : args.out;
+  options.afterlife_exe = self_executable(argv0);
+  options.scenarios = args.scenarios;
+  options.modes = args.modes;
+  options.jobs = args.jobs ? args.jobs : std::max(1u, std::thread::hardware_concurrency());
+  options.progress = isatty(STDERR_FILENO) != 0;
+
+  catalog cat;
+  try {
+    cat = load_catalog(options.catalog_path);
+    if (select_cells(cat, options.scenarios, options.modes).empty()) {
+      fmt::print(stderr, "afterlife: the catalog {} has no cells to run{}\n", options.catalog_path.string(),
+                 cat.scenarios.empty() ? " (no scenarios yet)" : " for these filters");
+      return exit_harness_error;
+    }
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "afterlife: {}\n", e.what());
+    return exit_usage;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "afterlife: {}\n", e.what());
+    return exit_harness_error;
+  }
+
+  matrix_result result;
+  try {
+    result = run_matrix(options);
+    auto json = matrix_json(result).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    write_file(options.out_dir / "matrix.json", json);
+    write_file(options.out_dir / "matrix.xml", matrix_junit(result));
+    write_file(options.out_dir / "matrix.html", matrix_html(result));
+    if (!args.json.empty()) write_or_stdout(args.json, json);
+    if (!args.junit.empty()) write_or_stdout(args.junit, matrix_junit(result));
+    if (!args.html.empty()) write_or_stdout(args.html, matrix_html(result));
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "afterlife: {}\n", e.what());
+    return exit_harness_error;
+  }
+  // With --json - the table goes to stderr so stdout stays machine-readable.
+  FILE* table_stream = args.json == "-" ? stderr : stdout;
+  fmt::print(table_stream, "{}", matrix_table(result, isatty(fileno(table_stream)) != 0));
+  fmt::print(table_stream, "reports: {}\n", (options.out_dir / "matrix.html").string());
+  return result.all_met() ? exit_met : exit_not_met;
+}
+
+}  // namespace afterlife
