@@ -1,0 +1,22 @@
+# The CMake package users' projects consume with find_package(afterlife): the command, the
+# control-client header, the lifecycle library and afterlife_add_test (cmake/afterlife-functions.cmake).
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+install(TARGETS afterlife afterlife_control_client afterlife_lifecycle
+  EXPORT afterlifeTargets
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/harness/include/afterlife DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  FILES_MATCHING PATTERN "control_client.h")
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/lifecycle/include/lifecycle DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+
+set(config_dir ${CMAKE_INSTALL_LIBDIR}/cmake/afterlife)
+install(EXPORT afterlifeTargets NAMESPACE afterlife:: DESTINATION ${config_dir})
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/afterlifeConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/afterlifeConfig.cmake INSTALL_DESTINATION ${config_dir})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/afterlifeConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/afterlifeConfig.cmake ${PROJECT_BINARY_DIR}/afterlifeConfigVersion.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/afterlife-functions.cmake DESTINATION ${config_dir})
