@@ -315,6 +315,9 @@ void run_state::handle_message(const detail::control_message& message) {
 
 void run_state::fire(int sender, int connection) {
   report_.trigger_fired = true;
+  // Learn the whole tree while it still hangs below the main process: a child born since the
+  // last scan (CPython's resource tracker, just spawned) is then known after it is orphaned.
+  run_processes();
   switch (options_.mode) {
     case exit_mode::sigterm:
     case exit_mode::sigint:
@@ -370,11 +373,15 @@ void run_state::on_timeout() {
 }
 
 bool run_state::belongs(const probes::process_status& status) const {
-  if (status.pid == main_pid_) return true;
+  if (status.pid == main_pid_) return !main_reaped_;  // else the number was reused
   auto known = known_.find(status.pid);
   if (known != known_.end() && (known->second == 0 || known->second == status.start_time))
     return true;
-  if (status.pgid == main_pid_ && !main_reaped_) return true;
+  // The main process's group outlives the main process while it has members, and the kernel
+  // does not hand out a pid still in use as a group id: a member of that group is ours. (A new
+  // group with a reused number would be led by a process whose pid is that number.)
+  if (status.pgid == main_pid_) return true;  // (status.pid != main_pid_ here)
+  // Left the group (setsid) and was not seen yet: the marker every process of the run inherits.
   return probes::environment_has(status.pid, "AFTERLIFE_RUN=" + dir_.id());
 }
 

@@ -462,6 +462,7 @@ TEST_CASE("CPython multiprocessing.shared_memory: the resource tracker and the e
                               "signal=KILL", "--expect", "posix_shm=0", "--expect",
                               "output~resource_tracker"},
                              {"python3", "-c", script}, marker);
+  INFO(owner.raw.out);
   CHECK(owner.status() == 0);
   // The whole group: the tracker dies too and the segment stays (REFERENCE.md).
   auto tree = afterlife_run({"--mode", "tree-kill", "--at", "line:created", "--expect",
