@@ -7,7 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <map>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -27,13 +27,15 @@ struct object_entry {
 };
 
 struct snapshot {
-  std::map<std::string, object_entry> objects;  // by key()
+  // By key(). Hashed: a busy /dev/shm has thousands of entries and each run diffs two listings.
+  std::unordered_map<std::string, object_entry> objects;
   std::vector<std::string> notes;               // "unsupported: why" and probe errors
 };
 
 // Everything listable now: POSIX shm/sem (and mqueues where mounted), SysV objects, and files,
 // sockets and FIFOs under the watched directories (recursively, never following symlinks).
-// Sizes are filled in only by complete(), so that a snapshot of a busy /dev/shm stays cheap.
+// Sizes (and, for /dev/shm entries, paths) are filled in only by complete(), so that a snapshot
+// of a busy /dev/shm stays cheap.
 snapshot take_snapshot(const std::vector<std::filesystem::path>& watch_dirs);
 
 // Fills in size (and inode where the listing did not give it) of an entry found in a snapshot.

@@ -62,7 +62,6 @@ void scan_dev_shm(snapshot& into) {
       object.kind = "posix_shm";
       object.name = "/" + std::string(name);
     }
-    object.path = std::string(shm_dir) + "/" + std::string(name);
     object.inode = entry->d_ino;
     into.objects.emplace(object.key(), std::move(object));
   }
@@ -163,6 +162,8 @@ snapshot take_snapshot(const std::vector<std::filesystem::path>& watch_dirs) {
 
 void complete(object_entry& entry) {
   if (entry.kind.starts_with("sysv_")) return;  // the listing carries the size
+  if ((entry.kind == "posix_shm" || entry.kind == "posix_sem") && entry.path.empty())
+    entry.path = dev_shm_path(entry.kind, entry.name);
   detail::complete_file(entry);
 }
 
