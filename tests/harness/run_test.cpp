@@ -67,7 +67,7 @@ TEST_CASE("a program that aborts is reported as signal ABRT") {
 
 TEST_CASE("sigkill at a checkpoint: the shm segment is listed, attributed, explained and reaped") {
   auto marker = unique("m");
-  auto name = "/" + unique("al-shm-");
+  auto name = unique("/al-shm-");
   auto r = afterlife_run({"--mode", "sigkill", "--at", "checkpoint:ready", "--expect",
                           "signal=KILL", "--expect", "posix_shm=1"},
                          {actor(), "shm=" + name + ":8192", "checkpoint=ready", "shm-unlink=" + name,
@@ -93,7 +93,7 @@ TEST_CASE("sigkill at a checkpoint: the shm segment is listed, attributed, expla
 
 TEST_CASE("clean fails on a leak; --no-reap leaves the object in place") {
   auto marker = unique("m");
-  auto name = "/" + unique("al-keep-");
+  auto name = unique("/al-keep-");
   auto r = afterlife_run({"--no-reap"}, {actor(), "shm=" + name, "exit=0"}, marker);
   REQUIRE(r.report.is_object());
   CHECK(r.status() == 1);
@@ -107,7 +107,7 @@ TEST_CASE("clean fails on a leak; --no-reap leaves the object in place") {
 
 TEST_CASE("a program that unlinks what it creates is clean") {
   auto marker = unique("m");
-  auto name = "/" + unique("al-tidy-");
+  auto name = unique("/al-tidy-");
   auto r = afterlife_run({}, {actor(), "shm=" + name, "shm-unlink=" + name, "exit=0"}, marker);
   REQUIRE(r.report.is_object());
   CHECK(r.status() == 0);
@@ -316,8 +316,8 @@ TEST_CASE("robustness: bad options are usage errors (exit 2)") {
 
 TEST_CASE("every kind of named object is attributed and reaped") {
   auto marker = unique("m");
-  auto sem = "/" + unique("al-sem-");
-  auto mq = "/" + unique("al-mq-");
+  auto sem = unique("/al-sem-");
+  auto mq = unique("/al-mq-");
   auto r = afterlife_run({"--expect", "posix_sem=1", "--expect", "posix_mq=1", "--expect",
                           "sysv_shm=1", "--expect", "sysv_sem=1", "--expect", "sysv_msg=1",
                           "--expect", "fifo=1", "--expect", "socket=1", "--expect", "file=3"},
@@ -371,8 +371,8 @@ harness_run run_beside_neighbour(const std::vector<std::string>& options,
 
 TEST_CASE("attribution holds beside unrelated /dev/shm activity") {
   auto marker = unique("m");
-  auto ours = "/" + unique("al-ours-");
-  auto noise = "/" + unique("al-noise-");
+  auto ours = unique("/al-ours-");
+  auto noise = unique("/al-noise-");
   auto r = run_beside_neighbour({"--expect", "posix_shm=1", "--expect", "leftovers=1"},
                                 {actor(), "shm=" + ours, "sleep=600", "exit=0"}, marker, noise);
   REQUIRE(r.report.is_object());
@@ -392,7 +392,7 @@ TEST_CASE("attribution holds beside unrelated /dev/shm activity") {
 
 TEST_CASE("unattributed leftovers fail clean only with --strict") {
   auto marker = unique("m");
-  auto noise = "/" + unique("al-noise-");
+  auto noise = unique("/al-noise-");
   auto lenient = run_beside_neighbour({}, {actor(), "sleep=600", "exit=0"}, marker, noise);
   CHECK(lenient.status() == 0);
   shm_unlink(noise.c_str());
@@ -421,7 +421,7 @@ TEST_CASE("phases reported over the control socket are in the report and judged"
 
 TEST_CASE("a runtime registration attributes what the interposer could not see") {
   auto marker = unique("m");
-  auto name = "/" + unique("al-raw-");
+  auto name = unique("/al-raw-");
   auto r = afterlife_run({"--expect", "posix_shm=1"},
                          {actor(), "shm-raw=" + name, "register=posix_shm:" + name, "exit=0"},
                          marker);
@@ -435,7 +435,7 @@ TEST_CASE("a runtime registration attributes what the interposer could not see")
 
 TEST_CASE("the ledger is still written by a program that closed every descriptor") {
   auto marker = unique("m");
-  auto name = "/" + unique("al-closed-");
+  auto name = unique("/al-closed-");
   auto r = afterlife_run({"--expect", "posix_shm=1"},
                          {actor(), "close-fds", "shm=" + name, "exit=0"}, marker);
   CHECK(r.status() == 0);
@@ -480,7 +480,7 @@ TEST_CASE("CPython multiprocessing.shared_memory: the resource tracker and the e
 
 TEST_CASE("the text report names the ending, the leftover, its creator and its removal") {
   auto marker = unique("m");
-  auto name = "/" + unique("al-text-");
+  auto name = unique("/al-text-");
   child_options opts;
   opts.set_env["AFTERLIFE_RUNTIME_DIR"] = runtime_dir();
   opts.set_env["AFTERLIFE_TEST_MARKER"] = marker;
@@ -502,7 +502,7 @@ TEST_CASE("the text report names the ending, the leftover, its creator and its r
 
 TEST_CASE("afterlife clean removes what a run whose harness died left behind") {
   auto marker = unique("m");
-  auto name = "/" + unique("al-orphan-");
+  auto name = unique("/al-orphan-");
   auto runtime = std::filesystem::temp_directory_path() / unique("al-clean-");
   std::filesystem::create_directories(runtime);
   child_options opts;
