@@ -1,6 +1,6 @@
-// Boost.Process v2 before 1.86 compiles its definitions into the one translation unit that
-// includes src.hpp (with BOOST_PROCESS_V2_SEPARATE_COMPILATION, set by CMake); from 1.86 on they
-// are the compiled Boost::process library and CMake leaves this file out.
-#include "spawn/boost_process_fixups.hpp"
+// Boost.Process v2 up to Boost 1.85: its definitions are compiled into this one translation
+// unit (the harness is built with BOOST_PROCESS_V2_SEPARATE_COMPILATION). CMake adds this file
+// only when AFTERLIFE_BOOST_PROCESS_HEADER_ONLY is ON; from 1.86 on, Boost::process has them.
+#include "spawn/boost_process.hpp"
 
 #include <boost/process/v2/src.hpp>
