@@ -16,6 +16,8 @@ set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_D
 file(READ "${AFTERLIFE_CATALOG}" _afterlife_catalog_json)
 set_property(GLOBAL PROPERTY AFTERLIFE_CATALOG_JSON "${_afterlife_catalog_json}")
 set_property(GLOBAL PROPERTY AFTERLIFE_SCENARIO_TARGETS "")
+# Each cell's JSON report lands here (afterlife run does not create directories for --json).
+file(MAKE_DIRECTORY ${PROJECT_BINARY_DIR}/scenarios/reports)
 
 # Sets out_var to the catalog entry (a JSON object) of scenario `name`, or to NOTFOUND.
 function(_afterlife_catalog_entry name out_var)
