@@ -2,6 +2,7 @@
 
 #include "spawn/boost_process.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,8 +69,13 @@ matrix_cell_result run_cell(const catalog_cell& cell, const matrix_options& opti
 
   auto started = clock::now();
   int status = 0;
-  FILE* log = std::fopen(log_path.c_str(), "w");
+  // Close-on-exec: cells start concurrently, and another cell's child must not inherit this log
+  // (it would show up among that run's survivors' fds). The dup2 onto the child's stdout and
+  // stderr clears the flag there.
+  int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  FILE* log = log_fd < 0 ? nullptr : ::fdopen(log_fd, "w");
   if (log == nullptr) {
+    if (log_fd >= 0) ::close(log_fd);
     matrix_cell_result r = judge_cell(cell, -1, std::nullopt, "cannot write " + log_path.string());
     return r;
   }

@@ -27,7 +27,7 @@ table.grid { border-collapse: collapse; }
 #detail { margin-top: 1.5em; padding: 1em; border: 1px solid #ccc; border-radius: 6px; display: none; }
 #detail h2 { font-size: 1.1em; margin: 0 0 .5em; }
 #detail table { border-collapse: collapse; margin: .3em 0 1em; }
-#detail td, #detail th { border: 1px solid #e3e3e3; padding: 2px 6px; text-align: left; font-family: ui-monospace, monospace; font-size: 12px; }
+#detail td, #detail th { border: 1px solid #e3e3e3; padding: 2px 6px; text-align: left; vertical-align: top; font-family: ui-monospace, monospace; font-size: 12px; white-space: pre-wrap; overflow-wrap: anywhere; max-width: 40em; }
 .met { color: #1a661a; } .unmet { color: #8a1010; font-weight: bold; }
 code { font-family: ui-monospace, monospace; }
 </style></head><body>
@@ -64,14 +64,35 @@ for (const s of data.scenarios) {
     const c = cells.get(s + '\u0000' + m);
     if (!c) { row.appendChild(el('td', {class: 'none', title: 'does not apply'}, '·')); continue; }
     const td = el('td', {class: c.verdict, title: c.reason || 'as expected'}, c.verdict === 'pass' ? '✓' : '✗');
-    td.addEventListener('click', () => {
-      document.querySelectorAll('td.selected').forEach(x => x.classList.remove('selected'));
-      td.classList.add('selected');
-      show(c);
-    });
+    td.id = `${s}/${m}`;
+    td.addEventListener('click', () => { location.hash = td.id; });
     row.appendChild(td);
   }
   grid.appendChild(row);
+}
+
+// The open cell is in the URL (matrix.html#SCENARIO/MODE), so a link can point at one cell.
+function openFromHash() {
+  const id = decodeURIComponent(location.hash.slice(1));
+  const td = document.getElementById(id);
+  const c = cells.get(id.replace('/', '\u0000'));
+  document.querySelectorAll('td.selected').forEach(x => x.classList.remove('selected'));
+  if (!td || !c) return;
+  td.classList.add('selected');
+  show(c);
+}
+window.addEventListener('hashchange', openFromHash);
+
+// How a report field reads in a table cell: one line per fd or mapping, creators as "pid at site".
+const formats = {
+  fds: v => v.map(f => `${f.fd} → ${f.target}`).join('\n'),
+  maps: v => v.map(m => `${m.path} (${m.size} bytes, ${m.shared ? 'shared' : 'private'})`).join('\n'),
+  creator: v => v && v.pid ? `pid ${v.pid}${v.site ? ' at ' + v.site : ''}` : '',
+};
+function cellText(column, v) {
+  if (v === undefined || v === null) return '';
+  if (formats[column]) return formats[column](v);
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
 function table(rows, columns) {
@@ -81,10 +102,7 @@ function table(rows, columns) {
   t.appendChild(h);
   for (const r of rows) {
     const tr = el('tr');
-    for (const c of columns) {
-      const v = r[c];
-      tr.appendChild(el('td', {}, v === undefined || v === null ? '' : (typeof v === 'object' ? JSON.stringify(v) : String(v))));
-    }
+    for (const c of columns) tr.appendChild(el('td', {}, cellText(c, r[c])));
     t.appendChild(tr);
   }
   return t;
@@ -117,6 +135,7 @@ function show(c) {
   d.appendChild(el('h3', {}, `Survivors (${(r.survivors || []).length})`));
   if ((r.survivors || []).length) d.appendChild(table(r.survivors, ['pid', 'command', 'fds', 'maps']));
 }
+openFromHash();
 </script>
 </body></html>
 )HTML";
