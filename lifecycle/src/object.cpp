@@ -56,8 +56,7 @@ void init_header(object* op, const type_object& type) noexcept {
   op->gc_next = nullptr;
   op->gc_prev = nullptr;
   op->gc_bits = 0;
-  if (has_flag(type.flags, type_flags::gc))
-    gcd::list_append(op, &gcd::the_state.generation_heads[0]);
+  if (has_flag(type.flags, type_flags::gc)) gcd::track_young(op);
 }
 
 namespace {
@@ -100,8 +99,7 @@ bool legacy_del_dying(object* op) noexcept {
   const type_object& type = *op->type;
   if (type.legacy_del == nullptr) return true;
   if (call_with_temporary_ref(op, type.legacy_del)) return true;
-  if (gcd::is_gc(op) && !gcd::tracked(op))
-    gcd::list_append(op, &gcd::the_state.generation_heads[0]);
+  if (gcd::is_gc(op) && !gcd::tracked(op)) gcd::track_young(op);
   return false;
 }
 
@@ -128,7 +126,7 @@ void dealloc(object* op) noexcept {
   // Untracked before weakref callbacks run: a collection started by a callback must not see
   // an object whose reference count is zero.
   const bool gc_type = gcd::is_gc(op);
-  if (gc_type && gcd::tracked(op)) gcd::list_remove(op);
+  if (gc_type && gcd::tracked(op)) gcd::untrack_object(op);
   if ((op->gc_bits & gcd::flag_weakrefs) != 0) clear_weakrefs(op);
   if (!legacy_del_dying(op)) return;
   if (gc_type) gcd::note_deallocation(op);
