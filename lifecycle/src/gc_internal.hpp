@@ -144,9 +144,13 @@ inline void untrack_object(object* op) noexcept {
 
 // Count one tracked allocation and collect if gen0 is over its threshold (_PyObject_GC_Link).
 void note_allocation() noexcept;
-// A gc object's memory is about to be freed (PyObject_GC_Del): untrack, count down gen0.
+// A gc object's memory is about to be freed (PyObject_GC_Del): unlink, count down gen0. The
+// header is not reset: the object is dead.
 inline void note_deallocation(object* op) noexcept {
-  if (tracked(op)) untrack_object(op);
+  if (tracked(op)) {
+    op->gc_prev->gc_next = op->gc_next;
+    op->gc_next->gc_prev = op->gc_prev;
+  }
   if (the_state.count[0] > 0) --the_state.count[0];
 }
 
