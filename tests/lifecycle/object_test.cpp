@@ -153,6 +153,8 @@ TEST_CASE("list append, set, pop, at") {
   CHECK(l->size() == 99);
   CHECK_THROWS_AS(l->at(99), std::out_of_range);
   CHECK_THROWS_AS(l->set(99, lifecycle::none()), std::out_of_range);
+  CHECK_THROWS_AS(l->append(ref{}), std::invalid_argument);
+  CHECK(l->size() == 99);
   l->clear();
   CHECK(l->size() == 0);
   CHECK_THROWS_AS(l->pop(), std::out_of_range);
