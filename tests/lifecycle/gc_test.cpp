@@ -616,3 +616,32 @@ TEST_CASE("reset_state detaches survivors and restores the defaults") {
   wr.reset();
   CHECK(gc::get_count()[0] == 0);
 }
+
+TEST_CASE("garbage is found only by collections of its generation, across full collections") {
+  fresh_gc fresh;
+  auto root = lifecycle::new_list();  // an old object referring to young ones
+  auto kept = self_cycle_list();
+  root->append(self_cycle_list());
+  // Young garbage referred to by nothing; young cycle kept alive only through `root`.
+  CHECK(gc::collect(0) == 0);  // kept and root's cycle survive into gen1
+  CHECK(gc::get_objects(1).size() == 3);
+  CHECK(gc::collect(1) == 0);  // ... into gen2
+  CHECK(gc::get_objects(2).size() == 3);
+  for (int i = 0; i < 3; ++i) CHECK(gc::collect(2) == 0);  // survivors stay put, full after full
+
+  kept.reset();      // kept is now gen2 garbage
+  root->clear();     // so is root's former cycle
+  self_cycle_list(); // and one young cycle
+  CHECK(gc::collect(0) == 1);  // the young one only
+  CHECK(gc::collect(1) == 0);
+  CHECK(gc::collect(2) == 2);
+  CHECK(gc::get_objects().size() == 1);  // root
+
+  // A young object survives through an old referrer; once unreferred it is garbage of gen2.
+  root->append(self_cycle_list());
+  gc::collect(2);
+  CHECK(gc::get_objects(2).size() == 2);
+  root->clear();
+  CHECK(gc::collect(1) == 0);
+  CHECK(gc::collect(2) == 1);
+}
