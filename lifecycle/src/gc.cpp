@@ -507,6 +507,23 @@ std::size_t collect_no_fail() noexcept {
   return r.collected + r.uncollectable;
 }
 
+std::optional<shutdown_garbage_report> shutdown_garbage_report_text() {
+  const state& s = st();
+  if ((s.debug & debug_saveall) != 0 || s.garbage == nullptr || s.garbage->size() == 0)
+    return std::nullopt;
+  shutdown_garbage_report report;
+  if ((s.debug & debug_uncollectable) != 0) {
+    report.warning = fmt::format("gc: {} uncollectable objects at shutdown", s.garbage->size());
+    report.listing = "      " + repr(s.garbage);
+  } else {
+    report.warning = fmt::format(
+        "gc: {} uncollectable objects at shutdown; use gc.set_debug(gc.DEBUG_UNCOLLECTABLE) to "
+        "list them",
+        s.garbage->size());
+  }
+  return report;
+}
+
 std::size_t tracked_count() noexcept {
   std::size_t n = list_size(&st().permanent);
   for (int i = 0; i < generations; ++i) n += list_size(generation_head(i));

@@ -645,3 +645,26 @@ TEST_CASE("garbage is found only by collections of its generation, across full c
   CHECK(gc::collect(1) == 0);
   CHECK(gc::collect(2) == 1);
 }
+
+TEST_CASE("the shutdown report on gc.garbage follows _PyGC_DumpShutdownStats") {
+  fresh_gc fresh;
+  CHECK_FALSE(gc::detail::shutdown_garbage_report_text());
+  auto legacy = lifecycle::new_class("Legacy", {.legacy_del = [](object*) {}});
+  object* raw = self_cycle(legacy).get();
+  CHECK(gc::collect() == 2);
+  auto report = gc::detail::shutdown_garbage_report_text();
+  REQUIRE(report);
+  CHECK(report->warning ==
+        "gc: 1 uncollectable objects at shutdown; use gc.set_debug(gc.DEBUG_UNCOLLECTABLE) to "
+        "list them");
+  CHECK(report->listing.empty());
+  gc::set_debug(gc::debug_uncollectable);
+  report = gc::detail::shutdown_garbage_report_text();
+  REQUIRE(report);
+  CHECK(report->warning == "gc: 1 uncollectable objects at shutdown");
+  CHECK(report->listing == "      [" + lifecycle::repr(raw) + "]");
+  gc::set_debug(gc::debug_saveall);
+  CHECK_FALSE(gc::detail::shutdown_garbage_report_text());
+  gc::set_debug(0);
+  break_garbage_cycles();
+}
