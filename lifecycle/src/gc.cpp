@@ -482,6 +482,10 @@ result collect_main(int generation) noexcept {
 
 // ---- callbacks ----
 
+// Differs from CPython: 3.11 reports a failing callback as "Exception ignored in: <function cb>";
+// our callbacks are C++ callables without a repr, so the message names the situation instead.
+constexpr const char* callback_error = "Exception ignored on calling gc callback";
+
 void invoke_callbacks(phase p, const callback_info& info) noexcept {
   callback_table* table = st().callbacks;
   if (table == nullptr || table->entries.empty()) return;
@@ -491,16 +495,14 @@ void invoke_callbacks(phase p, const callback_info& info) noexcept {
     to_call.reserve(table->entries.size());
     for (const auto& entry : table->entries) to_call.push_back(entry.second);
   } catch (...) {
-    report_unraisable(std::current_exception(), "Exception ignored on calling gc callback",
-                      nullptr);
+    report_unraisable(std::current_exception(), callback_error, nullptr);
     return;
   }
   for (const callback& cb : to_call) {
     try {
       cb(p, info);
     } catch (...) {
-      report_unraisable(std::current_exception(), "Exception ignored on calling gc callback",
-                        nullptr);
+      report_unraisable(std::current_exception(), callback_error, nullptr);
     }
   }
 }
