@@ -8,7 +8,8 @@
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
   std::string path = resource_scenario::option(
-      opts, "--path", resource_scenario::tmp_dir() + "/afl-file-" + std::to_string(getpid()) + ".txt");
+      opts, "--path",
+      resource_scenario::tmp_dir() + "/afl-file-" + std::to_string(getpid()) + ".txt");
   lifecycle::file out(path);
   out.write("flushed line\n");
   out.flush();

@@ -6,7 +6,8 @@
 
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
-  std::string name = resource_scenario::option(opts, "--name", resource_scenario::default_ipc_name("afl_mq"));
+  std::string name =
+      resource_scenario::option(opts, "--name", resource_scenario::default_ipc_name("afl_mq"));
   lifecycle::message_queue queue(lifecycle::create, name, 8, 64);
   queue.send("left in the queue");
   resource_scenario::say("name=" + queue.name());

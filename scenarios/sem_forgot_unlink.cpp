@@ -5,7 +5,8 @@
 
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
-  std::string name = resource_scenario::option(opts, "--name", resource_scenario::default_ipc_name("afl_sem"));
+  std::string name =
+      resource_scenario::option(opts, "--name", resource_scenario::default_ipc_name("afl_sem"));
   lifecycle::named_semaphore semaphore(lifecycle::create, name, 1);
   semaphore.wait();  // held: a waiter elsewhere would block forever once we are gone
   resource_scenario::say("name=" + semaphore.name());

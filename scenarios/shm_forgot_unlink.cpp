@@ -8,7 +8,8 @@
 
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
-  std::string name = resource_scenario::option(opts, "--name", resource_scenario::default_ipc_name("afl_shm"));
+  std::string name =
+      resource_scenario::option(opts, "--name", resource_scenario::default_ipc_name("afl_shm"));
   lifecycle::shared_memory segment(lifecycle::create, name, 4096);
   std::memcpy(segment.data().data(), "left behind", 12);
   resource_scenario::say("name=" + segment.name());

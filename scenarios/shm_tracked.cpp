@@ -10,7 +10,8 @@
 
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
-  std::string name = resource_scenario::option(opts, "--name", resource_scenario::default_ipc_name("afl_trk"));
+  std::string name =
+      resource_scenario::option(opts, "--name", resource_scenario::default_ipc_name("afl_trk"));
   lifecycle::shared_memory segment(lifecycle::create, name, 4096, /*track=*/true);
   std::memcpy(segment.data().data(), "tracked", 8);
   resource_scenario::say("name=" + segment.name());

@@ -9,7 +9,8 @@
 
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
-  key_t key = static_cast<key_t>(std::stoul(resource_scenario::option(opts, "--key", "0"), nullptr, 16));
+  key_t key =
+      static_cast<key_t>(std::stoul(resource_scenario::option(opts, "--key", "0"), nullptr, 16));
   lifecycle::sysv_shared_memory segment(lifecycle::create, 4096, key);
   std::memcpy(segment.data().data(), "left behind", 12);
   resource_scenario::say("name=" + segment.name());

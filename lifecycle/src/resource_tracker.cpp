@@ -17,7 +17,8 @@
 #include "resources_detail.hpp"
 
 #ifndef AFTERLIFE_RESOURCE_TRACKER_PATH
-#error "the build defines AFTERLIFE_RESOURCE_TRACKER_PATH (where afterlife-resource-tracker is built)"
+#error \
+    "the build defines AFTERLIFE_RESOURCE_TRACKER_PATH (where afterlife-resource-tracker is built)"
 #endif
 
 namespace lifecycle::resource_tracker {
@@ -32,9 +33,9 @@ struct registration {
 
 struct tracker_state {
   settings how;
-  pid_t pid = 0;        // the tracker
-  pid_t launcher = 0;   // the process that forked it, the only one that can waitpid() it
-  int write_fd = -1;    // close-on-exec; fork()ed children inherit it
+  pid_t pid = 0;       // the tracker
+  pid_t launcher = 0;  // the process that forked it, the only one that can waitpid() it
+  int write_fd = -1;   // close-on-exec; fork()ed children inherit it
   std::vector<registration> registered;
 };
 
@@ -261,7 +262,8 @@ void send_with_restart(tracker_state& s, const std::string& line) {
     restart_locked(s, how);
     error = send_line(s.write_fd, line);
   }
-  if (error != 0) throw std::system_error(error, std::generic_category(), "resource_tracker: write");
+  if (error != 0)
+    throw std::system_error(error, std::generic_category(), "resource_tracker: write");
 }
 
 }  // namespace
@@ -280,9 +282,9 @@ std::string format_line(std::string_view command, std::string_view name, std::st
   }
   std::string line = fmt::format("{}:{}:{}\n", command, name, kind);
   if (line.size() > max_line_length) {
-    throw std::length_error(fmt::format(
-        "resource_tracker: a line for '{}' would be {} bytes; at most {} stay atomic", name,
-        line.size(), max_line_length));
+    throw std::length_error(
+        fmt::format("resource_tracker: a line for '{}' would be {} bytes; at most {} stay atomic",
+                    name, line.size(), max_line_length));
   }
   return line;
 }

@@ -14,8 +14,8 @@
 #include <system_error>
 
 #include "lifecycle/resource_tracker.hpp"
-#include "resources_detail.hpp"
 #include "lifecycle/warnings.hpp"
+#include "resources_detail.hpp"
 
 namespace lifecycle {
 
@@ -39,14 +39,14 @@ void validate_ipc_name(std::string_view name) {
     throw std::invalid_argument("invalid IPC name '/': nothing follows the '/'");
   }
   if (name.size() > max_ipc_name_length) {
-    throw std::invalid_argument(fmt::format(
-        "invalid IPC name '{}': {} characters, but macOS allows at most {}", name, name.size(),
-        max_ipc_name_length));
+    throw std::invalid_argument(
+        fmt::format("invalid IPC name '{}': {} characters, but macOS allows at most {}", name,
+                    name.size(), max_ipc_name_length));
   }
   for (std::size_t i = 1; i < name.size(); ++i) {
     if (!is_portable_name_char(name[i])) {
-      throw std::invalid_argument(fmt::format(
-          "invalid IPC name '{}': character {} is not one of [A-Za-z0-9._-]", name, i));
+      throw std::invalid_argument(
+          fmt::format("invalid IPC name '{}': character {} is not one of [A-Za-z0-9._-]", name, i));
     }
   }
 }
@@ -98,8 +98,10 @@ void unlink_open(resource& r) noexcept {
   resource* prev = resource_list_access::prev(r);
   resource* next = resource_list_access::next(r);
   if (prev == nullptr && next == nullptr && open_list_head != &r) return;  // not in the list
-  if (prev != nullptr) resource_list_access::next(*prev) = next;
-  else open_list_head = next;
+  if (prev != nullptr)
+    resource_list_access::next(*prev) = next;
+  else
+    open_list_head = next;
   if (next != nullptr) resource_list_access::prev(*next) = prev;
   resource_list_access::prev(r) = nullptr;
   resource_list_access::next(r) = nullptr;
@@ -227,7 +229,8 @@ void named_resource::announce_unlinked() noexcept {
   } catch (const std::exception& e) {
     // Unlinked anyway; at worst the tracker finds the name gone at shutdown.
     detail::warn_format(warning_category::runtime_warning,
-                        "resource_tracker: cannot unregister {} {}: {}", leftover_, name(), e.what());
+                        "resource_tracker: cannot unregister {} {}: {}", leftover_, name(),
+                        e.what());
   }
   tracked_ = false;
 }

@@ -154,8 +154,8 @@ namespace {
 sockaddr_un socket_address(const std::string& path) {
   sockaddr_un address{};
   if (path.size() >= sizeof address.sun_path) {
-    throw std::invalid_argument(fmt::format("socket path '{}' is {} bytes; at most {} fit",
-                                            path, path.size(), sizeof address.sun_path - 1));
+    throw std::invalid_argument(fmt::format("socket path '{}' is {} bytes; at most {} fit", path,
+                                            path.size(), sizeof address.sun_path - 1));
   }
   address.sun_family = AF_UNIX;
   path.copy(address.sun_path, sizeof address.sun_path - 1);

@@ -195,8 +195,7 @@ struct mapping::impl {
   sharing how;
 };
 
-mapping::mapping(std::string path, sharing how)
-    : resource("mapping", detail::absolute_path(path)) {
+mapping::mapping(std::string path, sharing how) : resource("mapping", detail::absolute_path(path)) {
   boost_call("map " + name(), [&] {
     bip::file_mapping file(name().c_str(), bip::read_write);
     bip::mapped_region region(file, how == sharing::shared ? bip::read_write : bip::copy_on_write);
@@ -241,9 +240,8 @@ named_semaphore::named_semaphore(create_t, std::string name, unsigned initial, b
 
 named_semaphore::named_semaphore(attach_t, std::string name)
     : named_resource("semaphore", leftover_kind::posix_sem, validated(name)) {
-  boost_call("attach semaphore " + this->name(), [&] {
-    impl_ = new impl{bip::named_semaphore(bip::open_only, this->name().c_str())};
-  });
+  boost_call("attach semaphore " + this->name(),
+             [&] { impl_ = new impl{bip::named_semaphore(bip::open_only, this->name().c_str())}; });
   mark_open();
 }
 
@@ -283,17 +281,16 @@ message_queue::message_queue(create_t, std::string name, std::size_t max_message
                              std::size_t max_message_size, bool track)
     : named_resource("message_queue", leftover_kind::posix_shm, validated(name)) {
   boost_call("create message queue " + this->name(), [&] {
-    impl_ = new impl{bip::message_queue(bip::create_only, this->name().c_str(), max_messages,
-                                        max_message_size)};
+    impl_ = new impl{
+        bip::message_queue(bip::create_only, this->name().c_str(), max_messages, max_message_size)};
   });
   finish_creation(track);
 }
 
 message_queue::message_queue(attach_t, std::string name)
     : named_resource("message_queue", leftover_kind::posix_shm, validated(name)) {
-  boost_call("attach message queue " + this->name(), [&] {
-    impl_ = new impl{bip::message_queue(bip::open_only, this->name().c_str())};
-  });
+  boost_call("attach message queue " + this->name(),
+             [&] { impl_ = new impl{bip::message_queue(bip::open_only, this->name().c_str())}; });
   mark_open();
 }
 

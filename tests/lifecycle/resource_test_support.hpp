@@ -66,12 +66,12 @@ inline bool posix_sem_exists(const std::string& name) {
 inline bool sysv_shm_exists(key_t key) { return shmget(key, 0, 0) >= 0; }
 
 inline bool path_exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return lstat(path.c_str(), &st) == 0;
 }
 
 inline bool is_socket(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 

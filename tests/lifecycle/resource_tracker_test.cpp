@@ -60,16 +60,20 @@ logged_run run_logged(const temp_dir& dir, std::vector<std::string> argv,
 
 }  // namespace
 
-// ---- the protocol and the tracker program on its own ---------------------------------------------
+// ---- the protocol and the tracker program on its own
+// ---------------------------------------------
 
 TEST_CASE("format_line writes CPython's REGISTER:name:kind and refuses what would not be atomic") {
-  CHECK(lifecycle::resource_tracker::format_line("REGISTER", "/x", "posix_shm") == "REGISTER:/x:posix_shm\n");
-  CHECK(lifecycle::resource_tracker::format_line("UNREGISTER", "/a:b", "file") == "UNREGISTER:/a:b:file\n");
+  CHECK(lifecycle::resource_tracker::format_line("REGISTER", "/x", "posix_shm") ==
+        "REGISTER:/x:posix_shm\n");
+  CHECK(lifecycle::resource_tracker::format_line("UNREGISTER", "/a:b", "file") ==
+        "UNREGISTER:/a:b:file\n");
   CHECK_THROWS_AS(lifecycle::resource_tracker::format_line("REGISTER", "/x", "shared_memory"),
                   std::invalid_argument);
   CHECK_THROWS_AS(lifecycle::resource_tracker::format_line("REGISTER", "/x\n", "posix_shm"),
                   std::invalid_argument);
-  CHECK_THROWS_AS(lifecycle::resource_tracker::format_line("DROP", "/x", "posix_shm"), std::invalid_argument);
+  CHECK_THROWS_AS(lifecycle::resource_tracker::format_line("DROP", "/x", "posix_shm"),
+                  std::invalid_argument);
   std::string longest(512 - std::string("REGISTER::file\n").size(), 'n');
   CHECK(lifecycle::resource_tracker::format_line("REGISTER", longest, "file").size() == 512);
   CHECK_THROWS_AS(lifecycle::resource_tracker::format_line("REGISTER", longest + "n", "file"),
@@ -80,7 +84,8 @@ TEST_CASE("tracker: EOF with nothing registered exits 0 and says nothing") {
   child_result r = run_tracker("");
   CHECK(r.exit_code() == lifecycle::resource_tracker::clean);
   CHECK(r.err.empty());
-  r = run_tracker("REGISTER:/aflt_never:posix_shm\nUNREGISTER:/aflt_never:posix_shm\nPROBE:0:posix_shm\n");
+  r = run_tracker(
+      "REGISTER:/aflt_never:posix_shm\nUNREGISTER:/aflt_never:posix_shm\nPROBE:0:posix_shm\n");
   CHECK(r.exit_code() == lifecycle::resource_tracker::clean);
   CHECK(r.err.empty());
 }
@@ -117,9 +122,9 @@ TEST_CASE("tracker: every kind is removed the way its kind needs") {
   listener.close();
   lifecycle::file plain(dir.file("t:colon.txt"));
   plain.close();
-  child_result r = run_tracker("REGISTER:" + shm + ":posix_shm\nREGISTER:" + sem + ":posix_sem\nREGISTER:" +
-                               sysv.name() + ":sysv_shm\nREGISTER:" + listener.name() + ":socket\nREGISTER:" +
-                               plain.name() + ":file\n");
+  child_result r = run_tracker(
+      "REGISTER:" + shm + ":posix_shm\nREGISTER:" + sem + ":posix_sem\nREGISTER:" + sysv.name() +
+      ":sysv_shm\nREGISTER:" + listener.name() + ":socket\nREGISTER:" + plain.name() + ":file\n");
   CHECK(r.exit_code() == lifecycle::resource_tracker::leaks_found);
   CHECK(r.err == leak_warning(1, "file", "{'" + plain.name() + "'}") +
                      leak_warning(1, "posix_sem", "{'" + sem + "'}") +
@@ -153,15 +158,19 @@ TEST_CASE("tracker: malformed lines are a protocol error (exit 3); the rest is s
   child_result r = run_tracker("HELLO\nREGISTER:" + name + ":posix_shm\nREGISTER:/x:floppy\n" +
                                std::string(600, 'z') + "\nREGISTER:/unterminated:posix_shm");
   CHECK(r.exit_code() == lifecycle::resource_tracker::protocol_error);
+  CHECK_THAT(r.err,
+             Catch::Matchers::ContainsSubstring(
+                 "RuntimeWarning: resource_tracker: expected COMMAND:name:kind in line 'HELLO'\n"));
+  CHECK_THAT(r.err,
+             Catch::Matchers::ContainsSubstring(
+                 "RuntimeWarning: resource_tracker: unknown kind in line 'REGISTER:/x:floppy'\n"));
   CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring(
-                        "RuntimeWarning: resource_tracker: expected COMMAND:name:kind in line 'HELLO'\n"));
-  CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring(
-                        "RuntimeWarning: resource_tracker: unknown kind in line 'REGISTER:/x:floppy'\n"));
-  CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring("RuntimeWarning: resource_tracker: line too long in line 'zzz"));
+                        "RuntimeWarning: resource_tracker: line too long in line 'zzz"));
   CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring(
                         "RuntimeWarning: resource_tracker: unterminated last line in line "
                         "'REGISTER:/unterminated:posix_shm'\n"));
-  CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring(leak_warning(1, "posix_shm", "{'" + name + "'}")));
+  CHECK_THAT(r.err,
+             Catch::Matchers::ContainsSubstring(leak_warning(1, "posix_shm", "{'" + name + "'}")));
   CHECK_FALSE(posix_shm_exists(name));
 }
 
@@ -172,34 +181,39 @@ TEST_CASE("tracker: SIGINT and SIGTERM do not stop it") {
   std::string name = unique_ipc_name("sig");
   guard.posix_shm(name);
   temp_dir dir;
-  child_result r = run_child({"/bin/sh", "-c",
-                              "\"$0\" --exit wait --name \"$1\" >\"$2\" 2>&1 & scenario=$!; "
-                              "for i in $(seq 100); do grep -q tracker= \"$2\" && break; sleep 0.05; done; "
-                              "tracker=$(sed -n 's/^tracker=//p' \"$2\"); "
-                              "kill -INT $tracker; kill -TERM $tracker; sleep 0.2; "
-                              "kill -0 $tracker && echo alive=1; kill -KILL $scenario; wait $scenario; "
-                              "for i in $(seq 100); do grep -q leaked \"$2\" && break; sleep 0.05; done; "
-                              "cat \"$2\"",
-                              scenario_path("shm_tracked"), name, dir.file("out.txt")});
+  child_result r =
+      run_child({"/bin/sh", "-c",
+                 "\"$0\" --exit wait --name \"$1\" >\"$2\" 2>&1 & scenario=$!; "
+                 "for i in $(seq 100); do grep -q tracker= \"$2\" && break; sleep 0.05; done; "
+                 "tracker=$(sed -n 's/^tracker=//p' \"$2\"); "
+                 "kill -INT $tracker; kill -TERM $tracker; sleep 0.2; "
+                 "kill -0 $tracker && echo alive=1; kill -KILL $scenario; wait $scenario; "
+                 "for i in $(seq 100); do grep -q leaked \"$2\" && break; sleep 0.05; done; "
+                 "cat \"$2\"",
+                 scenario_path("shm_tracked"), name, dir.file("out.txt")});
   CHECK(output_value(r.out, "alive") == "1");
-  CHECK_THAT(r.out, Catch::Matchers::ContainsSubstring(leak_warning(1, "posix_shm", "{'" + name + "'}")));
+  CHECK_THAT(r.out,
+             Catch::Matchers::ContainsSubstring(leak_warning(1, "posix_shm", "{'" + name + "'}")));
   CHECK_FALSE(posix_shm_exists(name));
 }
 
 // ---- the tracker behind real programs ---------------------------------------------------------
 
-TEST_CASE("shm_tracked: after a normal exit the tracker unlinks at EOF and warns") {
-  leftover_guard guard;
-  temp_dir dir;
-  std::string name = unique_ipc_name("n");
-  guard.posix_shm(name);
-  logged_run run = run_logged(dir, {scenario_path("shm_tracked"), "--exit", "normal", "--name", name});
-  CHECK(run.result.exit_code() == 0);
-  std::string expected = "ResourceWarning: unclosed shared_memory " + name + "\n" +
-                         leak_warning(1, "posix_shm", "{'" + name + "'}");
-  CHECK(wait_until([&] { return read_file(run.log_path) == expected; }));
-  CHECK(read_file(run.log_path) == expected);
-  CHECK_FALSE(posix_shm_exists(name));
+TEST_CASE("shm_tracked: after a normal or error exit the tracker unlinks at EOF and warns") {
+  for (std::string way : {"normal", "error"}) {
+    INFO("--exit " << way);
+    leftover_guard guard;
+    temp_dir dir;
+    std::string name = unique_ipc_name("n");
+    guard.posix_shm(name);
+    logged_run run = run_logged(dir, {scenario_path("shm_tracked"), "--exit", way, "--name", name});
+    CHECK(run.result.exit_code() == (way == "normal" ? 0 : 1));
+    std::string expected = "ResourceWarning: unclosed shared_memory " + name + "\n" +
+                           leak_warning(1, "posix_shm", "{'" + name + "'}");
+    CHECK(wait_until([&] { return read_file(run.log_path) == expected; }));
+    CHECK(read_file(run.log_path) == expected);
+    CHECK_FALSE(posix_shm_exists(name));
+  }
 }
 
 TEST_CASE("shm_tracked: after _exit the tracker still unlinks") {
@@ -207,7 +221,8 @@ TEST_CASE("shm_tracked: after _exit the tracker still unlinks") {
   temp_dir dir;
   std::string name = unique_ipc_name("i");
   guard.posix_shm(name);
-  logged_run run = run_logged(dir, {scenario_path("shm_tracked"), "--exit", "immediate", "--name", name});
+  logged_run run =
+      run_logged(dir, {scenario_path("shm_tracked"), "--exit", "immediate", "--name", name});
   CHECK(run.result.exit_code() == 0);
   CHECK(wait_until([&] { return !posix_shm_exists(name); }));
   CHECK(read_file(run.log_path) == leak_warning(1, "posix_shm", "{'" + name + "'}"));
@@ -219,14 +234,17 @@ TEST_CASE("shm_tracked: the tracker cleans up after a SIGKILL of its owner") {
   std::string name = unique_ipc_name("k");
   guard.posix_shm(name);
   fake_harness harness(dir, fake_harness::at_checkpoint::kill_sender);
-  logged_run run = run_logged(dir, {scenario_path("shm_tracked"), "--exit", "wait", "--name", name}, &harness);
+  logged_run run =
+      run_logged(dir, {scenario_path("shm_tracked"), "--exit", "wait", "--name", name}, &harness);
   CHECK(run.result.term_signal() == SIGKILL);
   CHECK(wait_until([&] { return !posix_shm_exists(name); }));
   // The program announced it, and the tracker tells the harness it removed it.
   CHECK(wait_until([&] { return harness.messages().size() == 3; }));
-  CHECK(harness.messages() == std::vector<std::string>{"register posix_shm " + name, "checkpoint ready",
+  CHECK(harness.messages() == std::vector<std::string>{"register posix_shm " + name,
+                                                       "checkpoint ready",
                                                        "unregister posix_shm " + name});
-  CHECK(wait_until([&] { return read_file(run.log_path) == leak_warning(1, "posix_shm", "{'" + name + "'}"); }));
+  CHECK(wait_until(
+      [&] { return read_file(run.log_path) == leak_warning(1, "posix_shm", "{'" + name + "'}"); }));
 }
 
 TEST_CASE("shm_tracked: a SIGKILL of the whole group kills the tracker too and the segment stays") {
@@ -236,8 +254,9 @@ TEST_CASE("shm_tracked: a SIGKILL of the whole group kills the tracker too and t
   std::string name = unique_ipc_name("g");
   guard.posix_shm(name);
   fake_harness harness(dir, fake_harness::at_checkpoint::kill_sender_group);
-  logged_run run = run_logged(dir, in_own_group({scenario_path("shm_tracked"), "--exit", "wait", "--name", name}),
-                              &harness);
+  logged_run run = run_logged(
+      dir, in_own_group({scenario_path("shm_tracked"), "--exit", "wait", "--name", name}),
+      &harness);
   CHECK(run.result.term_signal() == SIGKILL);
   CHECK_FALSE(output_value(run.result.out, "tracker").empty());
   // Its owner is gone, so a living tracker would have seen EOF and unlinked within
@@ -254,12 +273,14 @@ TEST_CASE("shm_tracked_detached: the tracker survives a SIGKILL of the whole gro
   guard.posix_shm(name);
   fake_harness harness(dir, fake_harness::at_checkpoint::kill_sender_group);
   logged_run run = run_logged(
-      dir, in_own_group({scenario_path("shm_tracked_detached"), "--exit", "wait", "--name", name}), &harness);
+      dir, in_own_group({scenario_path("shm_tracked_detached"), "--exit", "wait", "--name", name}),
+      &harness);
   CHECK(run.result.term_signal() == SIGKILL);
   pid_t tracker = static_cast<pid_t>(std::stol(output_value(run.result.out, "tracker")));
   CHECK(tracker > 0);
   CHECK(wait_until([&] { return !posix_shm_exists(name); }));
-  CHECK(wait_until([&] { return read_file(run.log_path) == leak_warning(1, "posix_shm", "{'" + name + "'}"); }));
+  CHECK(wait_until(
+      [&] { return read_file(run.log_path) == leak_warning(1, "posix_shm", "{'" + name + "'}"); }));
 }
 
 TEST_CASE("an attacher's tracker never unlinks the creator's segment") {
@@ -276,7 +297,8 @@ TEST_CASE("an attacher's tracker never unlinks the creator's segment") {
     CHECK(run.result.exit_code() == 0);
     // The attacher's tracker ran and did its job on what the attacher created...
     CHECK(wait_until([&] { return !posix_shm_exists(own); }));
-    CHECK(wait_until([&] { return read_file(run.log_path).find("leaked posix_shm") != std::string::npos; }));
+    CHECK(wait_until(
+        [&] { return read_file(run.log_path).find("leaked posix_shm") != std::string::npos; }));
     // ...and left alone what it only attached to.
     CHECK(read_file(run.log_path).find(others) == std::string::npos);
     CHECK(posix_shm_exists(others));
@@ -294,13 +316,17 @@ TEST_CASE("fork()ed children share the tracker; it cleans up when the last holde
   guard.posix_shm(b);
   logged_run run = run_logged(dir, {program_path("tracker_fork"), a, b});
   CHECK(run.result.exit_code() == 0);
-  CHECK(output_value(run.result.out, "parent_tracker") == output_value(run.result.out, "child_tracker"));
+  CHECK(output_value(run.result.out, "parent_tracker") ==
+        output_value(run.result.out, "child_tracker"));
   CHECK(output_value(run.result.out, "b_after_child") == "1");
   CHECK(wait_until([&] { return !posix_shm_exists(a) && !posix_shm_exists(b); }));
-  CHECK(wait_until([&] { return read_file(run.log_path) == leak_warning(2, "posix_shm", "{'" + a + "', '" + b + "'}"); }));
+  CHECK(wait_until([&] {
+    return read_file(run.log_path) == leak_warning(2, "posix_shm", "{'" + a + "', '" + b + "'}");
+  }));
 }
 
-TEST_CASE("a killed tracker is restarted with a warning and this process's registrations replayed") {
+TEST_CASE(
+    "a killed tracker is restarted with a warning and this process's registrations replayed") {
   leftover_guard guard;
   temp_dir dir;
   std::string a = unique_ipc_name("ra");
@@ -323,7 +349,9 @@ TEST_CASE("a killed tracker is restarted with a warning and this process's regis
   CHECK(read_file(run.log_path) == expected);
 }
 
-TEST_CASE("a tracker killed under a fork()ed child is restarted on EPIPE there and by waitpid in the parent") {
+TEST_CASE(
+    "a tracker killed under a fork()ed child is restarted on EPIPE there and by waitpid in the "
+    "parent") {
   leftover_guard guard;
   temp_dir dir;
   std::string a = unique_ipc_name("ea");
@@ -347,6 +375,10 @@ TEST_CASE("a tracker killed under a fork()ed child is restarted on EPIPE there a
   CHECK(wait_until(log_has_both));
   std::string log = read_file(run.log_path);
   // The child saw EPIPE (the tracker is not its child); the parent reaped the dead tracker.
-  CHECK_THAT(log, Catch::Matchers::ContainsSubstring("process " + killed + " closed its pipe, relaunching.  Re-registering 0 resources"));
-  CHECK_THAT(log, Catch::Matchers::ContainsSubstring("process " + killed + " was killed by signal 9, relaunching.  Re-registering 1 resources"));
+  CHECK_THAT(
+      log, Catch::Matchers::ContainsSubstring(
+               "process " + killed + " closed its pipe, relaunching.  Re-registering 0 resources"));
+  CHECK_THAT(log, Catch::Matchers::ContainsSubstring(
+                      "process " + killed +
+                      " was killed by signal 9, relaunching.  Re-registering 1 resources"));
 }

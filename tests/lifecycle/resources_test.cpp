@@ -22,7 +22,8 @@ namespace {
 std::vector<std::string>* captured_warnings = nullptr;
 
 void capture_warning(lifecycle::warning_category category, std::string_view text) noexcept {
-  captured_warnings->push_back(std::string(lifecycle::to_string(category)) + ": " + std::string(text));
+  captured_warnings->push_back(std::string(lifecycle::to_string(category)) + ": " +
+                               std::string(text));
 }
 
 class warning_capture {
@@ -46,7 +47,8 @@ class warning_capture {
 
 std::size_t count_of(const std::string& haystack, const std::string& needle) {
   std::size_t count = 0;
-  for (auto at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) {
+  for (auto at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + 1)) {
     ++count;
   }
   return count;
@@ -123,12 +125,13 @@ void check_finalizer_warning(const child_result& result, exit_way way, const std
 struct leftover_case {
   std::string scenario;
   std::vector<std::string> args;
-  std::string kind;     // in the warning: "unclosed <kind> <name>"
-  std::string leftover; // in the harness registration: "register <leftover> <name>"
+  std::string kind;      // in the warning: "unclosed <kind> <name>"
+  std::string leftover;  // in the harness registration: "register <leftover> <name>"
   std::function<bool(const std::string& name)> exists;
 };
 
-void check_leftover_in_every_exit(const std::function<leftover_case(const temp_dir&, leftover_guard&)>& make) {
+void check_leftover_in_every_exit(
+    const std::function<leftover_case(const temp_dir&, leftover_guard&)>& make) {
   for (exit_way way : {exit_way::normal, exit_way::error, exit_way::immediate, exit_way::sigkill}) {
     temp_dir dir;
     leftover_guard guard;
@@ -167,9 +170,11 @@ TEST_CASE("IPC names are validated with a clear error") {
                     "invalid IPC name 'noslash': it must start with '/'");
   CHECK_THROWS_WITH(lifecycle::validate_ipc_name("/a/b"),
                     "invalid IPC name '/a/b': character 2 is not one of [A-Za-z0-9._-]");
-  CHECK_THROWS_WITH(lifecycle::validate_ipc_name("/"), "invalid IPC name '/': nothing follows the '/'");
+  CHECK_THROWS_WITH(lifecycle::validate_ipc_name("/"),
+                    "invalid IPC name '/': nothing follows the '/'");
   CHECK_THROWS_WITH(lifecycle::validate_ipc_name(""), "invalid IPC name '': it is empty");
-  CHECK_THROWS_AS(lifecycle::shared_memory(lifecycle::create, "bad name", 16), std::invalid_argument);
+  CHECK_THROWS_AS(lifecycle::shared_memory(lifecycle::create, "bad name", 16),
+                  std::invalid_argument);
 }
 
 TEST_CASE("make_ipc_name gives distinct valid names like CPython's psm_ names") {
@@ -192,7 +197,8 @@ TEST_CASE("the finalizer warns once, closes, and never unlinks; close and unlink
   lifecycle::shared_memory segment(lifecycle::create, name, 4096);
   std::size_t open_before = lifecycle::open_resource_count();
   segment.finalize();
-  REQUIRE(warnings.lines() == std::vector<std::string>{"ResourceWarning: unclosed shared_memory " + name});
+  REQUIRE(warnings.lines() ==
+          std::vector<std::string>{"ResourceWarning: unclosed shared_memory " + name});
   CHECK(segment.closed());
   CHECK(lifecycle::open_resource_count() == open_before - 1);
   CHECK(posix_shm_exists(name));
@@ -243,7 +249,8 @@ TEST_CASE("the scoped form closes at the end of the scope without a warning") {
   CHECK(read_file(dir.file("scoped.txt")) == "kept in the buffer until the scope ends");
   {
     setenv("TMPDIR", dir.path().c_str(), 1);
-    lifecycle::scoped<lifecycle::temp_file, lifecycle::on_scope_exit::close_and_unlink> temp("scoped");
+    lifecycle::scoped<lifecycle::temp_file, lifecycle::on_scope_exit::close_and_unlink> temp(
+        "scoped");
     unsetenv("TMPDIR");
     temp_path = temp->name();
     CHECK(temp_path.rfind(dir.path() + "/scoped-", 0) == 0);
@@ -275,9 +282,9 @@ TEST_CASE("finalize_open_resources finalizes newest first") {
   lifecycle::finalize_open_resources();
   CHECK(first.closed());
   CHECK(second.closed());
-  REQUIRE(warnings.lines() == std::vector<std::string>{
-                                  "ResourceWarning: unclosed file " + dir.file("second.txt"),
-                                  "ResourceWarning: unclosed file " + dir.file("first.txt")});
+  REQUIRE(warnings.lines() ==
+          std::vector<std::string>{"ResourceWarning: unclosed file " + dir.file("second.txt"),
+                                   "ResourceWarning: unclosed file " + dir.file("first.txt")});
   CHECK(read_file(dir.file("second.txt")) == "second's buffer");
 }
 
@@ -330,7 +337,8 @@ TEST_CASE("System V segment: create with a fresh key, attach by key, IPC_RMID") 
   lifecycle::scoped<lifecycle::sysv_shared_memory> segment(lifecycle::create, 4096);
   guard.sysv_shm(segment->key());
   char expected_name[16];
-  std::snprintf(expected_name, sizeof expected_name, "0x%08x", static_cast<unsigned>(segment->key()));
+  std::snprintf(expected_name, sizeof expected_name, "0x%08x",
+                static_cast<unsigned>(segment->key()));
   CHECK(segment->name() == expected_name);
   CHECK(sysv_shm_exists(segment->key()));
   std::memcpy(segment->data().data(), "sysv", 5);
@@ -428,13 +436,46 @@ TEST_CASE("unix listener: accepts, and its path stays after close until unlinked
                   std::invalid_argument);
 }
 
+TEST_CASE(
+    "with AFTERLIFE_SOCKET set, creators tell the harness register and unregister; attachers "
+    "nothing") {
+  leftover_guard guard;
+  temp_dir dir;
+  std::string name = unique_ipc_name("hs");
+  guard.posix_shm(name);
+  fake_harness harness(dir, fake_harness::at_checkpoint::answer_continue);
+  setenv("AFTERLIFE_SOCKET", harness.socket_path().c_str(), 1);
+  setenv("TMPDIR", dir.path().c_str(), 1);
+  {
+    lifecycle::scoped<lifecycle::shared_memory> creator(lifecycle::create, name, 64);
+    lifecycle::scoped<lifecycle::shared_memory> attacher(lifecycle::attach, name);
+    lifecycle::scoped<lifecycle::temp_file> temp("harness");
+    temp->unlink();
+    creator->unlink();
+    lifecycle::scoped<lifecycle::file> existing(temp->name());  // recreated: announced again
+  }
+  unsetenv("AFTERLIFE_SOCKET");
+  unsetenv("TMPDIR");
+  std::string temp_name;
+  for (const auto& m : harness.messages()) {
+    if (m.rfind("register file ", 0) == 0) temp_name = m.substr(14);
+  }
+  CHECK(harness.messages() ==
+        std::vector<std::string>{"register posix_shm " + name, "register file " + temp_name,
+                                 "unregister file " + temp_name, "unregister posix_shm " + name,
+                                 "register file " + temp_name});
+}
+
 // ---- every type x {normal, error, immediate, SIGKILL}, in a real child process ----------------
 
 TEST_CASE("shm_forgot_unlink leaves /dev/shm/NAME in every exit") {
   check_leftover_in_every_exit([](const temp_dir&, leftover_guard& guard) {
     std::string name = unique_ipc_name("shm");
     guard.posix_shm(name);
-    return leftover_case{"shm_forgot_unlink", {"--name", name}, "shared_memory", "posix_shm",
+    return leftover_case{"shm_forgot_unlink",
+                         {"--name", name},
+                         "shared_memory",
+                         "posix_shm",
                          [](const std::string& n) { return posix_shm_exists(n); }};
   });
 }
@@ -445,10 +486,14 @@ TEST_CASE("sysv_shm_forgot_rmid leaves its SysV segment, detached, in every exit
     guard.sysv_shm(key);
     char hex[16];
     std::snprintf(hex, sizeof hex, "%x", static_cast<unsigned>(key));
-    return leftover_case{"sysv_shm_forgot_rmid", {"--key", hex}, "sysv_shared_memory", "sysv_shm",
+    return leftover_case{"sysv_shm_forgot_rmid",
+                         {"--key", hex},
+                         "sysv_shared_memory",
+                         "sysv_shm",
                          [key](const std::string& name) {
                            char expected[16];
-                           std::snprintf(expected, sizeof expected, "0x%08x", static_cast<unsigned>(key));
+                           std::snprintf(expected, sizeof expected, "0x%08x",
+                                         static_cast<unsigned>(key));
                            int id = shmget(key, 0, 0);
                            shmid_ds info{};
                            // Still there, nobody attached, created by a process that is gone.
@@ -462,8 +507,10 @@ TEST_CASE("sem_forgot_unlink leaves its semaphore in every exit") {
   check_leftover_in_every_exit([](const temp_dir&, leftover_guard& guard) {
     std::string name = unique_ipc_name("sem");
     guard.posix_sem(name);
-    return leftover_case{"sem_forgot_unlink", {"--name", name}, "semaphore", "posix_sem",
-                         [](const std::string& n) { return posix_sem_exists(n); }};
+    return leftover_case{
+        "sem_forgot_unlink", {"--name", name}, "semaphore", "posix_sem", [](const std::string& n) {
+          return posix_sem_exists(n);
+        }};
   });
 }
 
@@ -471,17 +518,24 @@ TEST_CASE("mq_forgot_remove leaves its queue segment, message included, in every
   check_leftover_in_every_exit([](const temp_dir&, leftover_guard& guard) {
     std::string name = unique_ipc_name("mq");
     guard.posix_shm(name);
-    return leftover_case{"mq_forgot_remove", {"--name", name}, "message_queue", "posix_shm",
+    return leftover_case{"mq_forgot_remove",
+                         {"--name", name},
+                         "message_queue",
+                         "posix_shm",
                          [](const std::string& n) {
                            lifecycle::scoped<lifecycle::message_queue> queue(lifecycle::attach, n);
-                           return queue->try_receive() == std::optional<std::string>("left in the queue");
+                           return queue->try_receive() ==
+                                  std::optional<std::string>("left in the queue");
                          }};
   });
 }
 
 TEST_CASE("unix_socket_left leaves its socket path in every exit") {
   check_leftover_in_every_exit([](const temp_dir& dir, leftover_guard&) {
-    return leftover_case{"unix_socket_left", {"--path", dir.file("left.sock")}, "socket", "socket",
+    return leftover_case{"unix_socket_left",
+                         {"--path", dir.file("left.sock")},
+                         "socket",
+                         "socket",
                          [](const std::string& path) { return is_socket(path); }};
   });
 }
@@ -489,7 +543,10 @@ TEST_CASE("unix_socket_left leaves its socket path in every exit") {
 TEST_CASE("temp_file_left leaves its temporary file in every exit") {
   check_leftover_in_every_exit([](const temp_dir& dir, leftover_guard&) {
     std::string prefix = dir.path() + "/afl-temp";
-    return leftover_case{"temp_file_left", {"--prefix", "afl-temp"}, "temp_file", "file",
+    return leftover_case{"temp_file_left",
+                         {"--prefix", "afl-temp"},
+                         "temp_file",
+                         "file",
                          [prefix](const std::string& path) {
                            return path.rfind(prefix + "-", 0) == 0 &&
                                   read_file(path) == "temporary data\n";
@@ -514,7 +571,8 @@ TEST_CASE("file_unflushed: the buffered tail is on disk after normal and error e
 
 TEST_CASE("mapping_shared: shared stores reach the file in every exit, private ones in none") {
   for (bool private_copy : {false, true}) {
-    for (exit_way way : {exit_way::normal, exit_way::error, exit_way::immediate, exit_way::sigkill}) {
+    for (exit_way way :
+         {exit_way::normal, exit_way::error, exit_way::immediate, exit_way::sigkill}) {
       temp_dir dir;
       std::string path = dir.file("mapped.bin");
       INFO("mapping_shared --exit " << to_string(way) << (private_copy ? " --private" : ""));
@@ -525,7 +583,8 @@ TEST_CASE("mapping_shared: shared stores reach the file in every exit, private o
       check_finalizer_warning(run.result, way, "ResourceWarning: unclosed mapping " + path);
       std::string contents = read_file(path);
       REQUIRE(contents.size() == 4096);
-      std::string expected_head = private_copy ? std::string(27, '.') : "written through the mapping";
+      std::string expected_head =
+          private_copy ? std::string(27, '.') : "written through the mapping";
       CHECK(contents.substr(0, 27) == expected_head);
     }
   }

@@ -279,9 +279,9 @@ class message_queue final : public named_resource {
   ~message_queue() override;
 
   void send(std::string_view message, unsigned priority = 0);
-  std::string receive();                        // blocks
-  std::optional<std::string> try_receive();     // nullopt when empty
-  std::size_t messages() const;                 // currently queued
+  std::string receive();                     // blocks
+  std::optional<std::string> try_receive();  // nullopt when empty
+  std::size_t messages() const;              // currently queued
 
  protected:
   void do_close() override;
@@ -330,7 +330,8 @@ class scoped {
   scoped(const scoped&) = delete;
   scoped& operator=(const scoped&) = delete;
   ~scoped() {
-    if constexpr (Action == on_scope_exit::close_and_unlink) detail::unlink_at_scope_exit(resource_);
+    if constexpr (Action == on_scope_exit::close_and_unlink)
+      detail::unlink_at_scope_exit(resource_);
     detail::close_at_scope_exit(resource_);
   }
 
