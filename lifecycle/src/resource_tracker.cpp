@@ -94,7 +94,8 @@ void close_quietly(int fd) noexcept {
   if (detached) (void)setsid();
   sigset_t none;
   sigemptyset(&none);
-  (void)sigprocmask(SIG_SETMASK, &none, nullptr);  // the mask survives exec; start clean
+  // The mask survives exec; start clean. The forked child has one thread: sigprocmask is right.
+  (void)sigprocmask(SIG_SETMASK, &none, nullptr);  // NOLINT(concurrency-mt-unsafe)
   // The pipe becomes the tracker's stdin; dup2 clears close-on-exec on the new descriptor.
   if (data_read != STDIN_FILENO) {
     (void)dup2(data_read, STDIN_FILENO);
@@ -119,7 +120,9 @@ int make_cloexec_pipe(int fds[2]) noexcept {
 
 std::string executable_path_locked(const tracker_state& s) {
   if (!s.how.executable.empty()) return s.how.executable;
-  const char* from_env = std::getenv("AFTERLIFE_RESOURCE_TRACKER");
+  // getenv races only with setenv, which lifecycle never calls.
+  const char* from_env =
+      std::getenv("AFTERLIFE_RESOURCE_TRACKER");  // NOLINT(concurrency-mt-unsafe)
   if (from_env != nullptr && from_env[0] != '\0') return from_env;
   return AFTERLIFE_RESOURCE_TRACKER_PATH;
 }
@@ -262,8 +265,9 @@ void send_with_restart(tracker_state& s, const std::string& line) {
     restart_locked(s, how);
     error = send_line(s.write_fd, line);
   }
-  if (error != 0)
+  if (error != 0) {
     throw std::system_error(error, std::generic_category(), "resource_tracker: write");
+  }
 }
 
 }  // namespace

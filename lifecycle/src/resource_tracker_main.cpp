@@ -16,9 +16,9 @@ namespace {
 // Like CPython's tracker: a Ctrl-C or a SIGTERM meant for the program must not end the process
 // that cleans up after it; a warning written to a closed stderr must not kill it either.
 void ignore_termination_signals() {
-  signal(SIGINT, SIG_IGN);
-  signal(SIGTERM, SIG_IGN);
-  signal(SIGPIPE, SIG_IGN);
+  (void)signal(SIGINT, SIG_IGN);
+  (void)signal(SIGTERM, SIG_IGN);
+  (void)signal(SIGPIPE, SIG_IGN);
 }
 
 // Everything but stdin/stdout/stderr is closed: an inherited fd (a socket, another pipe's
@@ -29,7 +29,7 @@ void close_inherited_fds() {
   if (dir == nullptr) return;
   std::vector<int> fds;
   int own = dirfd(dir);
-  while (dirent* entry = readdir(dir)) {
+  while (dirent* entry = readdir(dir)) {  // NOLINT(concurrency-mt-unsafe): one thread here
     int fd = -1;
     const char* name = entry->d_name;
     auto [end, ec] = std::from_chars(name, name + std::strlen(name), fd);

@@ -9,10 +9,10 @@
 
 #include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <map>
 #include <set>
 #include <string>
+#include <system_error>
 
 #include "lifecycle/resource_tracker.hpp"
 #include "resources_detail.hpp"
@@ -69,7 +69,7 @@ void read_until_eof(int fd, tracker_books& books) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       detail::warn_format(warning_category::runtime_warning, "resource_tracker: read: {}",
-                          std::strerror(errno));
+                          std::generic_category().message(errno));
       break;
     }
     if (n == 0) break;
@@ -127,7 +127,7 @@ bool clean_up(const tracker_books& books, bool& leaks) {
       if (int error = remove_object(kind, name); error != 0) {
         failed = true;
         detail::warn_format(warning_category::user_warning, "resource_tracker: '{}': {}", name,
-                            std::strerror(error));
+                            std::generic_category().message(error));
         continue;
       }
       (void)afterlife_unregister(kind.c_str(), name.c_str());

@@ -98,10 +98,11 @@ void unlink_open(resource& r) noexcept {
   resource* prev = resource_list_access::prev(r);
   resource* next = resource_list_access::next(r);
   if (prev == nullptr && next == nullptr && open_list_head != &r) return;  // not in the list
-  if (prev != nullptr)
+  if (prev != nullptr) {
     resource_list_access::next(*prev) = next;
-  else
+  } else {
     open_list_head = next;
+  }
   if (next != nullptr) resource_list_access::prev(*next) = prev;
   resource_list_access::prev(r) = nullptr;
   resource_list_access::next(r) = nullptr;
@@ -122,7 +123,9 @@ void finalize_open_resources_at_exit() {
 void install_exit_hook_once() noexcept {
   if (exit_hook_installed.exchange(true, std::memory_order_acq_rel)) return;
   pthread_atfork(&lock_list_for_fork, &unlock_list_after_fork, &unlock_list_after_fork);
-  std::atexit(&finalize_open_resources_at_exit);
+  // Failing to register (32+ handlers already on an old libc) only loses the exit-time
+  // finalization; resources still work.
+  (void)std::atexit(&finalize_open_resources_at_exit);
 }
 
 }  // namespace

@@ -51,7 +51,7 @@ void require_open(const resource& r, const char* operation) {
 
 // ---- file ------------------------------------------------------------------------------------
 
-file::file(std::string path, std::size_t buffer_size)
+file::file(std::string_view path, std::size_t buffer_size)
     : named_resource("file", leftover_kind::file, detail::absolute_path(path)),
       capacity_(buffer_size == 0 ? 1 : buffer_size) {
   // O_EXCL first, to know whether we create the file (and so announce it) or truncate one that
@@ -111,7 +111,8 @@ namespace {
 
 // mkstemp in $TMPDIR (else /tmp): the fd and the path it chose.
 std::pair<int, std::string> make_temp(std::string_view prefix) {
-  const char* dir = std::getenv("TMPDIR");
+  // getenv races only with setenv, which lifecycle never calls.
+  const char* dir = std::getenv("TMPDIR");  // NOLINT(concurrency-mt-unsafe)
   std::string base = (dir != nullptr && dir[0] != '\0') ? dir : "/tmp";
   std::string path = detail::absolute_path(base) + "/" + std::string(prefix) + "-XXXXXX";
   int fd = ::mkstemp(path.data());
@@ -164,7 +165,7 @@ sockaddr_un socket_address(const std::string& path) {
 
 }  // namespace
 
-unix_listener::unix_listener(std::string path, int backlog, bool track)
+unix_listener::unix_listener(std::string_view path, int backlog, bool track)
     : named_resource("socket", leftover_kind::socket, detail::absolute_path(path)) {
   sockaddr_un address = socket_address(name());
   fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);

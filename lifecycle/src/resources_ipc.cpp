@@ -51,7 +51,7 @@ void require_open(const resource& r, const char* operation) {
   }
 }
 
-const std::string& validated(const std::string& name) {
+std::string validated(std::string name) {
   validate_ipc_name(name);
   return name;
 }
@@ -66,7 +66,8 @@ struct shared_memory::impl {
 };
 
 shared_memory::shared_memory(create_t, std::string name, std::size_t size, bool track)
-    : named_resource("shared_memory", leftover_kind::posix_shm, validated(name)), size_(size) {
+    : named_resource("shared_memory", leftover_kind::posix_shm, validated(std::move(name))),
+      size_(size) {
   if (size == 0) throw std::invalid_argument("shared memory size must be > 0");
   boost_call("create shared memory " + this->name(), [&] {
     bip::shared_memory_object object(bip::create_only, this->name().c_str(), bip::read_write);
@@ -84,7 +85,7 @@ shared_memory::shared_memory(create_t, std::string name, std::size_t size, bool 
 }
 
 shared_memory::shared_memory(attach_t, std::string name)
-    : named_resource("shared_memory", leftover_kind::posix_shm, validated(name)) {
+    : named_resource("shared_memory", leftover_kind::posix_shm, validated(std::move(name))) {
   boost_call("attach shared memory " + this->name(), [&] {
     bip::shared_memory_object object(bip::open_only, this->name().c_str(), bip::read_write);
     bip::mapped_region region(object, bip::read_write);
@@ -195,7 +196,8 @@ struct mapping::impl {
   sharing how;
 };
 
-mapping::mapping(std::string path, sharing how) : resource("mapping", detail::absolute_path(path)) {
+mapping::mapping(std::string_view path, sharing how)
+    : resource("mapping", detail::absolute_path(path)) {
   boost_call("map " + name(), [&] {
     bip::file_mapping file(name().c_str(), bip::read_write);
     bip::mapped_region region(file, how == sharing::shared ? bip::read_write : bip::copy_on_write);
@@ -231,7 +233,7 @@ struct named_semaphore::impl {
 };
 
 named_semaphore::named_semaphore(create_t, std::string name, unsigned initial, bool track)
-    : named_resource("semaphore", leftover_kind::posix_sem, validated(name)) {
+    : named_resource("semaphore", leftover_kind::posix_sem, validated(std::move(name))) {
   boost_call("create semaphore " + this->name(), [&] {
     impl_ = new impl{bip::named_semaphore(bip::create_only, this->name().c_str(), initial)};
   });
@@ -239,7 +241,7 @@ named_semaphore::named_semaphore(create_t, std::string name, unsigned initial, b
 }
 
 named_semaphore::named_semaphore(attach_t, std::string name)
-    : named_resource("semaphore", leftover_kind::posix_sem, validated(name)) {
+    : named_resource("semaphore", leftover_kind::posix_sem, validated(std::move(name))) {
   boost_call("attach semaphore " + this->name(),
              [&] { impl_ = new impl{bip::named_semaphore(bip::open_only, this->name().c_str())}; });
   mark_open();
@@ -279,7 +281,7 @@ struct message_queue::impl {
 
 message_queue::message_queue(create_t, std::string name, std::size_t max_messages,
                              std::size_t max_message_size, bool track)
-    : named_resource("message_queue", leftover_kind::posix_shm, validated(name)) {
+    : named_resource("message_queue", leftover_kind::posix_shm, validated(std::move(name))) {
   boost_call("create message queue " + this->name(), [&] {
     impl_ = new impl{
         bip::message_queue(bip::create_only, this->name().c_str(), max_messages, max_message_size)};
@@ -288,7 +290,7 @@ message_queue::message_queue(create_t, std::string name, std::size_t max_message
 }
 
 message_queue::message_queue(attach_t, std::string name)
-    : named_resource("message_queue", leftover_kind::posix_shm, validated(name)) {
+    : named_resource("message_queue", leftover_kind::posix_shm, validated(std::move(name))) {
   boost_call("attach message queue " + this->name(),
              [&] { impl_ = new impl{bip::message_queue(bip::open_only, this->name().c_str())}; });
   mark_open();

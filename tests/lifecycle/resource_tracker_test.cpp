@@ -174,9 +174,9 @@ TEST_CASE("tracker: malformed lines are a protocol error (exit 3); the rest is s
   CHECK_FALSE(posix_shm_exists(name));
 }
 
-TEST_CASE("tracker: SIGINT and SIGTERM do not stop it") {
-  // A tracker started in-process on a pipe we hold: it must survive both signals and still
-  // exit 0 at our EOF. Started through the client API to get its pid.
+TEST_CASE("tracker: SIGINT, SIGTERM and a stop/continue do not stop it") {
+  // The tracker of a waiting shm_tracked gets the signals (its read is interrupted by the stop);
+  // it must still be alive, and still clean up once its owner is killed.
   leftover_guard guard;
   std::string name = unique_ipc_name("sig");
   guard.posix_shm(name);
@@ -186,7 +186,8 @@ TEST_CASE("tracker: SIGINT and SIGTERM do not stop it") {
                  "\"$0\" --exit wait --name \"$1\" >\"$2\" 2>&1 & scenario=$!; "
                  "for i in $(seq 100); do grep -q tracker= \"$2\" && break; sleep 0.05; done; "
                  "tracker=$(sed -n 's/^tracker=//p' \"$2\"); "
-                 "kill -INT $tracker; kill -TERM $tracker; sleep 0.2; "
+                 "kill -INT $tracker; kill -TERM $tracker; kill -STOP $tracker; kill -CONT "
+                 "$tracker; sleep 0.2; "
                  "kill -0 $tracker && echo alive=1; kill -KILL $scenario; wait $scenario; "
                  "for i in $(seq 100); do grep -q leaked \"$2\" && break; sleep 0.05; done; "
                  "cat \"$2\"",

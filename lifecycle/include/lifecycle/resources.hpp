@@ -62,7 +62,8 @@ inline constexpr struct create_t { explicit create_t() = default; } create{};
 inline constexpr struct attach_t { explicit attach_t() = default; } attach{};
 
 // Something this process holds open. Not copyable, not movable: the list of open resources
-// (for finalize_open_resources) points at it.
+// (for finalize_open_resources) points at it. Like a CPython object under the GIL, one resource
+// is used by one thread at a time; the list itself is thread-safe.
 class resource {
  public:
   resource(const resource&) = delete;
@@ -138,8 +139,9 @@ class named_resource : public resource {
 // process dies without finalization (_exit, SIGKILL) is lost.
 class file final : public named_resource {
  public:
-  // Creates or truncates `path` (mode 0644). Throws std::system_error.
-  explicit file(std::string path, std::size_t buffer_size = 8192);
+  // Creates or truncates `path` (mode 0644); buffer_size 0 acts as 1 (every write goes
+  // through). Throws std::system_error.
+  explicit file(std::string_view path, std::size_t buffer_size = 8192);
   ~file() override;
 
   void write(std::string_view data);
@@ -233,7 +235,7 @@ class sysv_shared_memory final : public named_resource {
 class mapping final : public resource {
  public:
   enum class sharing { shared, private_copy };
-  mapping(std::string path, sharing how);
+  mapping(std::string_view path, sharing how);
   ~mapping() override;
 
   std::span<std::byte> data();
@@ -296,7 +298,7 @@ class message_queue final : public named_resource {
 // disk until unlink().
 class unix_listener final : public named_resource {
  public:
-  explicit unix_listener(std::string path, int backlog = 16, bool track = false);
+  explicit unix_listener(std::string_view path, int backlog = 16, bool track = false);
   ~unix_listener() override;
 
   int fd() const noexcept { return fd_; }
@@ -330,8 +332,9 @@ class scoped {
   scoped(const scoped&) = delete;
   scoped& operator=(const scoped&) = delete;
   ~scoped() {
-    if constexpr (Action == on_scope_exit::close_and_unlink)
+    if constexpr (Action == on_scope_exit::close_and_unlink) {
       detail::unlink_at_scope_exit(resource_);
+    }
     detail::close_at_scope_exit(resource_);
   }
 
