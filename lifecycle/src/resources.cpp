@@ -65,7 +65,6 @@ std::string make_ipc_name(std::string_view prefix) {
 struct resource_list_access {
   static resource*& prev(resource& r) noexcept { return r.prev_; }
   static resource*& next(resource& r) noexcept { return r.next_; }
-  static bool& open(resource& r) noexcept { return r.open_; }
 };
 
 namespace {
