@@ -3,7 +3,8 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS afterlife afterlife_control_client afterlife_lifecycle
+install(TARGETS afterlife afterlife_control_client afterlife_lifecycle afterlife_rt
+        afterlife-resource-tracker
   EXPORT afterlifeTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

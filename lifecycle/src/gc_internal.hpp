@@ -1,0 +1,157 @@
+// Collector internals shared by object.cpp (allocation and refcount death), weakref.cpp and
+// gc.cpp: the global state, the header bits, the intrusive list operations.
+#pragma once
+
+#include "lifecycle/gc.hpp"
+#include "lifecycle/object.hpp"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace lifecycle::gc::detail {
+
+// gc_bits layout, low to high:
+// - flags: FINALIZED (tp_finalize ran), UNREACHABLE (in the garbage set of the running
+//   collection), WEAKREFS (has an entry in the weakref table);
+// - a 3-bit generation tag: 0 untracked / permanent / not gc, 1 gen0, 2 gen1, 3 or 4 gen2 (the
+//   two values alternate at every full collection, see state::gen2_tag), 5 the resurrection
+//   check's set. "Is this referent part of the collection?" is one test of the tag against a
+//   mask, so no pass is needed to mark the collected generation first;
+// - gc_refs: during a collection, the number of references from inside the collected set
+//   (CPython keeps refcount minus that; keeping the count of internal references lets it start
+//   at zero, which saves CPython's update_refs pass). Zero outside collections.
+inline constexpr std::uint64_t flag_finalized = 1u << 0;
+inline constexpr std::uint64_t flag_unreachable = 1u << 1;
+inline constexpr std::uint64_t flag_weakrefs = 1u << 2;
+inline constexpr std::uint64_t keep_flags = flag_finalized | flag_weakrefs;
+inline constexpr unsigned tag_shift = 3;
+inline constexpr std::uint64_t tag_mask = std::uint64_t{7} << tag_shift;
+inline constexpr unsigned refs_shift = 6;
+inline constexpr std::uint64_t one_ref = std::uint64_t{1} << refs_shift;
+inline constexpr std::uint64_t refs_mask = ~std::uint64_t{0} << refs_shift;
+
+inline constexpr unsigned tag_none = 0;
+inline constexpr unsigned tag_gen0 = 1;
+inline constexpr unsigned tag_gen1 = 2;
+inline constexpr unsigned tag_gen2_a = 3;
+inline constexpr unsigned tag_gen2_b = 4;
+inline constexpr unsigned tag_resurrection = 5;
+
+constexpr std::uint64_t tag_bits(unsigned tag) noexcept {
+  return static_cast<std::uint64_t>(tag) << tag_shift;
+}
+inline unsigned tag_of(const object* op) noexcept {
+  return static_cast<unsigned>((op->gc_bits >> tag_shift) & 7);
+}
+// Header bits of an object at rest in the generation with `tag`: flags kept, gc_refs zero.
+inline void rest_in(object* op, unsigned tag) noexcept {
+  op->gc_bits = (op->gc_bits & keep_flags) | tag_bits(tag);
+}
+
+// A list head: an object header that is never a real object. constexpr so the heads are
+// constant-initialised as empty circular lists (no static constructor).
+struct list_head : object {
+  constexpr list_head() noexcept : object() {
+    refcnt = 0;
+    type = nullptr;
+    gc_next = this;
+    gc_prev = this;
+    gc_bits = 0;
+  }
+  list_head(const list_head&) = delete;
+  list_head& operator=(const list_head&) = delete;
+};
+
+struct state {
+  list_head generation_heads[generations];
+  list_head permanent;
+  std::size_t threshold[generations];
+  std::size_t count[generations];
+  generation_stats stats[generations];
+  // The long-lived heuristic (issue #4074): a full collection only when enough objects have
+  // survived a gen1 collection since the last full one.
+  std::size_t long_lived_total;
+  std::size_t long_lived_pending;
+  bool enabled;
+  bool collecting;
+  unsigned debug;
+  // Tag of the oldest generation (3 or 4). A full collection switches it first, so its
+  // survivors (and whatever enters gen2 meanwhile) carry the new value and are out of the
+  // collected set without another pass.
+  unsigned gen2_tag;
+  debug_sink sink;
+  void* sink_context;
+  list_object* garbage;           // owned reference, made on first use
+  struct callback_table* callbacks;  // heap, made on first add_callback
+};
+
+// Defined in gc.cpp; constant-initialised.
+extern constinit state the_state;
+
+inline bool is_gc(const object* op) noexcept { return has_flag(op->type->flags, type_flags::gc); }
+inline bool tracked(const object* op) noexcept { return op->gc_next != nullptr; }
+
+inline unsigned generation_tag(int generation) noexcept {
+  return generation == 0 ? tag_gen0 : generation == 1 ? tag_gen1 : the_state.gen2_tag;
+}
+
+inline void list_init(object* head) noexcept {
+  head->gc_next = head;
+  head->gc_prev = head;
+}
+inline bool list_empty(const object* head) noexcept { return head->gc_next == head; }
+inline void list_append(object* node, object* head) noexcept {
+  object* last = head->gc_prev;
+  node->gc_prev = last;
+  node->gc_next = head;
+  last->gc_next = node;
+  head->gc_prev = node;
+}
+inline void list_remove(object* node) noexcept {
+  node->gc_prev->gc_next = node->gc_next;
+  node->gc_next->gc_prev = node->gc_prev;
+  node->gc_next = nullptr;
+  node->gc_prev = nullptr;
+}
+inline void list_move(object* node, object* head) noexcept {
+  node->gc_prev->gc_next = node->gc_next;
+  node->gc_next->gc_prev = node->gc_prev;
+  list_append(node, head);
+}
+// Appends `from` to `to`; `from` becomes empty.
+inline void list_merge(object* from, object* to) noexcept {
+  if (!list_empty(from)) {
+    object* tail = to->gc_prev;
+    tail->gc_next = from->gc_next;
+    from->gc_next->gc_prev = tail;
+    to->gc_prev = from->gc_prev;
+    to->gc_prev->gc_next = to;
+  }
+  list_init(from);
+}
+std::size_t list_size(const object* head) noexcept;
+
+// PyObject_GC_Track: into the youngest generation, at rest.
+inline void track_young(object* op) noexcept {
+  rest_in(op, tag_gen0);
+  list_append(op, &the_state.generation_heads[0]);
+}
+// PyObject_GC_UnTrack; the tag goes too, so the collector ignores the object as a referent.
+inline void untrack_object(object* op) noexcept {
+  list_remove(op);
+  rest_in(op, tag_none);
+}
+
+// Count one tracked allocation and collect if gen0 is over its threshold (_PyObject_GC_Link).
+void note_allocation() noexcept;
+// A gc object's memory is about to be freed (PyObject_GC_Del): unlink, count down gen0. The
+// header is not reset: the object is dead.
+inline void note_deallocation(object* op) noexcept {
+  if (tracked(op)) {
+    op->gc_prev->gc_next = op->gc_next;
+    op->gc_next->gc_prev = op->gc_prev;
+  }
+  if (the_state.count[0] > 0) --the_state.count[0];
+}
+
+}  // namespace lifecycle::gc::detail
