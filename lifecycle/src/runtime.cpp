@@ -1,0 +1,197 @@
+// Runtime init and the ordered finalization (CPython's Py_InitializeEx / Py_FinalizeEx).
+// finalize() reads like a table of contents: one function per phase, the reason for each
+// ordering above its call.
+#include "lifecycle/runtime.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+
+#include "lifecycle/atexit.hpp"
+#include "lifecycle/phases.hpp"
+#include "lifecycle/threads.hpp"
+#include "runtime_internal.hpp"
+#include "signals.hpp"
+
+namespace lifecycle {
+
+namespace {
+
+struct runtime_state {
+  runtime_config config;
+  std::thread::id main_thread;
+  bool finalize_started = false;
+  bool finalizing = false;  // from mark_finalizing on
+  bool failed = false;      // a step failed: finalize() returns -1
+};
+
+constinit runtime_state* state = nullptr;
+
+// Emits `begin` on entry and `end` on exit of one phase function.
+class phase_scope {
+ public:
+  explicit phase_scope(phase p) noexcept : phase_(p) {
+    detail::emit_phase(phase_, phase_event::begin);
+  }
+  ~phase_scope() { detail::emit_phase(phase_, phase_event::end); }
+  phase_scope(const phase_scope&) = delete;
+  phase_scope& operator=(const phase_scope&) = delete;
+
+ private:
+  phase phase_;
+};
+
+// fflush with CPython's report for a stream that cannot be written (stdout to /dev/full:
+// "Exception ignored in: <stdout>" and exit status 120).
+bool flush_stream(std::FILE* stream, const char* name) noexcept {
+  bool ok = std::fflush(stream) == 0 && std::ferror(stream) == 0;
+  if (!ok) {
+    int error = errno;
+    std::clearerr(stream);
+    detail::write_stderr(fmt::format("Exception ignored in: <{}>\nOSError: [Errno {}] {}\n", name,
+                                     error, std::strerror(error)));
+  }
+  return ok;
+}
+
+// --- the ten phases, in order
+
+void wait_for_threads() noexcept {
+  phase_scope scope(phase::wait_for_threads);
+  detail::join_non_daemon_threads();
+}
+
+void run_atexit() noexcept {
+  phase_scope scope(phase::atexit);
+  // From here to the end the finalizing thread holds the runtime lock, as CPython's holds the
+  // GIL: a daemon thread woken by a callback waits for it, then stops at it for good.
+  acquire_runtime_lock();
+  atexit::run_callbacks();
+}
+
+void mark_finalizing() noexcept {
+  phase_scope scope(phase::mark_finalizing);
+  state->finalizing = true;
+  detail::close_thread_cycle();
+}
+
+void flush_streams() noexcept {
+  phase_scope scope(phase::flush_streams);
+  bool ok = true;
+  try {
+    std::cout.flush();
+    std::clog.flush();
+  } catch (...) {
+    ok = false;
+  }
+  ok = flush_stream(stdout, "stdout") && ok;
+  ok = flush_stream(stderr, "stderr") && ok;
+  if (!ok) detail::record_finalize_failure();
+  // CPython tears signal handling down right after the flush: a SIGINT from here on has its
+  // default action instead of becoming a KeyboardInterrupt nobody would handle.
+  detail::restore_signal_handlers();
+}
+
+void collect() noexcept { phase_scope scope(phase::collect); }
+
+void finalize_modules() noexcept { phase_scope scope(phase::finalize_modules); }
+
+void clear_objects() noexcept { phase_scope scope(phase::clear_objects); }
+
+void stop_tracer() noexcept { phase_scope scope(phase::stop_tracer); }
+
+void release_allocator() noexcept { phase_scope scope(phase::release_allocator); }
+
+void low_level_exit() noexcept {
+  phase_scope scope(phase::low_level_exit);
+  detail::run_low_level_exit_functions();
+  // call_ll_exitfuncs ends with a flush: the functions may have printed.
+  std::fflush(stdout);
+  std::fflush(stderr);
+}
+
+// After the last phase: forget the cycle so that initialize() may start another.
+void end_cycle() noexcept {
+  detail::end_thread_cycle();
+  detail::restore_terminate_handler();
+  detail::forget_phase_observers();
+  delete state;
+  state = nullptr;
+}
+
+}  // namespace
+
+namespace detail {
+
+bool runtime_active() noexcept { return state != nullptr; }
+
+bool on_main_thread() noexcept {
+  return state != nullptr && state->main_thread == std::this_thread::get_id();
+}
+
+void record_finalize_failure() noexcept {
+  if (state != nullptr) state->failed = true;
+}
+
+}  // namespace detail
+
+void initialize(const runtime_config& config) {
+  if (state != nullptr) throw std::logic_error("lifecycle::initialize: already initialized");
+  state = new runtime_state{config, std::this_thread::get_id()};
+  try {
+    detail::open_thread_cycle();
+    detail::install_environment_observers();
+    if (config.install_signal_handlers) detail::install_signal_handlers();
+    detail::install_terminate_handler();
+  } catch (...) {
+    detail::restore_signal_handlers();
+    end_cycle();
+    throw;
+  }
+}
+
+int finalize() noexcept {
+  if (state == nullptr || state->finalize_started) return 0;
+  state->finalize_started = true;
+
+  // First, before atexit: callbacks may rely on what non-daemon threads finish (CPython joins
+  // them in threading._shutdown before anything else).
+  wait_for_threads();
+  // While the runtime is fully intact: modules, builtins, is_finalizing() still false.
+  run_atexit();
+  // After atexit, which may still start threads; from here daemon threads stop at the lock.
+  mark_finalizing();
+  // Before any object dies: finalizers that print must not reorder or lose buffered output,
+  // and a flush failure is the one error that changes the exit status (120).
+  flush_streams();
+  // Cycles that are already garbage die while every module is intact, so their finalizers
+  // can still use globals.
+  collect();
+  // Then the modules, in CPython's order; what their globals kept alive dies here.
+  finalize_modules();
+  // Whatever outlived its module: uncollectable garbage is reported, not freed.
+  clear_objects();
+  // The tracer works inside every finalizer above; it stops only when no object can die.
+  stop_tracer();
+  // Blocks still in use now are leaks; their sites come from the tracer's last traces, taken
+  // before it stopped.
+  release_allocator();
+  // Last: C-level functions that must not touch managed objects, which are gone.
+  low_level_exit();
+
+  int result = state->failed ? -1 : 0;
+  end_cycle();
+  return result;
+}
+
+bool is_initialized() noexcept { return state != nullptr; }
+
+bool is_finalizing() noexcept { return state != nullptr && state->finalizing; }
+
+}  // namespace lifecycle

@@ -1,0 +1,207 @@
+// Every way a lifecycle process ends, each in a real child process (programs/lifecycle_child):
+// exit status or signal, what reached stdout, and which phases ran in which order.
+#include <csignal>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+#include "child_process.hpp"
+
+namespace {
+
+using afterlife_test::child_result;
+
+child_result run_case(const std::string& name) {
+  afterlife_test::child_options options;
+  options.set_env["LIFECYCLE_TRACE"] = "1";
+  options.unset_env = {"AFTERLIFE_SOCKET", "LIFECYCLE_SHOWREFCOUNT"};
+  return afterlife_test::run_child({LIFECYCLE_CHILD_PATH, name}, options);
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// The stderr lines that are phase trace or program events, in order.
+std::vector<std::string> events(const child_result& r) {
+  std::vector<std::string> out;
+  for (auto& line : lines(r.err)) {
+    if (line.rfind("lifecycle: phase ", 0) == 0) out.push_back(line.substr(11));
+    if (line.rfind("event ", 0) == 0) out.push_back(line);
+  }
+  return out;
+}
+
+const std::vector<std::string> phase_names = {
+    "wait_for_threads", "atexit",        "mark_finalizing", "flush_streams",     "collect",
+    "finalize_modules", "clear_objects", "stop_tracer",     "release_allocator", "low_level_exit",
+};
+
+// The full sequence with `inside` events placed in the phase that emits them.
+std::vector<std::string> all_phases(
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& inside = {}) {
+  std::vector<std::string> out;
+  for (const auto& name : phase_names) {
+    out.push_back("phase " + name + " begin");
+    for (const auto& [phase, items] : inside) {
+      if (phase == name) out.insert(out.end(), items.begin(), items.end());
+    }
+    out.push_back("phase " + name + " end");
+  }
+  return out;
+}
+
+std::vector<std::string> with_prefix(std::vector<std::string> first,
+                                     const std::vector<std::string>& rest) {
+  first.insert(first.end(), rest.begin(), rest.end());
+  return first;
+}
+
+bool contains_phase_line(const child_result& r) {
+  return r.err.find("lifecycle: phase") != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("exit(0) runs all ten phases in order, atexit inside its phase, stdout flushed") {
+  auto r = run_case("exit_normal");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 0);
+  CHECK(r.out == "buffered output\n");
+  CHECK(events(r) == all_phases({{"atexit", {"event atexit 1"}}}));
+}
+
+TEST_CASE("exit(1) runs the same phases and keeps status 1") {
+  auto r = run_case("exit_error");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 1);
+  CHECK(r.out == "buffered output\n");
+  CHECK(events(r) == all_phases({{"atexit", {"event atexit 1"}}}));
+}
+
+TEST_CASE("a stdout that cannot be flushed turns exit 0 into 120 after all phases") {
+  auto r = run_case("flush_failure");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 120);
+  CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring(
+                        "Exception ignored in: <stdout>\nOSError: [Errno 9] "));
+  CHECK(events(r) == all_phases({{"atexit", {"event atexit 1"}}}));
+}
+
+TEST_CASE("an uncaught exception prints a traceback, runs all phases, exits 1") {
+  auto r = run_case("uncaught");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 1);
+  CHECK(r.out == "buffered output\n");
+  CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring(
+                        "Traceback (most recent call last):\nstd::runtime_error: boom from main\n"));
+  // The traceback comes before the first phase.
+  CHECK(r.err.find("Traceback") < r.err.find("lifecycle: phase wait_for_threads begin"));
+  CHECK(events(r) == all_phases({{"atexit", {"event atexit 1"}}}));
+}
+
+TEST_CASE("an uncaught system_exit exits with its code after all phases, no traceback") {
+  auto r = run_case("uncaught_system_exit");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 3);
+  CHECK(r.err.find("Traceback") == std::string::npos);
+  CHECK(events(r) == all_phases({{"atexit", {"event atexit 1"}}}));
+}
+
+TEST_CASE("immediate_exit runs no phase and loses buffered output") {
+  auto r = run_case("immediate");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 4);
+  CHECK(r.out.empty());
+  CHECK(events(r).empty());
+}
+
+TEST_CASE("fatal_error prints its message and aborts without any phase") {
+  auto r = run_case("fatal");
+  REQUIRE(r.signaled());
+  CHECK(r.term_signal() == SIGABRT);
+  CHECK(r.out.empty());
+  CHECK(r.err == "Fatal runtime error: boom\n");
+}
+
+TEST_CASE("SIGINT: KeyboardInterrupt traceback, all phases, then killed by SIGINT") {
+  auto r = run_case("sigint");
+  REQUIRE(r.signaled());
+  CHECK(r.term_signal() == SIGINT);
+  CHECK(r.out == "buffered output\n");
+  CHECK_THAT(r.err, Catch::Matchers::StartsWith(
+                        "Traceback (most recent call last):\nKeyboardInterrupt\n"));
+  CHECK(events(r) == all_phases({{"atexit", {"event atexit 1"}}}));
+}
+
+TEST_CASE("SIGTERM keeps its default action: no phase, output lost") {
+  auto r = run_case("sigterm_default");
+  REQUIRE(r.signaled());
+  CHECK(r.term_signal() == SIGTERM);
+  CHECK(r.out.empty());
+  CHECK_FALSE(contains_phase_line(r));
+}
+
+TEST_CASE("an orderly SIGTERM handler runs all phases and exits 143") {
+  auto r = run_case("sigterm_orderly");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 143);
+  CHECK(r.out == "buffered output\n");
+  CHECK(r.err.find("Traceback") == std::string::npos);
+  CHECK(events(r) == all_phases({{"atexit", {"event atexit 1"}}}));
+}
+
+TEST_CASE("atexit: LIFO with arguments, a failing callback is reported and the rest run") {
+  auto r = run_case("atexit_order");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 0);
+  CHECK(events(r) == with_prefix({"event main done"},
+                                 all_phases({{"atexit",
+                                              {"event atexit 3", "event atexit is_finalizing=false",
+                                               "event atexit 2 two", "event atexit failing",
+                                               "event atexit 1"}}})));
+  CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring(
+                        "event atexit failing\nException ignored in atexit callback: fail\n"
+                        "Traceback (most recent call last):\nstd::runtime_error: boom in atexit\n"
+                        "event atexit 1\n"));
+}
+
+TEST_CASE("low-level exit functions: 32 accepted, the 33rd refused, run LIFO in the last phase") {
+  auto r = run_case("low_level_exit");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 0);
+  std::vector<std::string> low_level;
+  for (int n = 31; n >= 0; --n) low_level.push_back("event low-level " + std::to_string(n));
+  CHECK(events(r) == with_prefix({"event low-level accepted 32"},
+                                 all_phases({{"atexit", {"event atexit 1"}},
+                                             {"low_level_exit", low_level}})));
+}
+
+TEST_CASE("threads: non-daemon joined first, daemon stops at the lock, late start refused") {
+  auto r = run_case("threads_at_exit");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 0);
+  CHECK(events(r) ==
+        with_prefix({"event daemon started", "event main done"},
+                    all_phases({{"wait_for_threads", {"event worker done"}},
+                                {"atexit",
+                                 {"event atexit releases daemon",
+                                  "event daemon asks for the runtime lock"}},
+                                {"collect",
+                                 {"event late thread refused: can't create new thread at "
+                                  "interpreter shutdown"}}})));
+}
+
+TEST_CASE("an exception in a runtime thread is reported with the thread's name") {
+  auto r = run_case("thread_exception");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 0);
+  CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring(
+                        "Exception in thread failing worker:\nTraceback (most recent call last):\n"
+                        "std::logic_error: boom\n"));
+  CHECK(events(r) == with_prefix({"event joined alive=false"}, all_phases()));
+}
