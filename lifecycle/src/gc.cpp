@@ -1,0 +1,654 @@
+// The generational cycle collector, after CPython 3.11's Modules/gcmodule.c (gc_collect_main and
+// its helpers). Differences are marked "Differs from CPython" and listed in lifecycle/README.md.
+#include "lifecycle/gc.hpp"
+
+#include "gc_internal.hpp"
+#include "lifecycle/unraisable.hpp"
+#include "lifecycle/weakref.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace lifecycle::gc {
+
+namespace detail {
+
+struct callback_table {
+  std::vector<std::pair<callback_id, callback>> entries;
+  callback_id next_id = 1;
+};
+
+namespace {
+void write_line_to_stderr(std::string_view line, void*) {
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fputc('\n', stderr);
+}
+}  // namespace
+
+constinit state the_state{
+    .generation_heads = {},
+    .permanent = {},
+    .threshold = {cpython_311_thresholds.threshold0, cpython_311_thresholds.threshold1,
+                  cpython_311_thresholds.threshold2},
+    .count = {0, 0, 0},
+    .stats = {},
+    .long_lived_total = 0,
+    .long_lived_pending = 0,
+    .enabled = true,
+    .collecting = false,
+    .debug = 0,
+    .sink = &write_line_to_stderr,
+    .sink_context = nullptr,
+    .garbage = nullptr,
+    .callbacks = nullptr,
+};
+
+std::size_t list_size(const object* head) noexcept {
+  std::size_t n = 0;
+  for (const object* op = head->gc_next; op != head; op = op->gc_next) ++n;
+  return n;
+}
+
+namespace {
+
+state& st() noexcept { return the_state; }
+object* generation_head(int generation) noexcept { return &the_state.generation_heads[generation]; }
+
+// ---- debug output ----
+
+void debug_line(std::string_view line) noexcept {
+  try {
+    st().sink(line, st().sink_context);
+  } catch (...) {
+  }
+}
+
+template <class... Args>
+void debug_print(fmt::format_string<Args...> format, Args&&... args) noexcept {
+  try {
+    debug_line(fmt::format(format, std::forward<Args>(args)...));
+  } catch (...) {
+  }
+}
+
+void debug_cycle(const char* message, const object* op) noexcept {
+  debug_print("gc: {} <{} {}>", message, op->type->name, static_cast<const void*>(op));
+}
+
+void show_stats_each_generation() noexcept {
+  debug_print("gc: objects in each generation: {} {} {}", list_size(generation_head(0)),
+              list_size(generation_head(1)), list_size(generation_head(2)));
+  debug_print("gc: objects in permanent generation: {}", list_size(&st().permanent));
+}
+
+// ---- step 1: which objects are unreachable from outside the generation ----
+
+// gc_refs = refcount, and mark "in the generation being collected".
+void update_refs(object* containers) noexcept {
+  for (object* op = containers->gc_next; op != containers; op = op->gc_next) {
+    op->gc_bits = (op->gc_bits & (flag_finalized | flag_weakrefs)) | flag_collecting |
+                  (static_cast<std::uint64_t>(op->refcnt) << refs_shift);
+  }
+}
+
+void visit_decref(object* op, void*) {
+  // Only objects of this collection carry the bit; everything else (older generations,
+  // untracked and non-gc objects) is ignored with one test.
+  if ((op->gc_bits & flag_collecting) != 0) op->gc_bits -= one_ref;
+}
+
+// gc_refs -= references from inside the generation: what is left counts references from outside.
+void subtract_refs(object* containers) noexcept {
+  for (object* op = containers->gc_next; op != containers; op = op->gc_next)
+    op->type->traverse(op, &visit_decref, nullptr);
+}
+
+void visit_reachable(object* op, void* arg) {
+  const std::uint64_t bits = op->gc_bits;
+  if ((bits & flag_collecting) == 0) return;
+  if ((bits & flag_unreachable) != 0) {
+    // Tentatively unreachable, but reachable after all: back to young; it will be scanned.
+    list_move(op, static_cast<object*>(arg));
+    op->gc_bits = (bits & flags_mask & ~flag_unreachable) | one_ref;
+  } else if ((bits >> refs_shift) == 0) {
+    // Still ahead in young: tell move_unreachable it is reachable.
+    op->gc_bits = bits | one_ref;
+  }
+}
+
+// Moves what is not reachable from outside `young` into `unreachable` (tentative until the scan
+// ends: visit_reachable moves objects back). Objects left in young lose the collecting bit.
+void move_unreachable(object* young, object* unreachable) noexcept {
+  object* op = young->gc_next;
+  while (op != young) {
+    if ((op->gc_bits >> refs_shift) != 0) {
+      // traverse may append to young, so the next object is read after it.
+      op->type->traverse(op, &visit_reachable, young);
+      op->gc_bits &= ~flag_collecting;
+      op = op->gc_next;
+    } else {
+      object* next = op->gc_next;
+      list_move(op, unreachable);
+      op->gc_bits |= flag_unreachable;
+      op = next;
+    }
+  }
+}
+
+void deduce_unreachable(object* base, object* unreachable) noexcept {
+  update_refs(base);
+  subtract_refs(base);
+  move_unreachable(base, unreachable);
+}
+
+// ---- step 2: legacy finalizers make their whole reachable part uncollectable ----
+
+void move_legacy_finalizers(object* unreachable, object* finalizers) noexcept {
+  object* next = nullptr;
+  for (object* op = unreachable->gc_next; op != unreachable; op = next) {
+    next = op->gc_next;
+    op->gc_bits &= ~flag_unreachable;
+    if (op->type->legacy_del != nullptr) {
+      op->gc_bits &= ~flag_collecting;
+      list_move(op, finalizers);
+    }
+  }
+}
+
+void visit_move(object* op, void* arg) {
+  if ((op->gc_bits & flag_collecting) != 0) {
+    op->gc_bits &= ~flag_collecting;
+    list_move(op, static_cast<object*>(arg));
+  }
+}
+
+void move_legacy_finalizer_reachable(object* finalizers) noexcept {
+  // The list grows while it is walked: everything appended is traversed in turn.
+  for (object* op = finalizers->gc_next; op != finalizers; op = op->gc_next)
+    op->type->traverse(op, &visit_move, finalizers);
+}
+
+// ---- step 3: weak references ----
+
+// Clears every weakref to unreachable objects. Weakrefs that are themselves garbage lose their
+// callback (it could see half-cleared objects or resurrect garbage); the callbacks of the others
+// run once all are cleared. Returns the number of those weakrefs freed by their callback.
+std::size_t handle_weakrefs(object* unreachable, object* old, bool& ran_code) noexcept {
+  list_head to_call;
+  object* next = nullptr;
+  for (object* op = unreachable->gc_next; op != unreachable; op = next) {
+    next = op->gc_next;
+    if (op->type == &weakref_type)
+      lifecycle::detail::clear_weakref_no_callback(static_cast<weakref_object*>(op));
+    if ((op->gc_bits & flag_weakrefs) == 0) continue;
+    while (weakref_object* wr = lifecycle::detail::first_weakref(op)) {
+      lifecycle::detail::clear_weakref_no_callback(wr);
+      if (!wr->callback) continue;
+      if ((wr->gc_bits & flag_collecting) != 0) continue;  // the weakref is garbage itself
+      if (!tracked(wr)) continue;  // manually untracked: no list to hold it on (never in CPython)
+      incref(wr);
+      list_move(wr, &to_call);
+    }
+  }
+
+  std::size_t freed = 0;
+  while (!list_empty(&to_call)) {
+    object* op = to_call.gc_next;
+    auto* wr = static_cast<weakref_object*>(op);
+    ran_code = true;
+    try {
+      const weakref_callback callback = wr->callback;
+      callback(handle<weakref_object>::borrow(wr));
+    } catch (...) {
+      write_unraisable(std::current_exception(), wr);
+    }
+    decref(op);
+    if (to_call.gc_next == op)
+      list_move(op, old);  // still alive
+    else
+      ++freed;
+  }
+  return freed;
+}
+
+// ---- step 4: PEP 442 finalizers ----
+
+// Calls tp_finalize once per object (the FINALIZED bit), objects intact. Returns whether any ran.
+bool finalize_garbage(object* collectable) noexcept {
+  bool ran = false;
+  list_head seen;
+  while (!list_empty(collectable)) {
+    object* op = collectable->gc_next;
+    list_move(op, &seen);
+    if ((op->gc_bits & flag_finalized) == 0 && op->type->finalize != nullptr) {
+      op->gc_bits |= flag_finalized;
+      ran = true;
+      incref(op);
+      try {
+        op->type->finalize(op);
+      } catch (...) {
+        write_unraisable(std::current_exception(), op);
+      }
+      decref(op);  // may free op (it then leaves `seen` by itself)
+    }
+  }
+  list_merge(&seen, collectable);
+  return ran;
+}
+
+// ---- step 5: resurrection ----
+
+// Recomputes reachability inside the garbage: what a finalizer made reachable again (and what
+// that keeps alive) goes to the older generation and is not counted.
+void handle_resurrected_objects(object* unreachable, object* still_unreachable,
+                                object* old) noexcept {
+  for (object* op = unreachable->gc_next; op != unreachable; op = op->gc_next)
+    op->gc_bits &= ~flag_collecting;
+  deduce_unreachable(unreachable, still_unreachable);
+  for (object* op = still_unreachable->gc_next; op != still_unreachable; op = op->gc_next)
+    op->gc_bits &= ~flag_unreachable;
+  list_merge(unreachable, old);
+}
+
+// ---- step 6: break the cycles ----
+
+list_object* garbage_list() {
+  if (st().garbage == nullptr) st().garbage = new_list().release();
+  return st().garbage;
+}
+
+void append_to_garbage(object* op) noexcept {
+  try {
+    garbage_list()->append(ref::borrow(op));
+  } catch (...) {
+    write_unraisable(std::current_exception(), op);
+  }
+}
+
+void delete_garbage(object* collectable, object* old) noexcept {
+  const bool saveall = (st().debug & debug_saveall) != 0;
+  while (!list_empty(collectable)) {
+    object* op = collectable->gc_next;
+    if (saveall) {
+      append_to_garbage(op);
+    } else if (const clear_fn clear = op->type->clear) {
+      incref(op);
+      clear(op);
+      decref(op);
+    }
+    if (collectable->gc_next == op) {
+      // Still alive (saved, no clear, or kept by something tp_clear did not break).
+      op->gc_bits &= ~flag_collecting;
+      list_move(op, old);
+    }
+  }
+}
+
+void handle_legacy_finalizers(object* finalizers, object* old) noexcept {
+  const bool saveall = (st().debug & debug_saveall) != 0;
+  for (object* op = finalizers->gc_next; op != finalizers; op = op->gc_next)
+    if (saveall || op->type->legacy_del != nullptr) append_to_garbage(op);
+  list_merge(finalizers, old);
+}
+
+// ---- one collection ----
+
+struct result {
+  std::size_t collected;
+  std::size_t uncollectable;
+};
+
+result collect_main(int generation) noexcept {
+  state& s = st();
+  const bool stats = (s.debug & debug_stats) != 0;
+  std::chrono::steady_clock::time_point started{};
+  if (stats) {
+    debug_print("gc: collecting generation {}...", generation);
+    show_stats_each_generation();
+    started = std::chrono::steady_clock::now();
+  }
+
+  // Counts: collecting g is one more collection of g for g+1; 0..g start again.
+  if (generation + 1 < generations) s.count[generation + 1] += 1;
+  for (int i = 0; i <= generation; ++i) s.count[i] = 0;
+
+  for (int i = 0; i < generation; ++i) list_merge(generation_head(i), generation_head(generation));
+  object* young = generation_head(generation);
+  object* old = generation + 1 < generations ? generation_head(generation + 1) : young;
+
+  list_head unreachable;
+  deduce_unreachable(young, &unreachable);
+
+  // Survivors age (the long-lived heuristic counts what enters the oldest generation).
+  if (young != old) {
+    if (generation == generations - 2) s.long_lived_pending += list_size(young);
+    list_merge(young, old);
+  } else {
+    s.long_lived_pending = 0;
+    s.long_lived_total = list_size(young);
+  }
+
+  list_head finalizers;
+  move_legacy_finalizers(&unreachable, &finalizers);
+  move_legacy_finalizer_reachable(&finalizers);
+
+  if ((s.debug & debug_collectable) != 0)
+    for (object* op = unreachable.gc_next; op != &unreachable; op = op->gc_next)
+      debug_cycle("collectable", op);
+
+  bool ran_code = false;
+  std::size_t collected = handle_weakrefs(&unreachable, old, ran_code);
+  if (finalize_garbage(&unreachable)) ran_code = true;
+
+  // Differs from CPython: 3.11 always recomputes reachability here; we skip it when no
+  // finalizer and no weakref callback ran, since nothing else runs user code that could have
+  // resurrected garbage. It is a full pass over the garbage saved in the common case.
+  list_head final_unreachable;
+  if (ran_code)
+    handle_resurrected_objects(&unreachable, &final_unreachable, old);
+  else
+    list_merge(&unreachable, &final_unreachable);
+
+  collected += list_size(&final_unreachable);
+  delete_garbage(&final_unreachable, old);
+
+  std::size_t uncollectable = 0;
+  for (object* op = finalizers.gc_next; op != &finalizers; op = op->gc_next) {
+    ++uncollectable;
+    if ((s.debug & debug_uncollectable) != 0) debug_cycle("uncollectable", op);
+  }
+  if (stats) {
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+    debug_print("gc: done, {} unreachable, {} uncollectable, {:.4f}s elapsed",
+                collected + uncollectable, uncollectable, elapsed.count());
+  }
+
+  handle_legacy_finalizers(&finalizers, old);
+
+  generation_stats& gs = s.stats[generation];
+  gs.collections += 1;
+  gs.collected += collected;
+  gs.uncollectable += uncollectable;
+  return {collected, uncollectable};
+}
+
+// ---- callbacks ----
+
+void invoke_callbacks(phase p, const callback_info& info) noexcept {
+  callback_table* table = st().callbacks;
+  if (table == nullptr || table->entries.empty()) return;
+  // A copy: a callback may add or remove callbacks (CPython walks the live list).
+  std::vector<callback> to_call;
+  try {
+    to_call.reserve(table->entries.size());
+    for (const auto& entry : table->entries) to_call.push_back(entry.second);
+  } catch (...) {
+    report_unraisable(std::current_exception(), "Exception ignored on calling gc callback",
+                      nullptr);
+    return;
+  }
+  for (const callback& cb : to_call) {
+    try {
+      cb(p, info);
+    } catch (...) {
+      report_unraisable(std::current_exception(), "Exception ignored on calling gc callback",
+                        nullptr);
+    }
+  }
+}
+
+std::size_t collect_with_callback(int generation) noexcept {
+  invoke_callbacks(phase::start, {generation, 0, 0});
+  const result r = collect_main(generation);
+  invoke_callbacks(phase::stop, {generation, r.collected, r.uncollectable});
+  return r.collected + r.uncollectable;
+}
+
+// The oldest generation over its threshold (gc_collect_generations).
+void collect_generations() noexcept {
+  state& s = st();
+  for (int i = generations - 1; i >= 0; --i) {
+    if (s.count[i] > s.threshold[i]) {
+      // issue #4074: a full collection only once a quarter of the long-lived objects are new
+      // (CPython's test: skip while pending < total / 4).
+      if (i == generations - 1 && s.long_lived_pending < s.long_lived_total / 4) continue;
+      collect_with_callback(i);
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+void note_allocation() noexcept {
+  state& s = st();
+  s.count[0] += 1;
+  if (s.count[0] > s.threshold[0] && s.enabled && s.threshold[0] != 0 && !s.collecting) {
+    s.collecting = true;
+    collect_generations();
+    s.collecting = false;
+  }
+}
+
+std::size_t collect_no_fail() noexcept {
+  state& s = st();
+  if (s.collecting) return 0;
+  s.collecting = true;
+  const result r = collect_main(generations - 1);
+  s.collecting = false;
+  return r.collected + r.uncollectable;
+}
+
+std::size_t tracked_count() noexcept {
+  std::size_t n = list_size(&st().permanent);
+  for (int i = 0; i < generations; ++i) n += list_size(generation_head(i));
+  return n;
+}
+
+std::size_t reset_state() noexcept {
+  state& s = st();
+  // gc.garbage and the callbacks first: releasing them may free objects, which must still find
+  // consistent lists.
+  if (list_object* g = std::exchange(s.garbage, nullptr)) decref(g);
+  delete std::exchange(s.callbacks, nullptr);
+
+  std::size_t survivors = 0;
+  auto detach = [&survivors](object* head) {
+    object* op = head->gc_next;
+    while (op != head) {
+      object* next = op->gc_next;
+      op->gc_next = nullptr;
+      op->gc_prev = nullptr;
+      op->gc_bits &= ~(flag_collecting | flag_unreachable);
+      ++survivors;
+      op = next;
+    }
+    list_init(head);
+  };
+  for (int i = 0; i < generations; ++i) detach(generation_head(i));
+  detach(&s.permanent);
+  lifecycle::detail::reset_weakrefs();
+
+  s.threshold[0] = cpython_311_thresholds.threshold0;
+  s.threshold[1] = cpython_311_thresholds.threshold1;
+  s.threshold[2] = cpython_311_thresholds.threshold2;
+  for (int i = 0; i < generations; ++i) {
+    s.count[i] = 0;
+    s.stats[i] = {};
+  }
+  s.long_lived_total = 0;
+  s.long_lived_pending = 0;
+  s.enabled = true;
+  s.collecting = false;
+  s.debug = 0;
+  s.sink = &write_line_to_stderr;
+  s.sink_context = nullptr;
+  return survivors;
+}
+
+}  // namespace detail
+
+std::size_t collect(int generation) {
+  if (generation < 0 || generation >= generations)
+    throw std::invalid_argument("invalid generation");
+  detail::state& s = detail::the_state;
+  if (s.collecting) return 0;
+  s.collecting = true;
+  const std::size_t n = detail::collect_with_callback(generation);
+  s.collecting = false;
+  return n;
+}
+
+void enable() noexcept { detail::the_state.enabled = true; }
+void disable() noexcept { detail::the_state.enabled = false; }
+bool is_enabled() noexcept { return detail::the_state.enabled; }
+
+std::array<std::size_t, generations> get_count() noexcept {
+  const auto& c = detail::the_state.count;
+  return {c[0], c[1], c[2]};
+}
+
+void set_threshold(thresholds t) noexcept {
+  auto& th = detail::the_state.threshold;
+  th[0] = t.threshold0;
+  th[1] = t.threshold1;
+  th[2] = t.threshold2;
+}
+
+thresholds get_threshold() noexcept {
+  const auto& th = detail::the_state.threshold;
+  return {th[0], th[1], th[2]};
+}
+
+std::array<generation_stats, generations> get_stats() noexcept {
+  const auto& s = detail::the_state.stats;
+  return {s[0], s[1], s[2]};
+}
+
+void set_debug(unsigned flags) noexcept { detail::the_state.debug = flags; }
+unsigned get_debug() noexcept { return detail::the_state.debug; }
+
+debug_sink_binding set_debug_sink(debug_sink sink, void* context) noexcept {
+  detail::state& s = detail::the_state;
+  const debug_sink_binding previous{s.sink, s.sink_context};
+  if (sink == nullptr) {
+    s.sink = &detail::write_line_to_stderr;
+    s.sink_context = nullptr;
+  } else {
+    s.sink = sink;
+    s.sink_context = context;
+  }
+  return previous;
+}
+
+handle<list_object> garbage() { return handle<list_object>::borrow(detail::garbage_list()); }
+
+callback_id add_callback(callback cb) {
+  detail::state& s = detail::the_state;
+  if (s.callbacks == nullptr) s.callbacks = new detail::callback_table();
+  const callback_id id = s.callbacks->next_id++;
+  s.callbacks->entries.emplace_back(id, std::move(cb));
+  return id;
+}
+
+bool remove_callback(callback_id id) noexcept {
+  detail::callback_table* table = detail::the_state.callbacks;
+  if (table == nullptr) return false;
+  for (auto it = table->entries.begin(); it != table->entries.end(); ++it) {
+    if (it->first == id) {
+      table->entries.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+void freeze() noexcept {
+  detail::state& s = detail::the_state;
+  for (int i = 0; i < generations; ++i)
+    detail::list_merge(&s.generation_heads[i], &s.permanent);
+  s.count[0] = 0;
+}
+
+void unfreeze() noexcept {
+  detail::state& s = detail::the_state;
+  detail::list_merge(&s.permanent, &s.generation_heads[generations - 1]);
+}
+
+std::size_t get_freeze_count() noexcept { return detail::list_size(&detail::the_state.permanent); }
+
+bool is_tracked(const object* op) noexcept { return detail::is_gc(op) && detail::tracked(op); }
+
+bool is_finalized(const object* op) noexcept {
+  return detail::is_gc(op) && (op->gc_bits & detail::flag_finalized) != 0;
+}
+
+namespace {
+
+void collect_referent(object* op, void* arg) {
+  static_cast<std::vector<ref>*>(arg)->push_back(ref::borrow(op));
+}
+
+struct referrer_search {
+  const object* target;
+  bool found;
+};
+
+void find_referent(object* op, void* arg) {
+  auto* search = static_cast<referrer_search*>(arg);
+  if (op == search->target) search->found = true;
+}
+
+}  // namespace
+
+std::vector<ref> get_referents(const ref& op) {
+  std::vector<ref> out;
+  if (op && detail::is_gc(op.get())) op->type->traverse(op.get(), &collect_referent, &out);
+  return out;
+}
+
+std::vector<ref> get_referrers(const ref& op) {
+  std::vector<ref> out;
+  for (int i = 0; i < generations; ++i) {
+    object* head = &detail::the_state.generation_heads[i];
+    for (object* o = head->gc_next; o != head; o = o->gc_next) {
+      referrer_search search{op.get(), false};
+      o->type->traverse(o, &find_referent, &search);
+      if (search.found) out.push_back(ref::borrow(o));
+    }
+  }
+  return out;
+}
+
+std::vector<ref> get_objects(std::optional<int> generation) {
+  if (generation && (*generation < 0 || *generation >= generations))
+    throw std::invalid_argument(*generation < 0
+                                    ? "generation parameter cannot be negative"
+                                    : "generation parameter must be less than the number of "
+                                      "available generations (3)");
+  std::vector<ref> out;
+  const int first = generation ? *generation : 0;
+  const int last = generation ? *generation : generations - 1;
+  for (int i = first; i <= last; ++i) {
+    object* head = &detail::the_state.generation_heads[i];
+    for (object* o = head->gc_next; o != head; o = o->gc_next) out.push_back(ref::borrow(o));
+  }
+  return out;
+}
+
+void track(object* op) noexcept {
+  if (detail::is_gc(op) && !detail::tracked(op))
+    detail::list_append(op, &detail::the_state.generation_heads[0]);
+}
+
+void untrack(object* op) noexcept {
+  if (detail::tracked(op)) detail::list_remove(op);
+}
+
+}  // namespace lifecycle::gc
