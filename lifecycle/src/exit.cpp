@@ -12,8 +12,10 @@
 #include <thread>
 #include <typeinfo>
 
+#include "lifecycle/object.hpp"
 #include "lifecycle/runtime.hpp"
 #include "lifecycle/threads.hpp"
+#include "lifecycle/unraisable.hpp"
 #include "runtime_internal.hpp"
 #include "signals.hpp"
 
@@ -67,6 +69,8 @@ std::string format_traceback(const std::exception_ptr& error) noexcept {
       out += "KeyboardInterrupt\n";
     } catch (const system_exit& exit) {
       out += fmt::format("SystemExit: {}\n", exit.code);
+    } catch (const python_error& e) {
+      out += fmt::format("{}: {}\n", e.type_name(), e.what());
     } catch (const std::exception& e) {
       out += fmt::format("{}: {}\n", current_exception_type_name(), e.what());
     } catch (...) {
@@ -80,7 +84,7 @@ std::string format_traceback(const std::exception_ptr& error) noexcept {
 
 void report_unraisable(std::string_view where, const std::exception_ptr& error) noexcept {
   try {
-    write_stderr(fmt::format("Exception ignored in {}\n{}", where, format_traceback(error)));
+    lifecycle::report_unraisable(error, fmt::format("Exception ignored in {}", where), nullptr);
   } catch (...) {
     write_stderr("Exception ignored (the report could not be formatted)\n");
   }

@@ -14,8 +14,11 @@
 #include <thread>
 
 #include "lifecycle/atexit.hpp"
+#include "lifecycle/gc.hpp"
+#include "lifecycle/object.hpp"
 #include "lifecycle/phases.hpp"
 #include "lifecycle/threads.hpp"
+#include "lifecycle/unraisable.hpp"
 #include "runtime_internal.hpp"
 #include "signals.hpp"
 
@@ -29,6 +32,8 @@ struct runtime_state {
   bool finalize_started = false;
   bool finalizing = false;  // from mark_finalizing on
   bool failed = false;      // a step failed: finalize() returns -1
+  std::intptr_t leftover_refs = 0;      // references held by objects alive after clear_objects
+  std::size_t leftover_objects = 0;     // objects still tracked then
 };
 
 constinit runtime_state* state = nullptr;
@@ -98,11 +103,69 @@ void flush_streams() noexcept {
   detail::restore_signal_handlers();
 }
 
-void collect() noexcept { phase_scope scope(phase::collect); }
+void collect() noexcept {
+  phase_scope scope(phase::collect);
+  // PyGC_Collect: a full collection with the gc callbacks, and nothing when gc is disabled.
+  if (!gc::is_enabled()) return;
+  try {
+    (void)gc::collect(gc::generations - 1);
+  } catch (...) {
+    write_unraisable(std::current_exception(), nullptr);
+  }
+}
 
-void finalize_modules() noexcept { phase_scope scope(phase::finalize_modules); }
+void finalize_modules() noexcept {
+  phase_scope scope(phase::finalize_modules);
+  detail::finalize_modules();
+}
 
-void clear_objects() noexcept { phase_scope scope(phase::clear_objects); }
+// _PyGC_DumpShutdownStats: nothing under SAVEALL (garbage is expected then); the list itself
+// with DEBUG_UNCOLLECTABLE; otherwise a hint how to get it.
+void report_uncollectable_garbage() noexcept {
+  try {
+    unsigned debug = gc::get_debug();
+    auto garbage = gc::garbage();
+    if ((debug & gc::debug_saveall) != 0 || garbage->size() == 0) return;
+    if ((debug & gc::debug_uncollectable) != 0) {
+      detail::write_stderr(
+          fmt::format("ResourceWarning: gc: {} uncollectable objects at shutdown\n      {}\n",
+                      garbage->size(), repr(garbage.get())));
+    } else {
+      detail::write_stderr(fmt::format(
+          "ResourceWarning: gc: {} uncollectable objects at shutdown; use "
+          "gc.set_debug(gc.DEBUG_UNCOLLECTABLE) to list them\n",
+          garbage->size()));
+    }
+  } catch (...) {
+    write_unraisable(std::current_exception(), nullptr);
+  }
+}
+
+// Sum of the reference counts of what is still tracked: the `refs` of -X showrefcount, for
+// the objects the collector can see.
+std::intptr_t tracked_references() noexcept {
+  try {
+    std::intptr_t total = 0;
+    for (const ref& op : gc::get_objects()) total += refcount(op.get()) - 1;
+    return total;
+  } catch (...) {
+    return -1;
+  }
+}
+
+void clear_objects() noexcept {
+  phase_scope scope(phase::clear_objects);
+  // sys and builtins were cleared last by finalize_modules; now they go, and one more
+  // collection takes what only they kept.
+  detail::release_modules();
+  gc::detail::collect_no_fail();
+  report_uncollectable_garbage();
+  state->leftover_refs = tracked_references();
+  // What is left (garbage cycles, leaks) is untracked and stays allocated: it is reported as
+  // blocks in use when the allocator is released. gc state returns to its defaults for the
+  // next cycle.
+  state->leftover_objects = gc::detail::reset_state();
+}
 
 void stop_tracer() noexcept { phase_scope scope(phase::stop_tracer); }
 
@@ -149,8 +212,10 @@ void initialize(const runtime_config& config) {
     detail::install_environment_observers();
     if (config.install_signal_handlers) detail::install_signal_handlers();
     detail::install_terminate_handler();
+    detail::init_modules();
   } catch (...) {
     detail::restore_signal_handlers();
+    detail::release_modules();
     end_cycle();
     throw;
   }

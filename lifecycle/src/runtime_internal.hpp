@@ -29,12 +29,17 @@ void join_non_daemon_threads() noexcept;  // phase 1, lock not held
 void close_thread_cycle() noexcept;       // mark_finalizing: the lock stops everyone else
 void end_thread_cycle() noexcept;         // end of finalize: forget records, release the lock
 
+// --- module.cpp
+void init_modules();                 // sys, builtins, __main__
+void finalize_modules() noexcept;    // phase 6, steps (a)..(j) of CPython's finalize_modules
+void release_modules() noexcept;     // sys and builtins go (phase 7)
+
 // --- exit.cpp
 // stderr through write(2): ordered with the phase trace, independent of stdio state.
 void write_stderr(std::string_view text) noexcept;
 // "Traceback (most recent call last):\n" ... "Type: message\n" for any exception.
 std::string format_traceback(const std::exception_ptr& error) noexcept;
-// CPython's unraisable hook: "Exception ignored in <where>\n" + traceback.
+// Through lifecycle's unraisable hook: "Exception ignored in <where>\nType: message\n".
 void report_unraisable(std::string_view where, const std::exception_ptr& error) noexcept;
 void install_terminate_handler() noexcept;
 void restore_terminate_handler() noexcept;

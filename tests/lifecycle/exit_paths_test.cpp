@@ -166,7 +166,7 @@ TEST_CASE("atexit: LIFO with arguments, a failing callback is reported and the r
                                                "event atexit 1"}}})));
   CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring(
                         "event atexit failing\nException ignored in atexit callback: fail\n"
-                        "Traceback (most recent call last):\nstd::runtime_error: boom in atexit\n"
+                        "std::runtime_error: boom in atexit\n"
                         "event atexit 1\n"));
 }
 
