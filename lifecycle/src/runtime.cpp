@@ -4,9 +4,11 @@
 #include "lifecycle/runtime.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -37,6 +39,7 @@ struct runtime_state {
 };
 
 constinit runtime_state* state = nullptr;
+constinit bool process_exit_hook_registered = false;
 
 // Emits `begin` on entry and `end` on exit of one phase function.
 class phase_scope {
@@ -188,6 +191,15 @@ void end_cycle() noexcept {
   state = nullptr;
 }
 
+// Returning from main() or calling std::exit() with the runtime still initialized is a normal
+// exit, as the end of a Python script is: every phase runs. The status cannot be changed from
+// here except by ending the process at once, which is what a failed finalization does (120,
+// like Py_RunMain); C atexit handlers registered before initialize() are then skipped.
+extern "C" void finalize_at_process_exit() {
+  if (state == nullptr) return;
+  if (finalize() < 0) _exit(120);
+}
+
 }  // namespace
 
 namespace detail {
@@ -208,6 +220,10 @@ void initialize(const runtime_config& config) {
   if (state != nullptr) throw std::logic_error("lifecycle::initialize: already initialized");
   state = new runtime_state{config, std::this_thread::get_id()};
   try {
+    if (!process_exit_hook_registered && std::atexit(&finalize_at_process_exit) != 0) {
+      throw std::runtime_error("lifecycle::initialize: std::atexit refused the exit hook");
+    }
+    process_exit_hook_registered = true;
     detail::open_thread_cycle();
     detail::install_environment_observers();
     if (config.install_signal_handlers) detail::install_signal_handlers();
