@@ -34,12 +34,12 @@ struct runtime_state {
   bool finalize_started = false;
   bool finalizing = false;  // from mark_finalizing on
   bool failed = false;      // a step failed: finalize() returns -1
-  std::intptr_t leftover_refs = 0;      // references held by objects alive after clear_objects
-  std::size_t leftover_objects = 0;     // objects still tracked then
+  finalize_stats leftovers;
 };
 
 constinit runtime_state* state = nullptr;
 constinit bool process_exit_hook_registered = false;
+constinit finalize_stats last_stats = {};
 
 // Emits `begin` on entry and `end` on exit of one phase function.
 class phase_scope {
@@ -163,11 +163,11 @@ void clear_objects() noexcept {
   detail::release_modules();
   gc::detail::collect_no_fail();
   report_uncollectable_garbage();
-  state->leftover_refs = tracked_references();
+  state->leftovers.leftover_refs = tracked_references();
   // What is left (garbage cycles, leaks) is untracked and stays allocated: it is reported as
   // blocks in use when the allocator is released. gc state returns to its defaults for the
   // next cycle.
-  state->leftover_objects = gc::detail::reset_state();
+  state->leftovers.leftover_objects = gc::detail::reset_state();
 }
 
 void stop_tracer() noexcept { phase_scope scope(phase::stop_tracer); }
@@ -218,7 +218,9 @@ void record_finalize_failure() noexcept {
 
 void initialize(const runtime_config& config) {
   if (state != nullptr) throw std::logic_error("lifecycle::initialize: already initialized");
-  state = new runtime_state{config, std::this_thread::get_id()};
+  state = new runtime_state;
+  state->config = config;
+  state->main_thread = std::this_thread::get_id();
   try {
     if (!process_exit_hook_registered && std::atexit(&finalize_at_process_exit) != 0) {
       throw std::runtime_error("lifecycle::initialize: std::atexit refused the exit hook");
@@ -267,11 +269,14 @@ int finalize() noexcept {
   low_level_exit();
 
   int result = state->failed ? -1 : 0;
+  last_stats = state->leftovers;
   end_cycle();
   return result;
 }
 
 bool is_initialized() noexcept { return state != nullptr; }
+
+finalize_stats last_finalize_stats() noexcept { return last_stats; }
 
 bool is_finalizing() noexcept { return state != nullptr && state->finalizing; }
 

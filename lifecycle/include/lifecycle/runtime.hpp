@@ -6,6 +6,9 @@
 // process ends, which call it.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 namespace lifecycle {
 
 struct runtime_config {
@@ -18,12 +21,23 @@ struct runtime_config {
 // already initialized and std::system_error when a system resource cannot be created.
 void initialize(const runtime_config& config = {});
 
+// Returning from main() or std::exit() with the runtime initialized finalizes it too (a normal
+// exit, as the end of a Python script); use lifecycle::exit (exit.hpp) to choose the status.
+
 // Runs the ten phases and ends the cycle. 0, or -1 when a step failed (stdout or stderr
 // could not be flushed: CPython's only failing step). Harmless when not initialized (returns 0)
 // and when called again from inside finalization (a callback calling finalize: returns 0).
 int finalize() noexcept;
 
 bool is_initialized() noexcept;
+
+// What the last finalize() found still alive after clear_objects: uncollectable garbage and
+// leaks. The embedding case checks these stay at zero cycle after cycle.
+struct finalize_stats {
+  std::size_t leftover_objects = 0;  // objects the collector still tracked
+  std::intptr_t leftover_refs = 0;   // references they held among themselves and from outside
+};
+finalize_stats last_finalize_stats() noexcept;
 
 // sys.is_finalizing(): true from the `mark_finalizing` phase on (so false in atexit callbacks).
 bool is_finalizing() noexcept;
