@@ -11,7 +11,9 @@
 #include <stdexcept>
 #include <thread>
 #include <typeinfo>
+#include <vector>
 
+#include "lifecycle/frames.hpp"
 #include "lifecycle/object.hpp"
 #include "lifecycle/runtime.hpp"
 #include "lifecycle/threads.hpp"
@@ -60,9 +62,24 @@ void write_stderr(std::string_view text) noexcept {
   }
 }
 
+// The runtime frames open on this thread, oldest first, as traceback lines. For an exception
+// escaping main() the stack was never unwound, so they are the frames it was thrown through.
+std::string format_open_frames() {
+  std::vector<const scoped_frame*> frames;
+  for (const scoped_frame* f = lifecycle::detail::frame_stack_top; f != nullptr; f = f->parent()) {
+    frames.push_back(f);
+  }
+  std::string out;
+  for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
+    out += fmt::format("  File \"{}\", line {}, in {}\n", (*it)->file(), (*it)->line(),
+                       (*it)->function());
+  }
+  return out;
+}
+
 std::string format_traceback(const std::exception_ptr& error) noexcept {
   try {
-    std::string out = "Traceback (most recent call last):\n";
+    std::string out = "Traceback (most recent call last):\n" + format_open_frames();
     try {
       std::rethrow_exception(error);
     } catch (const keyboard_interrupt&) {

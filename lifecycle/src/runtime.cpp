@@ -10,16 +10,23 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <iostream>
+#include <map>
+#include <string_view>
+#include <vector>
 #include <memory>
 #include <stdexcept>
 #include <thread>
 
+#include "lifecycle/allocator.hpp"
 #include "lifecycle/atexit.hpp"
+#include "lifecycle/frames.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/object.hpp"
 #include "lifecycle/phases.hpp"
 #include "lifecycle/threads.hpp"
+#include "lifecycle/tracemalloc.hpp"
 #include "lifecycle/unraisable.hpp"
 #include "runtime_internal.hpp"
 #include "signals.hpp"
@@ -40,6 +47,11 @@ struct runtime_state {
 constinit runtime_state* state = nullptr;
 constinit bool process_exit_hook_registered = false;
 constinit finalize_stats last_stats = {};
+
+bool env_flag(const char* name) noexcept {
+  const char* value = std::getenv(name);
+  return value != nullptr && value[0] != '\0' && std::string_view(value) != "0";
+}
 
 // Emits `begin` on entry and `end` on exit of one phase function.
 class phase_scope {
@@ -170,9 +182,56 @@ void clear_objects() noexcept {
   state->leftovers.leftover_objects = gc::detail::reset_state();
 }
 
-void stop_tracer() noexcept { phase_scope scope(phase::stop_tracer); }
+void stop_tracer() noexcept {
+  phase_scope scope(phase::stop_tracer);
+  // New allocations are no longer traced, but the live traces stay: release_allocator names
+  // the sites of the blocks that leak.
+  tracemalloc::stop(tracemalloc::stop_mode::keep_traces);
+}
 
-void release_allocator() noexcept { phase_scope scope(phase::release_allocator); }
+// tracemalloc's statistics('lineno') over the leaked blocks: one line per newest frame,
+// biggest first, at most ten.
+void report_leak_sites(const release_report& report) noexcept {
+  try {
+    struct site_total {
+      std::size_t size = 0;
+      std::size_t count = 0;
+    };
+    std::map<std::string, site_total> sites;
+    for (const auto& block : report.leaks) {
+      if (block.traceback.empty()) continue;
+      const frame& newest = block.traceback.back();
+      auto& total = sites[fmt::format("{}:{}", newest.filename, newest.lineno)];
+      total.size += block.size;
+      ++total.count;
+    }
+    if (sites.empty()) return;
+    std::vector<std::pair<std::string, site_total>> sorted(sites.begin(), sites.end());
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const auto& a, const auto& b) { return a.second.size > b.second.size; });
+    std::string text = fmt::format("lifecycle: {} blocks still in use at exit, by allocation site:\n",
+                                   report.blocks_in_use);
+    for (std::size_t i = 0; i < sorted.size() && i < 10; ++i) {
+      text += fmt::format("  {}: size={} B, count={}\n", sorted[i].first, sorted[i].second.size,
+                          sorted[i].second.count);
+    }
+    detail::write_stderr(text);
+  } catch (...) {
+    write_unraisable(std::current_exception(), nullptr);
+  }
+}
+
+void release_allocator() noexcept {
+  phase_scope scope(phase::release_allocator);
+  release_report report = allocator_release();
+  state->leftovers.blocks_in_use = report.blocks_in_use;
+  // -X showrefcount prints after the interpreter is gone, before the low-level functions.
+  if (env_flag("LIFECYCLE_SHOWREFCOUNT")) {
+    detail::write_stderr(fmt::format("[{} refs, {} blocks]\n", state->leftovers.leftover_refs,
+                                     report.blocks_in_use));
+  }
+  report_leak_sites(report);
+}
 
 void low_level_exit() noexcept {
   phase_scope scope(phase::low_level_exit);
@@ -226,6 +285,8 @@ void initialize(const runtime_config& config) {
       throw std::runtime_error("lifecycle::initialize: std::atexit refused the exit hook");
     }
     process_exit_hook_registered = true;
+    allocator_init(config.allocator);
+    (void)tracemalloc::start_from_environment();
     detail::open_thread_cycle();
     detail::install_environment_observers();
     if (config.install_signal_handlers) detail::install_signal_handlers();
@@ -234,6 +295,7 @@ void initialize(const runtime_config& config) {
   } catch (...) {
     detail::restore_signal_handlers();
     detail::release_modules();
+    tracemalloc::stop();
     end_cycle();
     throw;
   }
