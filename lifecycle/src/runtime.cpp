@@ -157,11 +157,15 @@ void report_uncollectable_garbage() noexcept {
 }
 
 // Sum of the reference counts of what is still tracked: the `refs` of -X showrefcount, for
-// the objects the collector can see.
+// the objects the collector can see. gc.garbage itself is the collector's bookkeeping (and
+// exists once anyone asked for it), so it does not count; what it holds does.
 std::intptr_t tracked_references() noexcept {
   try {
+    auto garbage = gc::garbage();
     std::intptr_t total = 0;
-    for (const ref& op : gc::get_objects()) total += refcount(op.get()) - 1;
+    for (const ref& op : gc::get_objects()) {
+      if (op.get() != garbage.get()) total += refcount(op.get()) - 1;
+    }
     return total;
   } catch (...) {
     return -1;
@@ -189,8 +193,9 @@ void stop_tracer() noexcept {
   tracemalloc::stop(tracemalloc::stop_mode::keep_traces);
 }
 
-// tracemalloc's statistics('lineno') over the leaked blocks: one line per newest frame,
-// biggest first, at most ten.
+// The leaked blocks grouped by traceback (newest frame first, `file:line <- caller...`), biggest
+// first, at most ten lines: the newest frame alone is mostly the allocator's caller inside
+// lifecycle, the runtime frames above it say whose object it was.
 void report_leak_sites(const release_report& report) noexcept {
   try {
     struct site_total {
@@ -200,8 +205,11 @@ void report_leak_sites(const release_report& report) noexcept {
     std::map<std::string, site_total> sites;
     for (const auto& block : report.leaks) {
       if (block.traceback.empty()) continue;
-      const frame& newest = block.traceback.back();
-      auto& total = sites[fmt::format("{}:{}", newest.filename, newest.lineno)];
+      std::string key;
+      for (auto f = block.traceback.rbegin(); f != block.traceback.rend(); ++f) {
+        key += fmt::format("{}{}:{}", key.empty() ? "" : " <- ", f->filename, f->lineno);
+      }
+      auto& total = sites[key];
       total.size += block.size;
       ++total.count;
     }

@@ -1,6 +1,8 @@
 // Every way a lifecycle process ends, each in a real child process (programs/lifecycle_child):
 // exit status or signal, what reached stdout, and which phases ran in which order.
 #include <csignal>
+#include <map>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -12,10 +14,13 @@ namespace {
 
 using afterlife_test::child_result;
 
-child_result run_case(const std::string& name) {
+child_result run_case(const std::string& name,
+                      const std::map<std::string, std::string>& env = {}) {
   afterlife_test::child_options options;
   options.set_env["LIFECYCLE_TRACE"] = "1";
-  options.unset_env = {"AFTERLIFE_SOCKET", "LIFECYCLE_SHOWREFCOUNT"};
+  for (const auto& [key, value] : env) options.set_env[key] = value;
+  options.unset_env = {"AFTERLIFE_SOCKET", "LIFECYCLE_SHOWREFCOUNT", "LIFECYCLE_TRACEMALLOC"};
+  for (const auto& [key, value] : env) std::erase(options.unset_env, key);
   return afterlife_test::run_child({LIFECYCLE_CHILD_PATH, name}, options);
 }
 
@@ -204,4 +209,64 @@ TEST_CASE("an exception in a runtime thread is reported with the thread's name")
                         "Exception in thread failing worker:\nTraceback (most recent call last):\n"
                         "std::logic_error: boom\n"));
   CHECK(events(r) == with_prefix({"event joined alive=false"}, all_phases()));
+}
+
+TEST_CASE("uncollectable garbage at shutdown: CPython's ResourceWarning, in clear_objects") {
+  auto r = run_case("garbage_default");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 0);
+  const std::string warning =
+      "ResourceWarning: gc: 1 uncollectable objects at shutdown; use "
+      "gc.set_debug(gc.DEBUG_UNCOLLECTABLE) to list them\n";
+  CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring("lifecycle: phase clear_objects begin\n" +
+                                                       warning +
+                                                       "lifecycle: phase clear_objects end\n"));
+}
+
+TEST_CASE("uncollectable garbage with DEBUG_UNCOLLECTABLE: the short warning and the list") {
+  auto r = run_case("garbage_uncollectable");
+  REQUIRE(r.exited());
+  std::smatch match;
+  CHECK(std::regex_search(
+      r.err, match,
+      std::regex("\nResourceWarning: gc: 1 uncollectable objects at shutdown\n      "
+                 "\\[<Legacy object at 0x[0-9a-f]+>\\]\nlifecycle: phase clear_objects end\n")));
+}
+
+TEST_CASE("uncollectable garbage with DEBUG_SAVEALL: no warning") {
+  auto r = run_case("garbage_saveall");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 0);
+  CHECK(r.err.find("uncollectable objects at shutdown") == std::string::npos);
+  CHECK(events(r) == all_phases());
+}
+
+TEST_CASE("LIFECYCLE_SHOWREFCOUNT prints [N refs, M blocks] in release_allocator") {
+  auto clean = run_case("clean", {{"LIFECYCLE_SHOWREFCOUNT", "1"}});
+  REQUIRE(clean.exited());
+  CHECK_THAT(clean.err, Catch::Matchers::ContainsSubstring(
+                            "lifecycle: phase release_allocator begin\n[0 refs, 0 blocks]\n"
+                            "lifecycle: phase release_allocator end\n"));
+  auto leaky = run_case("garbage_default", {{"LIFECYCLE_SHOWREFCOUNT", "1"}});
+  std::smatch match;
+  REQUIRE(std::regex_search(leaky.err, match, std::regex(R"(\n\[(\d+) refs, (\d+) blocks\]\n)")));
+  // The cycle's self reference plus gc.garbage's, on the instance and its dict.
+  CHECK(std::stoi(match[1]) >= 2);
+  CHECK(std::stoi(match[2]) > 0);
+  auto quiet = run_case("clean");
+  CHECK(quiet.err.find(" refs, ") == std::string::npos);
+}
+
+TEST_CASE("with the tracer on, blocks still in use at exit are listed by allocation site") {
+  auto r = run_case("leak", {{"LIFECYCLE_TRACEMALLOC", "5"}});
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 0);
+  std::smatch match;
+  REQUIRE(std::regex_search(
+      r.err, match,
+      std::regex(R"(lifecycle: (\d+) blocks still in use at exit, by allocation site:\n)")));
+  CHECK(std::stoi(match[1]) >= 3);  // the instance, its dict, the str
+  CHECK(std::regex_search(r.err, std::regex(R"(  \S+:\d+ <- \S*lifecycle_child\.cpp:\d+: size=\d+ B, count=\d+\n)")));
+  auto untraced = run_case("leak");
+  CHECK(untraced.err.find("blocks still in use at exit") == std::string::npos);
 }

@@ -15,9 +15,13 @@
 
 #include "lifecycle/atexit.hpp"
 #include "lifecycle/exit.hpp"
+#include "lifecycle/frames.hpp"
+#include "lifecycle/gc.hpp"
+#include "lifecycle/module.hpp"
 #include "lifecycle/phases.hpp"
 #include "lifecycle/runtime.hpp"
 #include "lifecycle/threads.hpp"
+#include "lifecycle/types.hpp"
 
 namespace {
 
@@ -188,6 +192,51 @@ int thread_exception() {
   lifecycle::exit(0);
 }
 
+// A self-cycle whose class has a legacy finalizer (tp_del): uncollectable, so gc.garbage holds
+// it at shutdown.
+void make_uncollectable_cycle() {
+  auto legacy = lifecycle::new_class("Legacy", {.del = {}, .legacy_del = [](lifecycle::object*) {}});
+  auto instance = lifecycle::new_instance(legacy);
+  instance->set_attr("self", instance);
+  lifecycle::main_module()->dict->set("legacy", instance);
+}
+
+int garbage_default() {
+  make_uncollectable_cycle();
+  lifecycle::exit(0);
+}
+
+int garbage_uncollectable() {
+  lifecycle::gc::set_debug(lifecycle::gc::debug_uncollectable);
+  make_uncollectable_cycle();
+  lifecycle::exit(0);
+}
+
+int garbage_saveall() {
+  lifecycle::gc::set_debug(lifecycle::gc::debug_saveall);
+  make_uncollectable_cycle();
+  lifecycle::exit(0);
+}
+
+int clean() {
+  lifecycle::main_module()->dict->set("data", lifecycle::new_list());
+  lifecycle::exit(0);
+}
+
+// An instance nobody owns any more (one reference too many): a leak the tracer can place.
+void leak_an_instance() {
+  lifecycle::scoped_frame frame("leak_an_instance");
+  auto cls = lifecycle::new_class("Leaky");
+  auto instance = lifecycle::new_instance(cls);
+  instance->set_attr("payload", lifecycle::new_str("kept forever"));
+  lifecycle::incref(instance.get());
+}
+
+int leak() {
+  leak_an_instance();
+  lifecycle::exit(0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -206,6 +255,11 @@ int main(int argc, char** argv) {
       {"low_level_exit", low_level_exit},
       {"threads_at_exit", threads_at_exit},
       {"thread_exception", thread_exception},
+      {"garbage_default", garbage_default},
+      {"garbage_uncollectable", garbage_uncollectable},
+      {"garbage_saveall", garbage_saveall},
+      {"clean", clean},
+      {"leak", leak},
   };
   auto found = argc == 2 ? cases.find(argv[1]) : cases.end();
   if (found == cases.end()) {
