@@ -29,7 +29,7 @@ std::vector<std::string> registry_names() {
 }
 
 // Events from finalizers, each tagged with the phase it happened in.
-std::vector<std::string>* log = nullptr;
+std::vector<std::string>* event_log = nullptr;
 const char* current_phase = "main";
 
 void log_phase(void*, phase p, phase_event e) noexcept {
@@ -46,7 +46,7 @@ void logging_del(object* self) {
   ref globals = static_cast<instance_object*>(self)->get_attr("globals");
   std::string b = "-";
   if (globals) b = is_none(static_cast<dict_object*>(globals.get())->get("b").get()) ? "None" : "set";
-  log->push_back(std::string(current_phase) + ": del " + text_attr(self, "name") + " b=" + b);
+  event_log->push_back(std::string(current_phase) + ": del " + text_attr(self, "name") + " b=" + b);
 }
 
 handle<instance_object> logged(const handle<class_object>& cls, std::string_view name,
@@ -64,7 +64,7 @@ handle<class_object> logging_class() {
 struct runtime_cycle {
   std::vector<std::string> events;
   runtime_cycle() {
-    log = &events;
+    event_log = &events;
     current_phase = "main";
     initialize();
     add_phase_observer(&log_phase, nullptr);
