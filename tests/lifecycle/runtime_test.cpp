@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <thread>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -54,6 +57,22 @@ long resident_kib() {
   long size = 0, resident = 0;
   statm >> size >> resident;
   return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+
+// Finished runtime threads are detached: the OS thread may still be unmapping its stack when
+// finalize() returns. Wait (at most 2 s) until this process is down to its main thread again;
+// nothing to wait for where there is no /proc.
+void settle_threads() {
+  std::error_code error;
+  for (int i = 0; i < 200; ++i) {
+    std::size_t tasks = 0;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/task", error);
+         !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+      ++tasks;
+    }
+    if (error || tasks <= 1) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 void note(int n) { (void)n; }
@@ -162,6 +181,7 @@ TEST_CASE("is_finalizing is false in atexit callbacks and true from mark_finaliz
 TEST_CASE("100 init-work-finalize cycles leave fds, mappings, RSS and objects at baseline") {
   // Warm-up: first-use allocations (the runtime lock, glibc's thread stack cache, iostreams).
   for (int i = 0; i < 10; ++i) one_cycle();
+  settle_threads();
   std::size_t fds = open_fds();
   std::size_t maps = mappings();
   long rss = resident_kib();
@@ -171,6 +191,7 @@ TEST_CASE("100 init-work-finalize cycles leave fds, mappings, RSS and objects at
     CHECK(last_finalize_stats().leftover_objects == 0);
     CHECK(last_finalize_stats().blocks_in_use == 0);
   }
+  settle_threads();
   CHECK(open_fds() == fds);
   CHECK(mappings() == maps);
   // 100 cycles of ~3000 objects each: a leak of one cycle's objects would exceed this.
