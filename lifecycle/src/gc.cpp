@@ -43,6 +43,7 @@ constinit state the_state{
     .enabled = true,
     .collecting = false,
     .debug = 0,
+    .gen2_tag = tag_gen2_a,
     .sink = &write_line_to_stderr,
     .sink_context = nullptr,
     .garbage = nullptr,
@@ -87,91 +88,110 @@ void show_stats_each_generation() noexcept {
   debug_print("gc: objects in permanent generation: {}", list_size(&st().permanent));
 }
 
-// ---- step 1: which objects are unreachable from outside the generation ----
+// ---- step 1: which objects are unreachable from outside the collected set ----
 
-// gc_refs = refcount, and mark "in the generation being collected".
-void update_refs(object* containers) noexcept {
-  for (object* op = containers->gc_next; op != containers; op = op->gc_next) {
-    op->gc_bits = (op->gc_bits & (flag_finalized | flag_weakrefs)) | flag_collecting |
-                  (static_cast<std::uint64_t>(op->refcnt) << refs_shift);
-  }
+// One collection's view of the set being collected: the tags it covers, the tag its survivors
+// get (outside the set, so "already scanned" needs no flag of its own), and what
+// move_unreachable learnt on the way.
+struct scan {
+  unsigned young_tags;  // bit t set: tag t is in the collected set
+  unsigned survivor_tag;
+  object* young;
+  std::size_t unreachable;  // objects in the unreachable list
+  bool special;  // some unreachable object may need finalizers, weakref or legacy handling
+};
+
+inline bool in_set(std::uint64_t bits, unsigned young_tags) noexcept {
+  return ((young_tags >> ((bits >> tag_shift) & 7)) & 1) != 0;
 }
 
-void visit_decref(object* op, void*) {
-  // Only objects of this collection carry the bit; everything else (older generations,
-  // untracked and non-gc objects) is ignored with one test.
-  if ((op->gc_bits & flag_collecting) != 0) op->gc_bits -= one_ref;
+void visit_count_internal(object* op, void* arg) {
+  // Objects outside the set (older generations, untracked and non-gc objects: tag 0) are
+  // ignored with one test.
+  if (in_set(op->gc_bits, static_cast<const scan*>(arg)->young_tags)) op->gc_bits += one_ref;
 }
 
-// gc_refs -= references from inside the generation: what is left counts references from outside.
-void subtract_refs(object* containers) noexcept {
-  for (object* op = containers->gc_next; op != containers; op = op->gc_next)
-    op->type->traverse(op, &visit_decref, nullptr);
+// gc_refs = references from inside the set (CPython: update_refs + subtract_refs, one pass here).
+void count_internal_refs(scan& s) noexcept {
+  object* young = s.young;
+  for (object* op = young->gc_next; op != young; op = op->gc_next)
+    op->type->traverse(op, &visit_count_internal, &s);
+}
+
+bool needs_special_handling(const object* op) noexcept {
+  const type_object* type = op->type;
+  return type->finalize != nullptr || type->legacy_del != nullptr ||
+         (op->gc_bits & flag_weakrefs) != 0 || type == &weakref_type;
 }
 
 void visit_reachable(object* op, void* arg) {
+  auto* s = static_cast<scan*>(arg);
   const std::uint64_t bits = op->gc_bits;
-  if ((bits & flag_collecting) == 0) return;
+  if (!in_set(bits, s->young_tags)) return;  // outside, or already scanned (survivor tag)
   if ((bits & flag_unreachable) != 0) {
     // Tentatively unreachable, but reachable after all: back to young; it will be scanned.
-    list_move(op, static_cast<object*>(arg));
-    op->gc_bits = (bits & flags_mask & ~flag_unreachable) | one_ref;
-  } else if ((bits >> refs_shift) == 0) {
-    // Still ahead in young: tell move_unreachable it is reachable.
-    op->gc_bits = bits | one_ref;
+    list_move(op, s->young);
+    --s->unreachable;
   }
+  // Zero internal references: refcount > gc_refs, i.e. reachable from outside.
+  op->gc_bits = bits & ~(refs_mask | flag_unreachable);
 }
 
-// Moves what is not reachable from outside `young` into `unreachable` (tentative until the scan
-// ends: visit_reachable moves objects back). Objects left in young lose the collecting bit.
-void move_unreachable(object* young, object* unreachable) noexcept {
+// Moves what is not reachable from outside the set into `unreachable` (tentative until the scan
+// ends: visit_reachable moves objects back). What stays in young is at rest with the survivor
+// tag. An object is reachable from outside when refcount > internal references.
+void move_unreachable(scan& s, object* unreachable) noexcept {
+  object* young = s.young;
   object* op = young->gc_next;
   while (op != young) {
-    if ((op->gc_bits >> refs_shift) != 0) {
+    if (static_cast<std::uint64_t>(op->refcnt) > (op->gc_bits >> refs_shift)) {
       // traverse may append to young, so the next object is read after it.
-      op->type->traverse(op, &visit_reachable, young);
-      op->gc_bits &= ~flag_collecting;
+      op->type->traverse(op, &visit_reachable, &s);
+      rest_in(op, s.survivor_tag);
       op = op->gc_next;
     } else {
       object* next = op->gc_next;
       list_move(op, unreachable);
       op->gc_bits |= flag_unreachable;
+      ++s.unreachable;
+      if (needs_special_handling(op)) s.special = true;
       op = next;
     }
   }
 }
 
-void deduce_unreachable(object* base, object* unreachable) noexcept {
-  update_refs(base);
-  subtract_refs(base);
-  move_unreachable(base, unreachable);
-}
-
 // ---- step 2: legacy finalizers make their whole reachable part uncollectable ----
 
-void move_legacy_finalizers(object* unreachable, object* finalizers) noexcept {
+// Moves objects with tp_del, at rest in `old_tag`, to `finalizers`.
+void move_legacy_finalizers(object* unreachable, object* finalizers, unsigned old_tag) noexcept {
   object* next = nullptr;
   for (object* op = unreachable->gc_next; op != unreachable; op = next) {
     next = op->gc_next;
-    op->gc_bits &= ~flag_unreachable;
     if (op->type->legacy_del != nullptr) {
-      op->gc_bits &= ~flag_collecting;
+      rest_in(op, old_tag);
       list_move(op, finalizers);
     }
   }
 }
 
+struct move_target {
+  object* list;
+  unsigned tag;
+};
+
 void visit_move(object* op, void* arg) {
-  if ((op->gc_bits & flag_collecting) != 0) {
-    op->gc_bits &= ~flag_collecting;
-    list_move(op, static_cast<object*>(arg));
+  if ((op->gc_bits & flag_unreachable) != 0) {
+    const auto* target = static_cast<const move_target*>(arg);
+    rest_in(op, target->tag);
+    list_move(op, target->list);
   }
 }
 
-void move_legacy_finalizer_reachable(object* finalizers) noexcept {
+void move_legacy_finalizer_reachable(object* finalizers, unsigned old_tag) noexcept {
+  move_target target{finalizers, old_tag};
   // The list grows while it is walked: everything appended is traversed in turn.
   for (object* op = finalizers->gc_next; op != finalizers; op = op->gc_next)
-    op->type->traverse(op, &visit_move, finalizers);
+    op->type->traverse(op, &visit_move, &target);
 }
 
 // ---- step 3: weak references ----
@@ -179,7 +199,8 @@ void move_legacy_finalizer_reachable(object* finalizers) noexcept {
 // Clears every weakref to unreachable objects. Weakrefs that are themselves garbage lose their
 // callback (it could see half-cleared objects or resurrect garbage); the callbacks of the others
 // run once all are cleared. Returns the number of those weakrefs freed by their callback.
-std::size_t handle_weakrefs(object* unreachable, object* old, bool& ran_code) noexcept {
+std::size_t handle_weakrefs(object* unreachable, object* old, unsigned old_tag,
+                            bool& ran_code) noexcept {
   list_head to_call;
   object* next = nullptr;
   for (object* op = unreachable->gc_next; op != unreachable; op = next) {
@@ -190,7 +211,7 @@ std::size_t handle_weakrefs(object* unreachable, object* old, bool& ran_code) no
     while (weakref_object* wr = lifecycle::detail::first_weakref(op)) {
       lifecycle::detail::clear_weakref_no_callback(wr);
       if (!wr->callback) continue;
-      if ((wr->gc_bits & flag_collecting) != 0) continue;  // the weakref is garbage itself
+      if ((wr->gc_bits & flag_unreachable) != 0) continue;  // the weakref is garbage itself
       if (!tracked(wr)) continue;  // manually untracked: no list to hold it on (never in CPython)
       incref(wr);
       list_move(wr, &to_call);
@@ -209,10 +230,12 @@ std::size_t handle_weakrefs(object* unreachable, object* old, bool& ran_code) no
       write_unraisable(std::current_exception(), wr);
     }
     decref(op);
-    if (to_call.gc_next == op)
-      list_move(op, old);  // still alive
-    else
+    if (to_call.gc_next == op) {
+      rest_in(op, old_tag);  // still alive
+      list_move(op, old);
+    } else {
       ++freed;
+    }
   }
   return freed;
 }
@@ -245,15 +268,17 @@ bool finalize_garbage(object* collectable) noexcept {
 // ---- step 5: resurrection ----
 
 // Recomputes reachability inside the garbage: what a finalizer made reachable again (and what
-// that keeps alive) goes to the older generation and is not counted.
-void handle_resurrected_objects(object* unreachable, object* still_unreachable,
-                                object* old) noexcept {
+// that keeps alive) goes to the older generation and is not counted. Returns what is still
+// unreachable in `still_unreachable`, and its size.
+std::size_t handle_resurrected_objects(object* unreachable, object* still_unreachable,
+                                       object* old, unsigned old_tag) noexcept {
   for (object* op = unreachable->gc_next; op != unreachable; op = op->gc_next)
-    op->gc_bits &= ~flag_collecting;
-  deduce_unreachable(unreachable, still_unreachable);
-  for (object* op = still_unreachable->gc_next; op != still_unreachable; op = op->gc_next)
-    op->gc_bits &= ~flag_unreachable;
+    rest_in(op, tag_resurrection);
+  scan s{1u << tag_resurrection, old_tag, unreachable, 0, false};
+  count_internal_refs(s);
+  move_unreachable(s, still_unreachable);
   list_merge(unreachable, old);
+  return s.unreachable;
 }
 
 // ---- step 6: break the cycles ----
@@ -271,7 +296,7 @@ void append_to_garbage(object* op) noexcept {
   }
 }
 
-void delete_garbage(object* collectable, object* old) noexcept {
+void delete_garbage(object* collectable, object* old, unsigned old_tag) noexcept {
   const bool saveall = (st().debug & debug_saveall) != 0;
   while (!list_empty(collectable)) {
     object* op = collectable->gc_next;
@@ -284,7 +309,7 @@ void delete_garbage(object* collectable, object* old) noexcept {
     }
     if (collectable->gc_next == op) {
       // Still alive (saved, no clear, or kept by something tp_clear did not break).
-      op->gc_bits &= ~flag_collecting;
+      rest_in(op, old_tag);
       list_move(op, old);
     }
   }
@@ -318,12 +343,22 @@ result collect_main(int generation) noexcept {
   if (generation + 1 < generations) s.count[generation + 1] += 1;
   for (int i = 0; i <= generation; ++i) s.count[i] = 0;
 
+  // The collected set: generations 0..g by tag. A full collection switches gen2's tag first.
+  unsigned young_tags = (1u << tag_gen0) | (generation >= 1 ? 1u << tag_gen1 : 0u);
+  if (generation == 2) {
+    young_tags |= 1u << s.gen2_tag;
+    s.gen2_tag = s.gen2_tag == tag_gen2_a ? tag_gen2_b : tag_gen2_a;
+  }
+  const unsigned old_tag = generation_tag(generation + 1 < generations ? generation + 1 : 2);
+
   for (int i = 0; i < generation; ++i) list_merge(generation_head(i), generation_head(generation));
   object* young = generation_head(generation);
   object* old = generation + 1 < generations ? generation_head(generation + 1) : young;
 
   list_head unreachable;
-  deduce_unreachable(young, &unreachable);
+  scan sc{young_tags, old_tag, young, 0, false};
+  count_internal_refs(sc);
+  move_unreachable(sc, &unreachable);
 
   // Survivors age (the long-lived heuristic counts what enters the oldest generation).
   if (young != old) {
@@ -335,28 +370,37 @@ result collect_main(int generation) noexcept {
   }
 
   list_head finalizers;
-  move_legacy_finalizers(&unreachable, &finalizers);
-  move_legacy_finalizer_reachable(&finalizers);
-
-  if ((s.debug & debug_collectable) != 0)
-    for (object* op = unreachable.gc_next; op != &unreachable; op = op->gc_next)
-      debug_cycle("collectable", op);
-
-  bool ran_code = false;
-  std::size_t collected = handle_weakrefs(&unreachable, old, ran_code);
-  if (finalize_garbage(&unreachable)) ran_code = true;
-
-  // Differs from CPython: 3.11 always recomputes reachability here; we skip it when no
-  // finalizer and no weakref callback ran, since nothing else runs user code that could have
-  // resurrected garbage. It is a full pass over the garbage saved in the common case.
+  std::size_t collected = 0;
   list_head final_unreachable;
-  if (ran_code)
-    handle_resurrected_objects(&unreachable, &final_unreachable, old);
-  else
+  if (!sc.special) {
+    // Differs from CPython: move_unreachable noted that no garbage object has a finalizer, a
+    // legacy finalizer or a weakref, and none is a weakref, so the passes for them (and the
+    // resurrection check, which 3.11 always runs) have nothing to do and are skipped.
+    if ((s.debug & debug_collectable) != 0)
+      for (object* op = unreachable.gc_next; op != &unreachable; op = op->gc_next)
+        debug_cycle("collectable", op);
+    collected = sc.unreachable;
     list_merge(&unreachable, &final_unreachable);
+  } else {
+    move_legacy_finalizers(&unreachable, &finalizers, old_tag);
+    move_legacy_finalizer_reachable(&finalizers, old_tag);
+    if ((s.debug & debug_collectable) != 0)
+      for (object* op = unreachable.gc_next; op != &unreachable; op = op->gc_next)
+        debug_cycle("collectable", op);
 
-  collected += list_size(&final_unreachable);
-  delete_garbage(&final_unreachable, old);
+    bool ran_code = false;
+    collected = handle_weakrefs(&unreachable, old, old_tag, ran_code);
+    if (finalize_garbage(&unreachable)) ran_code = true;
+    // Differs from CPython: the recheck only when user code (a finalizer or a weakref callback)
+    // ran; nothing else can resurrect garbage.
+    if (ran_code) {
+      collected += handle_resurrected_objects(&unreachable, &final_unreachable, old, old_tag);
+    } else {
+      collected += list_size(&unreachable);
+      list_merge(&unreachable, &final_unreachable);
+    }
+  }
+  delete_garbage(&final_unreachable, old, old_tag);
 
   std::size_t uncollectable = 0;
   for (object* op = finalizers.gc_next; op != &finalizers; op = op->gc_next) {
@@ -465,7 +509,7 @@ std::size_t reset_state() noexcept {
       object* next = op->gc_next;
       op->gc_next = nullptr;
       op->gc_prev = nullptr;
-      op->gc_bits &= ~(flag_collecting | flag_unreachable);
+      rest_in(op, tag_none);
       ++survivors;
       op = next;
     }
@@ -487,6 +531,7 @@ std::size_t reset_state() noexcept {
   s.enabled = true;
   s.collecting = false;
   s.debug = 0;
+  s.gen2_tag = tag_gen2_a;
   s.sink = &write_line_to_stderr;
   s.sink_context = nullptr;
   return survivors;
@@ -569,15 +614,24 @@ bool remove_callback(callback_id id) noexcept {
   return false;
 }
 
+// Differs from CPython: freeze and unfreeze walk the objects to retag them (CPython only
+// splices lists); the tags are what lets a collection skip update_refs.
 void freeze() noexcept {
   detail::state& s = detail::the_state;
-  for (int i = 0; i < generations; ++i)
-    detail::list_merge(&s.generation_heads[i], &s.permanent);
+  for (int i = 0; i < generations; ++i) {
+    object* head = &s.generation_heads[i];
+    for (object* op = head->gc_next; op != head; op = op->gc_next)
+      detail::rest_in(op, detail::tag_none);
+    detail::list_merge(head, &s.permanent);
+  }
   s.count[0] = 0;
 }
 
 void unfreeze() noexcept {
   detail::state& s = detail::the_state;
+  const unsigned tag = detail::generation_tag(generations - 1);
+  for (object* op = s.permanent.gc_next; op != &s.permanent; op = op->gc_next)
+    detail::rest_in(op, tag);
   detail::list_merge(&s.permanent, &s.generation_heads[generations - 1]);
 }
 
@@ -643,12 +697,11 @@ std::vector<ref> get_objects(std::optional<int> generation) {
 }
 
 void track(object* op) noexcept {
-  if (detail::is_gc(op) && !detail::tracked(op))
-    detail::list_append(op, &detail::the_state.generation_heads[0]);
+  if (detail::is_gc(op) && !detail::tracked(op)) detail::track_young(op);
 }
 
 void untrack(object* op) noexcept {
-  if (detail::tracked(op)) detail::list_remove(op);
+  if (detail::tracked(op)) detail::untrack_object(op);
 }
 
 }  // namespace lifecycle::gc

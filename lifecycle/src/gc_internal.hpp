@@ -10,14 +10,43 @@
 
 namespace lifecycle::gc::detail {
 
-// gc_bits layout: four flags, then gc_refs (only meaningful during a collection).
-inline constexpr std::uint64_t flag_finalized = 1u << 0;    // tp_finalize already ran
-inline constexpr std::uint64_t flag_collecting = 1u << 1;   // in the generation being collected
-inline constexpr std::uint64_t flag_unreachable = 1u << 2;  // tentatively unreachable
-inline constexpr std::uint64_t flag_weakrefs = 1u << 3;     // has entries in the weakref table
-inline constexpr unsigned refs_shift = 4;
-inline constexpr std::uint64_t flags_mask = (1u << refs_shift) - 1;
+// gc_bits layout, low to high:
+// - flags: FINALIZED (tp_finalize ran), UNREACHABLE (in the garbage set of the running
+//   collection), WEAKREFS (has an entry in the weakref table);
+// - a 3-bit generation tag: 0 untracked / permanent / not gc, 1 gen0, 2 gen1, 3 or 4 gen2 (the
+//   two values alternate at every full collection, see state::gen2_tag), 5 the resurrection
+//   check's set. "Is this referent part of the collection?" is one test of the tag against a
+//   mask, so no pass is needed to mark the collected generation first;
+// - gc_refs: during a collection, the number of references from inside the collected set
+//   (CPython keeps refcount minus that; keeping the count of internal references lets it start
+//   at zero, which saves CPython's update_refs pass). Zero outside collections.
+inline constexpr std::uint64_t flag_finalized = 1u << 0;
+inline constexpr std::uint64_t flag_unreachable = 1u << 1;
+inline constexpr std::uint64_t flag_weakrefs = 1u << 2;
+inline constexpr std::uint64_t keep_flags = flag_finalized | flag_weakrefs;
+inline constexpr unsigned tag_shift = 3;
+inline constexpr std::uint64_t tag_mask = std::uint64_t{7} << tag_shift;
+inline constexpr unsigned refs_shift = 6;
 inline constexpr std::uint64_t one_ref = std::uint64_t{1} << refs_shift;
+inline constexpr std::uint64_t refs_mask = ~std::uint64_t{0} << refs_shift;
+
+inline constexpr unsigned tag_none = 0;
+inline constexpr unsigned tag_gen0 = 1;
+inline constexpr unsigned tag_gen1 = 2;
+inline constexpr unsigned tag_gen2_a = 3;
+inline constexpr unsigned tag_gen2_b = 4;
+inline constexpr unsigned tag_resurrection = 5;
+
+constexpr std::uint64_t tag_bits(unsigned tag) noexcept {
+  return static_cast<std::uint64_t>(tag) << tag_shift;
+}
+inline unsigned tag_of(const object* op) noexcept {
+  return static_cast<unsigned>((op->gc_bits >> tag_shift) & 7);
+}
+// Header bits of an object at rest in the generation with `tag`: flags kept, gc_refs zero.
+inline void rest_in(object* op, unsigned tag) noexcept {
+  op->gc_bits = (op->gc_bits & keep_flags) | tag_bits(tag);
+}
 
 // A list head: an object header that is never a real object. constexpr so the heads are
 // constant-initialised as empty circular lists (no static constructor).
@@ -46,6 +75,10 @@ struct state {
   bool enabled;
   bool collecting;
   unsigned debug;
+  // Tag of the oldest generation (3 or 4). A full collection switches it first, so its
+  // survivors (and whatever enters gen2 meanwhile) carry the new value and are out of the
+  // collected set without another pass.
+  unsigned gen2_tag;
   debug_sink sink;
   void* sink_context;
   list_object* garbage;           // owned reference, made on first use
@@ -58,11 +91,8 @@ extern constinit state the_state;
 inline bool is_gc(const object* op) noexcept { return has_flag(op->type->flags, type_flags::gc); }
 inline bool tracked(const object* op) noexcept { return op->gc_next != nullptr; }
 
-inline std::intptr_t get_refs(const object* op) noexcept {
-  return static_cast<std::intptr_t>(op->gc_bits >> refs_shift);
-}
-inline void set_refs(object* op, std::intptr_t refs) noexcept {
-  op->gc_bits = (op->gc_bits & flags_mask) | (static_cast<std::uint64_t>(refs) << refs_shift);
+inline unsigned generation_tag(int generation) noexcept {
+  return generation == 0 ? tag_gen0 : generation == 1 ? tag_gen1 : the_state.gen2_tag;
 }
 
 inline void list_init(object* head) noexcept {
@@ -101,11 +131,26 @@ inline void list_merge(object* from, object* to) noexcept {
 }
 std::size_t list_size(const object* head) noexcept;
 
+// PyObject_GC_Track: into the youngest generation, at rest.
+inline void track_young(object* op) noexcept {
+  rest_in(op, tag_gen0);
+  list_append(op, &the_state.generation_heads[0]);
+}
+// PyObject_GC_UnTrack; the tag goes too, so the collector ignores the object as a referent.
+inline void untrack_object(object* op) noexcept {
+  list_remove(op);
+  rest_in(op, tag_none);
+}
+
 // Count one tracked allocation and collect if gen0 is over its threshold (_PyObject_GC_Link).
 void note_allocation() noexcept;
-// A gc object's memory is about to be freed (PyObject_GC_Del): untrack, count down gen0.
+// A gc object's memory is about to be freed (PyObject_GC_Del): unlink, count down gen0. The
+// header is not reset: the object is dead.
 inline void note_deallocation(object* op) noexcept {
-  if (tracked(op)) list_remove(op);
+  if (tracked(op)) {
+    op->gc_prev->gc_next = op->gc_next;
+    op->gc_next->gc_prev = op->gc_prev;
+  }
   if (the_state.count[0] > 0) --the_state.count[0];
 }
 

@@ -56,8 +56,7 @@ void init_header(object* op, const type_object& type) noexcept {
   op->gc_next = nullptr;
   op->gc_prev = nullptr;
   op->gc_bits = 0;
-  if (has_flag(type.flags, type_flags::gc))
-    gcd::list_append(op, &gcd::the_state.generation_heads[0]);
+  if (has_flag(type.flags, type_flags::gc)) gcd::track_young(op);
 }
 
 namespace {
@@ -100,8 +99,7 @@ bool legacy_del_dying(object* op) noexcept {
   const type_object& type = *op->type;
   if (type.legacy_del == nullptr) return true;
   if (call_with_temporary_ref(op, type.legacy_del)) return true;
-  if (gcd::is_gc(op) && !gcd::tracked(op))
-    gcd::list_append(op, &gcd::the_state.generation_heads[0]);
+  if (gcd::is_gc(op) && !gcd::tracked(op)) gcd::track_young(op);
   return false;
 }
 
@@ -123,15 +121,29 @@ void empty_trash() noexcept {
 
 }  // namespace
 
-void dealloc(object* op) noexcept {
-  if (!finalize_dying(op)) return;
+namespace {
+
+// The part of a death that may run user code: finalizer, weakref callbacks, legacy finalizer.
+// Returns false when one of them resurrected the object.
+bool run_death_hooks(object* op) noexcept {
+  if (!finalize_dying(op)) return false;
   // Untracked before weakref callbacks run: a collection started by a callback must not see
   // an object whose reference count is zero.
-  const bool gc_type = gcd::is_gc(op);
-  if (gc_type && gcd::tracked(op)) gcd::list_remove(op);
+  if (gcd::is_gc(op) && gcd::tracked(op)) gcd::untrack_object(op);
   if ((op->gc_bits & gcd::flag_weakrefs) != 0) clear_weakrefs(op);
-  if (!legacy_del_dying(op)) return;
-  if (gc_type) gcd::note_deallocation(op);
+  return legacy_del_dying(op);
+}
+
+}  // namespace
+
+void dealloc(object* op) noexcept {
+  const type_object& type = *op->type;
+  // Most deaths run no user code: one test sends the others through the hooks.
+  if (type.finalize != nullptr || type.legacy_del != nullptr ||
+      (op->gc_bits & gcd::flag_weakrefs) != 0) {
+    if (!run_death_hooks(op)) return;
+  }
+  if (has_flag(type.flags, type_flags::gc)) gcd::note_deallocation(op);
 
   if (dealloc_depth >= trashcan_depth) {
     op->gc_prev = trash;
@@ -141,7 +153,7 @@ void dealloc(object* op) noexcept {
   ++dealloc_depth;
   destroy_and_free(op);
   --dealloc_depth;
-  if (dealloc_depth == 0) empty_trash();
+  if (dealloc_depth == 0 && trash != nullptr) empty_trash();
 }
 
 }  // namespace detail

@@ -180,7 +180,15 @@ object* list_object::at(std::size_t index) const {
   return items_[index];
 }
 
+namespace {
+// A container slot never holds NULL (traverse would hand it to the collector).
+void require_item(const ref& item, const char* what) {
+  if (!item) throw std::invalid_argument(std::string(what) + ": NULL item (use None)");
+}
+}  // namespace
+
 void list_object::append(ref item) {
+  require_item(item, "list append");
   if (size_ == capacity_) {
     const std::size_t capacity = capacity_ == 0 ? 4 : capacity_ * 2;
     auto** items = static_cast<object**>(object_malloc(capacity * sizeof(object*)));
@@ -194,6 +202,7 @@ void list_object::append(ref item) {
 
 void list_object::set(std::size_t index, ref item) {
   if (index >= size_) throw std::out_of_range("list assignment index out of range");
+  require_item(item, "list set");
   object* old = std::exchange(items_[index], item.release());
   decref(old);
 }
@@ -300,6 +309,7 @@ bool dict_object::contains(std::string_view key) const noexcept {
 }
 
 void dict_object::set(std::string_view key, ref value) {
+  require_item(value, "dict set");
   const std::uint64_t hash = hash_text(key);
   if (index_size_ != 0) {
     bool found = false;
@@ -316,6 +326,7 @@ void dict_object::set(std::string_view key, ref value) {
 
 void dict_object::set(const handle<str_object>& key, ref value) {
   if (!key) throw std::invalid_argument("dict key must not be NULL");
+  require_item(value, "dict set");
   const std::string_view text = key->view();
   const std::uint64_t hash = key->hash;
   bool found = false;
@@ -364,6 +375,7 @@ bool dict_object::next(std::size_t& pos, str_object*& key, object*& value) const
 void dict_object::replace_at(std::size_t pos, ref value) {
   if (pos == 0 || pos > filled_ || entries_[pos - 1].key == nullptr)
     throw std::out_of_range("dict position does not name a live entry");
+  require_item(value, "dict replace");
   object* old = std::exchange(entries_[pos - 1].value, value.release());
   decref(old);
 }

@@ -201,7 +201,7 @@ class handle {
 
   template <class U>
   friend bool operator==(const handle& a, const handle<U>& b) noexcept {
-    return static_cast<const object*>(a.p_) == static_cast<const object*>(b.p_);
+    return static_cast<const object*>(a.get()) == static_cast<const object*>(b.get());
   }
   friend bool operator==(const handle& a, std::nullptr_t) noexcept { return a.p_ == nullptr; }
 

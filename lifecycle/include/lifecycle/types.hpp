@@ -113,8 +113,8 @@ handle<dict_object> new_dict();
 using instance_finalizer = std::function<void(object* self)>;
 
 struct class_options {
-  instance_finalizer del;         // PEP 442 __del__ (tp_finalize)
-  instance_finalizer legacy_del;  // legacy tp_del: cycles through it are uncollectable
+  instance_finalizer del = nullptr;         // PEP 442 __del__ (tp_finalize)
+  instance_finalizer legacy_del = nullptr;  // legacy tp_del: cycles through it are uncollectable
 };
 
 // A class: a managed object (untracked; it holds no references) that embeds the type_object of
