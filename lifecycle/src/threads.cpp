@@ -21,6 +21,9 @@ struct thread_record {
   std::uint64_t cycle = 0;
   std::thread::id id;
   bool done = false;  // guarded by the shared state's mutex
+  // Non-daemon threads are joined for real by finalization, so a finished cycle leaves no OS
+  // thread (nor its stack mapping) behind; daemon threads are detached at once.
+  std::thread native;
 };
 
 namespace {
@@ -134,6 +137,8 @@ void join_non_daemon_threads() noexcept {
     }
     if (!next) return;
     wait_until_done(s, next);
+    // `done` is set just before the thread returns: this join is short.
+    if (next->native.joinable()) next->native.join();
   }
 }
 
@@ -146,10 +151,29 @@ void close_thread_cycle() noexcept {
 
 void end_thread_cycle() noexcept {
   auto& s = state();
+  std::vector<std::shared_ptr<thread_record>> records;
+  {
+    std::lock_guard lock(s.mutex);
+    records.swap(s.threads);
+  }
+  // Non-daemon threads started after the first phase (by atexit callbacks) were never joined:
+  // the finished ones are joined now, the others (stopped at the lock) are let go.
+  for (auto& record : records) {
+    if (!record->native.joinable()) continue;
+    bool done = false;
+    {
+      std::lock_guard lock(s.mutex);
+      done = record->done;
+    }
+    if (done) {
+      record->native.join();
+    } else {
+      record->native.detach();
+    }
+  }
   std::lock_guard lock(s.mutex);
   // Threads still running keep their own record; the cycle forgets them. Those waiting at the
   // lock re-check and keep waiting: their cycle is over.
-  s.threads.clear();
   s.current = stage::stopped;
   s.finalizer = {};
   s.owner = {};
@@ -212,11 +236,15 @@ thread start_thread(std::string name, std::function<void()> body, bool daemon) {
     throw std::runtime_error("can't create new thread at interpreter shutdown");
   }
   record->cycle = s.cycle;
-  // Detached at once: finalization waits on `done`, never on std::thread, and a daemon thread
-  // hung at the lock must not make anything wait for it.
+  // Daemon threads are detached at once: one stopped at the lock must not make anything wait
+  // for it. Users' join() waits on `done`; only finalization joins the std::thread.
   std::thread worker(detail::thread_main, record, std::move(body));
   record->id = worker.get_id();
-  worker.detach();
+  if (daemon) {
+    worker.detach();
+  } else {
+    record->native = std::move(worker);
+  }
   s.threads.push_back(record);
   return thread(record);
 }

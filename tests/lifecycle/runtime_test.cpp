@@ -59,9 +59,9 @@ long resident_kib() {
   return resident * (::sysconf(_SC_PAGESIZE) / 1024);
 }
 
-// Finished runtime threads are detached: the OS thread may still be unmapping its stack when
-// finalize() returns. Wait (at most 2 s) until this process is down to its main thread again;
-// nothing to wait for where there is no /proc.
+// finalize() joins the OS threads of non-daemon threads, but the kernel may still be tearing the
+// last one down when join returns. Wait (at most 2 s) until this process is down to its main
+// thread again; nothing to wait for where there is no /proc.
 void settle_threads() {
   std::error_code error;
   for (int i = 0; i < 200; ++i) {

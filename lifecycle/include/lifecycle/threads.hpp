@@ -18,8 +18,8 @@ namespace detail {
 struct thread_record;
 }
 
-// A handle to a runtime thread; copies refer to the same thread. The thread itself is never
-// joined through std::thread: finalization only waits on non-daemon ones.
+// A handle to a runtime thread; copies refer to the same thread. Finalization joins the OS
+// threads of non-daemon ones (so a cycle leaves none behind); daemon threads are detached.
 class thread {
  public:
   thread() = default;
