@@ -1,6 +1,16 @@
 // Every way a lifecycle process ends, each in a real child process (programs/lifecycle_child):
 // exit status or signal, what reached stdout, and which phases ran in which order.
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -70,7 +80,115 @@ bool contains_phase_line(const child_result& r) {
   return r.err.find("lifecycle: phase") != std::string::npos;
 }
 
+// A stand-in for the harness's control socket: one line per connection, answered `continue` for
+// a checkpoint and `ok` otherwise; records the lines without their pid. With a signal, a
+// checkpoint is not answered: the sender gets the signal instead (`afterlife run --mode sigint
+// --at checkpoint:ready`).
+class control_socket {
+ public:
+  explicit control_socket(int signal_at_checkpoint = 0) : signal_(signal_at_checkpoint) {
+
+    char dir_template[] = "/tmp/lifecycle-test-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    dir_ = dir_template;
+    path_ = dir_ + "/control.sock";
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    server_ = std::thread([this] { serve(); });
+  }
+  ~control_socket() {
+    stop_ = true;
+    server_.join();
+    for (int held : held_) ::close(held);
+    ::close(fd_);
+    ::unlink(path_.c_str());
+    ::rmdir(dir_.c_str());
+  }
+  const std::string& path() const { return path_; }
+  std::vector<std::string> lines() {
+    std::lock_guard lock(mutex_);
+    return lines_;
+  }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd watch{fd_, POLLIN, 0};
+      if (::poll(&watch, 1, 20) <= 0) continue;
+      int client = ::accept(fd_, nullptr, nullptr);
+      if (client < 0) continue;
+      std::string line;
+      char c;
+      while (::read(client, &c, 1) == 1 && c != '\n') line += c;
+      auto verb_at = line.find(' ');
+      std::string message = verb_at == std::string::npos ? line : line.substr(verb_at + 1);
+      bool checkpoint = message.rfind("checkpoint ", 0) == 0;
+      {
+        std::lock_guard lock(mutex_);
+        lines_.push_back(message);
+      }
+      if (checkpoint && signal_ != 0) {
+        held_.push_back(client);
+        ::kill(std::atoi(line.c_str()), signal_);
+        continue;
+      }
+      const char* answer = checkpoint ? "continue\n" : "ok\n";
+      (void)!::write(client, answer, std::strlen(answer));
+      ::close(client);
+    }
+  }
+
+  std::string dir_, path_;
+  int signal_ = 0;
+  std::vector<int> held_;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread server_;
+  std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
 }  // namespace
+
+TEST_CASE("with AFTERLIFE_SOCKET set, every phase begin and end reaches the harness") {
+  control_socket harness;
+  auto r = run_case("exit_normal", {{"AFTERLIFE_SOCKET", harness.path()}});
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 0);
+  CHECK(harness.lines() == all_phases());
+}
+
+TEST_CASE("module_teardown_order --exit wait, SIGINT at checkpoint ready: all phases, SIGINT") {
+  control_socket harness(SIGINT);
+  afterlife_test::child_options options;
+  options.set_env["AFTERLIFE_SOCKET"] = harness.path();
+  options.unset_env = {"LIFECYCLE_TRACE", "LIFECYCLE_SHOWREFCOUNT", "LIFECYCLE_TRACEMALLOC"};
+  auto r = afterlife_test::run_child({SCENARIO_PATH, "--exit", "wait"}, options);
+  REQUIRE(r.signaled());
+  CHECK(r.term_signal() == SIGINT);
+  CHECK(harness.lines() == with_prefix({"checkpoint ready"}, all_phases()));
+  CHECK(r.err ==
+        "Traceback (most recent call last):\nKeyboardInterrupt\n"
+        "teardown del y b=set\nteardown del _x b=set\nteardown del cycle\n"
+        "teardown del _a b=set\nteardown del b b=None\nteardown del __c b=None\n"
+        "teardown del d b=None\n");
+}
+
+TEST_CASE("module_teardown_order --exit wait, SIGTERM at checkpoint ready: no phase") {
+  control_socket harness(SIGTERM);
+  afterlife_test::child_options options;
+  options.set_env["AFTERLIFE_SOCKET"] = harness.path();
+  auto r = afterlife_test::run_child({SCENARIO_PATH, "--exit", "wait"}, options);
+  REQUIRE(r.signaled());
+  CHECK(r.term_signal() == SIGTERM);
+  CHECK(harness.lines() == std::vector<std::string>{"checkpoint ready"});
+  CHECK(r.err.empty());
+}
 
 TEST_CASE("exit(0) runs all ten phases in order, atexit inside its phase, stdout flushed") {
   auto r = run_case("exit_normal");
@@ -107,6 +225,28 @@ TEST_CASE("an uncaught exception prints a traceback, runs all phases, exits 1") 
   // The traceback comes before the first phase.
   CHECK(r.err.find("Traceback") < r.err.find("lifecycle: phase wait_for_threads begin"));
   CHECK(events(r) == all_phases({{"atexit", {"event atexit 1"}}}));
+}
+
+TEST_CASE("the traceback of an uncaught exception lists the runtime frames it went through") {
+  auto r = run_case("uncaught_in_frames");
+  REQUIRE(r.exited());
+  CHECK(r.exit_code() == 1);
+  CHECK(std::regex_search(
+      r.err, std::regex("^Traceback \\(most recent call last\\):\n"
+                        "  File \"[^\"]*lifecycle_child\\.cpp\", line \\d+, in main\n"
+                        "  File \"[^\"]*lifecycle_child\\.cpp\", line \\d+, in load\n"
+                        "  File \"[^\"]*lifecycle_child\\.cpp\", line \\d+, in parse_config\n"
+                        "ValueError: bad config\n")));
+  CHECK(events(r) == all_phases());
+}
+
+TEST_CASE("SIGINT while main waits in join: KeyboardInterrupt there, worker joined, SIGINT") {
+  auto r = run_case("sigint_in_join");
+  REQUIRE(r.signaled());
+  CHECK(r.term_signal() == SIGINT);
+  CHECK_THAT(r.err, Catch::Matchers::StartsWith(
+                        "Traceback (most recent call last):\nKeyboardInterrupt\n"));
+  CHECK(events(r) == all_phases({{"wait_for_threads", {"event worker done"}}}));
 }
 
 TEST_CASE("an uncaught system_exit exits with its code after all phases, no traceback") {

@@ -237,6 +237,36 @@ int leak() {
   lifecycle::exit(0);
 }
 
+[[noreturn]] void parse_config() {
+  lifecycle::scoped_frame frame("parse_config");
+  throw lifecycle::python_error("ValueError", "bad config");
+}
+
+void load() {
+  lifecycle::scoped_frame frame("load");
+  parse_config();
+}
+
+// The traceback of an exception escaping main lists the runtime frames it went through.
+int uncaught_in_frames() {
+  lifecycle::scoped_frame frame("main");
+  load();
+  return 0;
+}
+
+// SIGINT while the main thread waits in join: KeyboardInterrupt there, then finalization waits
+// for the (non-daemon) worker in its first phase, then the process dies of SIGINT.
+int sigint_in_join() {
+  auto worker = lifecycle::start_thread("worker", [] {
+    ::kill(::getpid(), SIGINT);  // runtime threads block SIGINT: it goes to the main thread
+    lifecycle::sleep_for(std::chrono::milliseconds(300));
+    event("worker done");
+  });
+  worker.join();
+  event("join returned");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -260,6 +290,8 @@ int main(int argc, char** argv) {
       {"garbage_saveall", garbage_saveall},
       {"clean", clean},
       {"leak", leak},
+      {"uncaught_in_frames", uncaught_in_frames},
+      {"sigint_in_join", sigint_in_join},
   };
   auto found = argc == 2 ? cases.find(argv[1]) : cases.end();
   if (found == cases.end()) {
