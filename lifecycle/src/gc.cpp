@@ -137,27 +137,45 @@ void visit_reachable(object* op, void* arg) {
   op->gc_bits = bits & ~(refs_mask | flag_unreachable);
 }
 
+// Moves the run first..last (linked, in some list) to the end of `to`.
+void list_splice_run(object* first, object* last, object* to) noexcept {
+  first->gc_prev->gc_next = last->gc_next;
+  last->gc_next->gc_prev = first->gc_prev;
+  object* tail = to->gc_prev;
+  tail->gc_next = first;
+  first->gc_prev = tail;
+  last->gc_next = to;
+  to->gc_prev = last;
+}
+
 // Moves what is not reachable from outside the set into `unreachable` (tentative until the scan
 // ends: visit_reachable moves objects back). What stays in young is at rest with the survivor
 // tag. An object is reachable from outside when refcount > internal references.
+// Consecutive unreachable objects are moved as one run when the next reachable object (or the
+// end) is met: garbage usually comes in long runs, and the run is always moved before any
+// traverse can look at its objects.
 void move_unreachable(scan& s, object* unreachable) noexcept {
   object* young = s.young;
+  object* run = nullptr;  // first object of the pending run of unreachable objects
   object* op = young->gc_next;
   while (op != young) {
     if (static_cast<std::uint64_t>(op->refcnt) > (op->gc_bits >> refs_shift)) {
+      if (run != nullptr) {
+        list_splice_run(run, op->gc_prev, unreachable);
+        run = nullptr;
+      }
       // traverse may append to young, so the next object is read after it.
       op->type->traverse(op, &visit_reachable, &s);
       rest_in(op, s.survivor_tag);
-      op = op->gc_next;
     } else {
-      object* next = op->gc_next;
-      list_move(op, unreachable);
       op->gc_bits |= flag_unreachable;
       ++s.unreachable;
       if (needs_special_handling(op)) s.special = true;
-      op = next;
+      if (run == nullptr) run = op;
     }
+    op = op->gc_next;
   }
+  if (run != nullptr) list_splice_run(run, young->gc_prev, unreachable);
 }
 
 // ---- step 2: legacy finalizers make their whole reachable part uncollectable ----
@@ -487,6 +505,23 @@ std::size_t collect_no_fail() noexcept {
   const result r = collect_main(generations - 1);
   s.collecting = false;
   return r.collected + r.uncollectable;
+}
+
+std::optional<shutdown_garbage_report> shutdown_garbage_report_text() {
+  const state& s = st();
+  if ((s.debug & debug_saveall) != 0 || s.garbage == nullptr || s.garbage->size() == 0)
+    return std::nullopt;
+  shutdown_garbage_report report;
+  if ((s.debug & debug_uncollectable) != 0) {
+    report.warning = fmt::format("gc: {} uncollectable objects at shutdown", s.garbage->size());
+    report.listing = "      " + repr(s.garbage);
+  } else {
+    report.warning = fmt::format(
+        "gc: {} uncollectable objects at shutdown; use gc.set_debug(gc.DEBUG_UNCOLLECTABLE) to "
+        "list them",
+        s.garbage->size());
+  }
+  return report;
 }
 
 std::size_t tracked_count() noexcept {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -127,6 +128,18 @@ std::size_t collect_no_fail() noexcept;
 // released, thresholds/debug/counts/stats/enabled return to their defaults. Returns the number
 // of objects that were still tracked. Must not run during a collection.
 std::size_t reset_state() noexcept;
+
+// _PyGC_DumpShutdownStats: what CPython says about a non-empty gc.garbage at shutdown (unless
+// DEBUG_SAVEALL is set). `warning` is the ResourceWarning's text ("gc: 2 uncollectable objects at
+// shutdown; use gc.set_debug(gc.DEBUG_UNCOLLECTABLE) to list them", without the advice when
+// DEBUG_UNCOLLECTABLE is set); `listing` is then "      " + repr(gc.garbage), else empty.
+// Whether the warning is shown is the warnings filters' business (ResourceWarning is ignored by
+// default). Empty optional: nothing to say.
+struct shutdown_garbage_report {
+  std::string warning;
+  std::string listing;
+};
+std::optional<shutdown_garbage_report> shutdown_garbage_report_text();
 
 // Number of tracked objects in all generations plus the permanent one (tests, leak checks).
 std::size_t tracked_count() noexcept;

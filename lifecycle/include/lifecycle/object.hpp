@@ -12,6 +12,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -199,16 +200,20 @@ class handle {
   T& operator*() const noexcept { return *p_; }
   explicit operator bool() const noexcept { return p_ != nullptr; }
 
-  template <class U>
-  friend bool operator==(const handle& a, const handle<U>& b) noexcept {
-    return static_cast<const object*>(a.get()) == static_cast<const object*>(b.get());
-  }
-  friend bool operator==(const handle& a, std::nullptr_t) noexcept { return a.p_ == nullptr; }
-
  private:
   handle(T* p, int) noexcept : p_(p) {}
   T* p_ = nullptr;
 };
+
+// Identity comparison (Python's `is`), across handle types.
+template <class A, class B>
+bool operator==(const handle<A>& a, const handle<B>& b) noexcept {
+  return static_cast<const object*>(a.get()) == static_cast<const object*>(b.get());
+}
+template <class A>
+bool operator==(const handle<A>& a, std::nullptr_t) noexcept {
+  return a.get() == nullptr;
+}
 
 using ref = handle<object>;
 
