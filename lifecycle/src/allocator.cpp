@@ -568,17 +568,21 @@ void* small_alloc_slow(std::size_t size_class) {
     ensure_initialized();
     thread_cache* tc = t_cache != nullptr ? t_cache : register_thread();
     const std::uint32_t want = tc != nullptr ? g_capacity[size_class] / 2 : 1;
+    // Chained in the order taken, so blocks are handed out in address order as in CPython and
+    // a partial batch leaves the last pool, not the first, to the cache.
     std::uint32_t got = 0;
     block* chain = nullptr;
+    block** tail = &chain;
     while (got < want) {
       pool_header* pool = g_state.usedpools[size_class];
       if (pool == nullptr) pool = new_pool(size_class);
       if (pool == nullptr) break;
       block* b = take_block(size_class, pool);
-      b->next = chain;
-      chain = b;
+      *tail = b;
+      tail = &b->next;
       ++got;
     }
+    *tail = nullptr;
     if (chain != nullptr) {
       result = chain;
       if (tc != nullptr) {
@@ -782,7 +786,11 @@ namespace {
 // CPython's printone(): the label padded to 35 columns, '=', the value with thousands
 // separators right-aligned in 21 columns.
 void print_one(std::ostream& out, const std::string& label, std::size_t value) {
-  out << fmt::format("{:<35}={:>21L}\n", label, value);
+  std::string digits = std::to_string(value);
+  for (auto i = static_cast<std::ptrdiff_t>(digits.size()) - 3; i > 0; i -= 3) {
+    digits.insert(static_cast<std::size_t>(i), 1, ',');
+  }
+  out << fmt::format("{:<35}={:>21}\n", label, digits);
 }
 
 }  // namespace

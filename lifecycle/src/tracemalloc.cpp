@@ -513,9 +513,11 @@ void clear_traces() noexcept {
 }
 
 std::size_t tracemalloc_memory() noexcept {
+  // Side tables outlive stop() as zero pages (see discard_trace_slots): only counted while the
+  // tracer exists.
   std::size_t bytes = detail::trace_slot_bytes();
   lock_guard lock;
-  if (g_tracer == nullptr) return bytes;
+  if (g_tracer == nullptr) return 0;
   const tracer_state& s = *g_tracer;
   // Node vector, plus hash nodes (key/value and a next pointer) and bucket arrays.
   bytes += sizeof(tracer_state) + s.nodes.capacity() * sizeof(node);

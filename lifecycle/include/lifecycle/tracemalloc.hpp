@@ -102,6 +102,15 @@ struct statistic_diff {
 // escapes) and optionally `lineno` against the newest frame, or against any frame with
 // all_frames; optionally restricted to one domain.
 struct filter {
+  // Same parameters as tracemalloc.Filter(inclusive, filename_pattern, lineno, all_frames, domain).
+  filter(bool inclusive_, std::string filename_pattern_, std::optional<unsigned> lineno_ = {},
+         bool all_frames_ = false, std::optional<unsigned> domain_ = {})
+      : inclusive(inclusive_),
+        filename_pattern(std::move(filename_pattern_)),
+        lineno(lineno_),
+        all_frames(all_frames_),
+        domain(domain_) {}
+
   bool inclusive = true;
   std::string filename_pattern;
   std::optional<unsigned> lineno;
