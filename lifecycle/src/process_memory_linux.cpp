@@ -1,7 +1,9 @@
 // Process memory on Linux: /proc/self/status carries VmRSS (resident now) and VmHWM (the
-// resident high-water mark), both in kB (proc(5)).
+// resident high-water mark), both in kB (proc(5)). Both come from the kernel's RSS counters,
+// which lag by up to 64 page faults per thread (SPLIT_RSS_COUNTING) on older kernels.
 #include "lifecycle/process_memory.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -44,7 +46,9 @@ memory_usage process_memory() {
     throw std::system_error(ENODATA, std::generic_category(),
                             "process_memory: no VmRSS/VmHWM in /proc/self/status");
   }
-  return memory_usage{rss_kib * 1024, hwm_kib * 1024};
+  // The kernel updates the high-water mark lazily (RSS is counted per thread in batches and
+  // folded in from time to time), so a fresh VmRSS can exceed VmHWM: the peak is at least now.
+  return memory_usage{rss_kib * 1024, std::max(rss_kib, hwm_kib) * 1024};
 }
 
 }  // namespace lifecycle

@@ -30,14 +30,15 @@
 namespace lifecycle::tracemalloc {
 
 namespace detail {
-constinit std::atomic<unsigned> trace_flags{0};
+constinit std::atomic<std::uint32_t> trace_state{std::uint32_t{1} << epoch_shift};
+constinit thread_local thread_tracer tracer_tls{};
 }  // namespace detail
 
 namespace {
 
-constexpr std::int64_t pending_flush_bytes = 64 << 10;
-constexpr unsigned site_cache_entries = 256;
-constexpr std::uint64_t slot_size_mask = 0xffff;
+using detail::epoch_shift;
+using detail::slot_size_bits;
+constexpr std::uint32_t max_node_id = (std::uint32_t{1} << (32 - slot_size_bits)) - 1;
 
 struct node {
   std::uint32_t parent;  // 0: the root (no frame)
@@ -91,28 +92,12 @@ struct tracer_state {
   std::unordered_map<domain_address, other_trace, domain_address_hash> others;
 };
 
-struct site_cache_entry {
-  const char* file;
-  const char* function;
-  std::uint32_t line;
-  std::uint32_t context;
-  std::uint32_t epoch;
-  std::uint32_t id;
-};
-
 constinit pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 constinit tracer_state* g_tracer = nullptr;
 // Traceback limit as of the last start (get_traceback_limit() is 1 before any start).
 constinit std::atomic<unsigned> g_nframe{1};
-// Bumped whenever node ids or byte counts stop being valid (start, stop, clear_traces), which
-// invalidates every per-thread cache at once.
-constinit std::atomic<std::uint32_t> g_epoch{1};
 constinit std::atomic<std::int64_t> g_current{0};
 constinit std::atomic<std::int64_t> g_peak{0};
-
-constinit thread_local std::int64_t t_pending = 0;
-constinit thread_local std::uint32_t t_pending_epoch = 0;
-constinit thread_local site_cache_entry t_sites[site_cache_entries]{};
 
 class lock_guard {
  public:
@@ -122,39 +107,52 @@ class lock_guard {
   lock_guard& operator=(const lock_guard&) = delete;
 };
 
-// ---------------------------------------------------------------------------------------------
-// Byte counts: batched per thread, exact for the calling thread's own view.
+std::uint32_t current_epoch() noexcept { return detail::load_state() >> epoch_shift; }
 
-void flush_pending() noexcept {
-  if (t_pending_epoch == g_epoch.load(std::memory_order_relaxed) && t_pending != 0) {
-    g_current.fetch_add(t_pending, std::memory_order_relaxed);
-  }
-  t_pending = 0;
+// Under g_lock: new flags with a new epoch, which voids node ids cached by every thread and
+// every thread's unflushed byte count. Epoch 0 is skipped: it is what a new thread starts with.
+void publish_state(std::uint32_t flags) noexcept {
+  std::uint32_t epoch = current_epoch() + 1;
+  if ((epoch << epoch_shift) == 0) epoch = 1;
+  detail::trace_state.store((epoch << epoch_shift) | flags, std::memory_order_release);
 }
 
-void raise_peak(std::int64_t candidate) noexcept {
+// ---------------------------------------------------------------------------------------------
+// Byte counts (see thread_tracer in the header)
+
+std::int64_t raise_peak(std::int64_t candidate) noexcept {
   std::int64_t peak = g_peak.load(std::memory_order_relaxed);
   while (candidate > peak &&
          !g_peak.compare_exchange_weak(peak, candidate, std::memory_order_relaxed)) {
   }
+  return std::max(peak, candidate);
 }
 
-void count_bytes(std::int64_t delta) noexcept {
-  const std::uint32_t epoch = g_epoch.load(std::memory_order_relaxed);
-  if (t_pending_epoch != epoch) {
-    t_pending = 0;
-    t_pending_epoch = epoch;
-  }
-  t_pending += delta;
-  if (delta > 0) {
-    const std::int64_t current = g_current.load(std::memory_order_relaxed) + t_pending;
-    if (current > g_peak.load(std::memory_order_relaxed)) raise_peak(current);
-  }
-  if (t_pending >= pending_flush_bytes || t_pending <= -pending_flush_bytes) {
-    g_current.fetch_add(t_pending, std::memory_order_relaxed);
-    t_pending = 0;
-  }
+// This thread's pending bytes go into the shared figure; its headroom is recomputed.
+void flush_thread(detail::thread_tracer& t) noexcept {
+  const std::int64_t current = g_current.fetch_add(t.pending, std::memory_order_relaxed) + t.pending;
+  t.pending = 0;
+  t.headroom = raise_peak(current) - current;
 }
+
+}  // namespace
+
+namespace detail {
+
+void count_slow(std::int64_t delta, std::uint32_t epoch) noexcept {
+  thread_tracer& t = tracer_tls;
+  if (t.epoch != epoch) {
+    // Counts from before the last start/stop/clear_traces are void.
+    t.epoch = epoch;
+    t.pending = 0;
+  }
+  t.pending += delta;
+  flush_thread(t);
+}
+
+}  // namespace detail
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------
 // The calling-context tree (under g_lock)
@@ -165,6 +163,8 @@ std::uint32_t intern(tracer_state& state, std::uint32_t parent, const char* file
   auto it = state.index.find(key);
   if (it != state.index.end()) return it->second;
   const auto id = static_cast<std::uint32_t>(state.nodes.size());
+  // Ids must fit a side-table slot; past that, new tracebacks go untraced.
+  if (id > max_node_id) return 0;
   state.nodes.push_back(node{parent, state.nodes[parent].depth + 1, file, function, line});
   state.index.emplace(key, id);
   return id;
@@ -188,42 +188,37 @@ std::uint32_t intern_context(tracer_state& state, const scoped_frame* top, std::
   return parent;
 }
 
-// The node of an allocation at `site` on this thread; 0 when the tracer stopped meanwhile or
-// memory ran out (the allocation then goes untraced).
-std::uint32_t traceback_node(const std::source_location& site) noexcept {
-  const std::uint32_t epoch = g_epoch.load(std::memory_order_acquire);
-  const bool with_context = g_nframe.load(std::memory_order_relaxed) > 1;
-  const scoped_frame* top = with_context ? current_frame() : nullptr;
-  std::uint32_t context = 0;
-  if (top != nullptr && frame_access::node_epoch(*top) == epoch) context = frame_access::node(*top);
-  const bool context_known = top == nullptr || context != 0;
+}  // namespace
 
-  const char* file = site.file_name();
-  const char* function = site.function_name();
-  const auto line = static_cast<std::uint32_t>(site.line());
-  if (context_known) {
-    const std::size_t h = (reinterpret_cast<std::uintptr_t>(file) >> 4) ^ (line * 0x9E3779B1u) ^
-                          (context * 0x85EBCA6Bu);
-    site_cache_entry& e = t_sites[(h ^ (h >> 8)) & (site_cache_entries - 1)];
-    if (e.epoch == epoch && e.line == line && e.context == context && e.file == file &&
-        e.function == function) {
-      return e.id;
-    }
-  }
+namespace detail {
+
+// Interns (frames, site) under the lock and caches the answer for this thread.
+std::uint32_t site_node_slow(const std::source_location& site, std::uint32_t epoch) noexcept {
   try {
     lock_guard lock;
-    if (g_tracer == nullptr || g_epoch.load(std::memory_order_relaxed) != epoch) return 0;
-    if (!context_known) context = intern_context(*g_tracer, top, epoch);
-    const std::uint32_t id = intern(*g_tracer, context, file, function, line);
-    const std::size_t h = (reinterpret_cast<std::uintptr_t>(file) >> 4) ^ (line * 0x9E3779B1u) ^
-                          (context * 0x85EBCA6Bu);
-    t_sites[(h ^ (h >> 8)) & (site_cache_entries - 1)] =
-        site_cache_entry{file, function, line, context, epoch, id};
+    if (g_tracer == nullptr || current_epoch() != epoch) return 0;
+    std::uint32_t context = 0;
+    if (g_tracer->nframe > 1) {
+      if (const scoped_frame* top = current_frame()) {
+        context = intern_context(*g_tracer, top, epoch);
+        if (context == 0) return 0;
+      }
+    }
+    const std::uint32_t id = intern(*g_tracer, context, site.file_name(), site.function_name(),
+                                    static_cast<std::uint32_t>(site.line()));
+    if (id == 0) return 0;
+    const std::uintptr_t key = site_key(site);
+    const std::size_t h = (key >> 4) ^ (key >> 12) ^ (context * 0x9E3779B1u);
+    tracer_tls.sites[h & (site_cache_entries - 1)] = site_cache_entry{key, context, epoch, id};
     return id;
   } catch (const std::bad_alloc&) {
     return 0;
   }
 }
+
+}  // namespace detail
+
+namespace {
 
 // Frames of node `id`, oldest first, at most `limit` of them (the newest ones).
 std::vector<frame> frames_of(const tracer_state& state, std::uint32_t id, unsigned limit) {
@@ -236,9 +231,9 @@ std::vector<frame> frames_of(const tracer_state& state, std::uint32_t id, unsign
   return frames;
 }
 
-// Under g_lock: drop every trace and node; the caller decides about the flags.
-void reset_traces_locked() noexcept {
-  g_epoch.fetch_add(1, std::memory_order_acq_rel);
+// Under g_lock: drop every trace and node and publish `flags` with a new epoch.
+void reset_traces_locked(std::uint32_t flags) noexcept {
+  publish_state(flags);
   detail::discard_trace_slots();
   if (g_tracer != nullptr) {
     g_tracer->others.clear();
@@ -247,6 +242,12 @@ void reset_traces_locked() noexcept {
   }
   g_current.store(0, std::memory_order_relaxed);
   g_peak.store(0, std::memory_order_relaxed);
+}
+
+// The calling thread's bytes into the shared figure, when they belong to the current epoch.
+void flush_own() noexcept {
+  detail::thread_tracer& t = detail::tracer_tls;
+  if (t.epoch == current_epoch()) flush_thread(t);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,26 +381,9 @@ std::shared_ptr<const traceback> traceback_for(const tracer_state& state, std::u
 
 namespace detail {
 
-void on_alloc_small(std::uint64_t* slot, std::size_t size, const std::source_location& site) noexcept {
-  if (slot == nullptr) return;
-  const std::uint32_t id = traceback_node(site);
-  if (id == 0) return;
-  std::atomic_ref<std::uint64_t>(*slot).store((std::uint64_t{id} << 16) | size,
-                                              std::memory_order_relaxed);
-  count_bytes(static_cast<std::int64_t>(size));
-}
-
-void on_free_small(std::uint64_t* slot) noexcept {
-  if (slot == nullptr) return;
-  std::atomic_ref<std::uint64_t> ref(*slot);
-  const std::uint64_t value = ref.load(std::memory_order_relaxed);
-  if (value == 0) return;
-  ref.store(0, std::memory_order_relaxed);
-  count_bytes(-static_cast<std::int64_t>(value & slot_size_mask));
-}
-
 void on_alloc_large(const void* address, std::size_t size, const std::source_location& site) noexcept {
-  const std::uint32_t id = traceback_node(site);
+  const std::uint32_t state = load_state();
+  const std::uint32_t id = site_node(site, state);
   if (id == 0) return;
   try {
     lock_guard lock;
@@ -409,28 +393,25 @@ void on_alloc_large(const void* address, std::size_t size, const std::source_loc
   } catch (const std::bad_alloc&) {
     return;
   }
-  count_bytes(static_cast<std::int64_t>(size));
+  count_alloc(size, state);
 }
 
 void on_free_large(const void* address) noexcept { untrack(object_domain, address); }
 
-void on_thread_exit() noexcept { flush_pending(); }
+void on_thread_exit() noexcept { flush_own(); }
 
 void on_allocator_release() noexcept {
   lock_guard lock;
-  trace_flags.store(0, std::memory_order_release);
-  g_epoch.fetch_add(1, std::memory_order_acq_rel);
+  publish_state(0);
   delete g_tracer;
   g_tracer = nullptr;
   g_current.store(0, std::memory_order_relaxed);
   g_peak.store(0, std::memory_order_relaxed);
 }
 
-std::size_t slot_size(std::uint64_t slot) noexcept { return slot & slot_size_mask; }
-
-std::vector<frame> slot_frames(std::uint64_t slot) {
+std::vector<frame> slot_frames(std::uint32_t slot) {
   lock_guard lock;
-  const auto id = static_cast<std::uint32_t>(slot >> 16);
+  const std::uint32_t id = slot_node(slot);
   if (g_tracer == nullptr || id >= g_tracer->nodes.size()) return {};
   return frames_of(*g_tracer, id, g_tracer->nframe);
 }
@@ -446,17 +427,13 @@ void start(unsigned nframe) {
         fmt::format("the number of frames must be in range [1; {}]", max_nframe));
   }
   lock_guard lock;
-  if ((detail::trace_flags.load(std::memory_order_relaxed) & detail::flag_recording) != 0) return;
-  // Traces kept by stop(keep_traces) do not survive a new start.
-  if (g_tracer != nullptr) reset_traces_locked();
+  if (detail::recording()) return;
   if (g_tracer == nullptr) g_tracer = new tracer_state;
   g_tracer->nframe = nframe;
   g_nframe.store(nframe, std::memory_order_relaxed);
-  g_epoch.fetch_add(1, std::memory_order_acq_rel);
-  g_current.store(0, std::memory_order_relaxed);
-  g_peak.store(0, std::memory_order_relaxed);
-  detail::trace_flags.store(detail::flag_recording | detail::flag_holding,
-                            std::memory_order_release);
+  // Traces kept by stop(keep_traces) do not survive a new start.
+  reset_traces_locked(detail::flag_recording | detail::flag_holding |
+                      (nframe > 1 ? detail::flag_frames : 0));
 }
 
 bool start_from_environment() {
@@ -477,13 +454,16 @@ bool start_from_environment() {
 void stop(stop_mode mode) noexcept {
   lock_guard lock;
   if (mode == stop_mode::keep_traces) {
+    // Same epoch: the traces and byte counts stay valid; only recording stops.
     if (g_tracer != nullptr) {
-      detail::trace_flags.store(detail::flag_holding, std::memory_order_release);
+      const std::uint32_t state = detail::load_state();
+      detail::trace_state.store((state & ~(detail::flag_recording | detail::flag_frames)) |
+                                    detail::flag_holding,
+                                std::memory_order_release);
     }
     return;
   }
-  detail::trace_flags.store(0, std::memory_order_release);
-  reset_traces_locked();
+  reset_traces_locked(0);
   delete g_tracer;
   g_tracer = nullptr;
 }
@@ -494,7 +474,7 @@ unsigned traceback_limit() noexcept { return g_nframe.load(std::memory_order_rel
 
 traced_memory_figures traced_memory() noexcept {
   if (!detail::holding_traces()) return {};
-  flush_pending();
+  flush_own();
   const std::int64_t current = std::max<std::int64_t>(0, g_current.load(std::memory_order_relaxed));
   const std::int64_t peak = std::max(current, g_peak.load(std::memory_order_relaxed));
   return {static_cast<std::size_t>(current), static_cast<std::size_t>(peak)};
@@ -502,20 +482,24 @@ traced_memory_figures traced_memory() noexcept {
 
 void reset_peak() noexcept {
   if (!is_tracing()) return;
-  flush_pending();
+  flush_own();
   g_peak.store(g_current.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  detail::tracer_tls.headroom = 0;
 }
 
 void clear_traces() noexcept {
   lock_guard lock;
   if (g_tracer == nullptr) return;
-  reset_traces_locked();
+  reset_traces_locked(detail::load_state() & (detail::flag_recording | detail::flag_holding |
+                                              detail::flag_frames));
 }
 
 std::size_t tracemalloc_memory() noexcept {
+  // Side tables outlive stop() as zero pages (see discard_trace_slots): only counted while the
+  // tracer exists.
   std::size_t bytes = detail::trace_slot_bytes();
   lock_guard lock;
-  if (g_tracer == nullptr) return bytes;
+  if (g_tracer == nullptr) return 0;
   const tracer_state& s = *g_tracer;
   // Node vector, plus hash nodes (key/value and a next pointer) and bucket arrays.
   bytes += sizeof(tracer_state) + s.nodes.capacity() * sizeof(node);
@@ -529,9 +513,8 @@ std::size_t tracemalloc_memory() noexcept {
 std::optional<traceback> get_object_traceback(const void* address) {
   if (!detail::holding_traces()) return std::nullopt;
   std::uint32_t id = 0;
-  if (std::uint64_t* slot = detail::find_trace_slot(address)) {
-    id = static_cast<std::uint32_t>(
-        std::atomic_ref<std::uint64_t>(*slot).load(std::memory_order_relaxed) >> 16);
+  if (std::uint32_t* slot = detail::find_trace_slot(address)) {
+    id = detail::slot_node(std::atomic_ref<std::uint32_t>(*slot).load(std::memory_order_relaxed));
   }
   lock_guard lock;
   if (g_tracer == nullptr) return std::nullopt;
@@ -546,10 +529,11 @@ std::optional<traceback> get_object_traceback(const void* address) {
 }
 
 bool track(unsigned domain, const void* address, std::size_t size, std::source_location site) {
-  if (!is_tracing()) return false;
-  const std::uint32_t id = traceback_node(site);
+  const std::uint32_t state = detail::load_state();
+  if (!detail::recording(state)) return false;
+  const std::uint32_t id = detail::site_node(site, state);
   if (id == 0) return false;
-  std::int64_t delta = static_cast<std::int64_t>(size);
+  std::size_t replaced = 0;
   {
     lock_guard lock;
     if (g_tracer == nullptr) return false;
@@ -557,15 +541,17 @@ bool track(unsigned domain, const void* address, std::size_t size, std::source_l
         domain_address{domain, reinterpret_cast<std::uintptr_t>(address)}, other_trace{size, id});
     // Tracking an address again replaces its trace (CPython does the same).
     if (!inserted) {
-      delta -= static_cast<std::int64_t>(it->second.size);
+      replaced = it->second.size;
       it->second = other_trace{size, id};
     }
   }
-  count_bytes(delta);
+  detail::count_free(replaced, state);
+  detail::count_alloc(size, state);
   return true;
 }
 
 bool untrack(unsigned domain, const void* address) noexcept {
+  const std::uint32_t state = detail::load_state();
   std::size_t size = 0;
   {
     lock_guard lock;
@@ -575,7 +561,7 @@ bool untrack(unsigned domain, const void* address) noexcept {
     size = it->second.size;
     g_tracer->others.erase(it);
   }
-  count_bytes(-static_cast<std::int64_t>(size));
+  detail::count_free(size, state);
   return true;
 }
 
@@ -595,11 +581,11 @@ snapshot take_snapshot() {
   slot_visit visit{&state, &traces, &tracebacks, state.nframe};
   // Lock order: the tracer's lock, then the allocator's (taken inside).
   detail::for_each_trace_slot(
-      [](void* context, const void*, std::uint64_t slot) {
+      [](void* context, const void*, std::uint32_t slot, std::size_t block_size) {
         auto& v = *static_cast<slot_visit*>(context);
-        const auto id = static_cast<std::uint32_t>(slot >> 16);
+        const std::uint32_t id = detail::slot_node(slot);
         if (id == 0 || id >= v.state->nodes.size()) return;  // written by a racing stop/start
-        v.traces->push_back(trace{object_domain, static_cast<std::size_t>(slot & slot_size_mask),
+        v.traces->push_back(trace{object_domain, detail::slot_size(slot, block_size),
                                   traceback_for(*v.state, id, v.limit, *v.tracebacks)});
       },
       &visit);

@@ -3,7 +3,8 @@
 //
 // Requests of 1..512 bytes are served from 32 size classes of 16 bytes, carved out of pools
 // (one size class per pool, a pool header at its start) inside arenas mapped with mmap. Requests
-// of 0 or more than 512 bytes go to the system allocator. Every block is 16-byte aligned.
+// of 0 or more than 512 bytes go to the system allocator. Every block is 16-byte aligned, and
+// every arena is aligned to its own size (address & ~(arena_size - 1) is its start).
 //
 // Thread safety: object_malloc / object_free / allocator_owns / the stats functions may be called
 // from any number of threads at once. Each thread keeps a small cache of free blocks per size
