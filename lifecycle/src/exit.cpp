@@ -43,7 +43,8 @@ std::string current_exception_type_name() {
   std::exception_ptr error = std::current_exception();
   if (error && detail::runtime_active() && detail::on_main_thread()) exit_from_exception(error);
   if (error) {
-    fatal_error("std::terminate called after an exception outside the main thread:\n" +
+    // Outside the runtime's main thread, or with no runtime to finalize.
+    fatal_error("std::terminate called after an uncaught exception:\n" +
                 detail::format_traceback(error));
   }
   fatal_error("std::terminate called without an active exception");
