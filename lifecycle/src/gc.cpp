@@ -148,12 +148,23 @@ void list_splice_run(object* first, object* last, object* to) noexcept {
   to->gc_prev = last;
 }
 
+void flag_unreachable_run(object* first, object* last) noexcept {
+  for (object* op = first;; op = op->gc_next) {
+    op->gc_bits |= flag_unreachable;
+    if (op == last) break;
+  }
+}
+
 // Moves what is not reachable from outside the set into `unreachable` (tentative until the scan
 // ends: visit_reachable moves objects back). What stays in young is at rest with the survivor
 // tag. An object is reachable from outside when refcount > internal references.
+//
 // Consecutive unreachable objects are moved as one run when the next reachable object (or the
-// end) is met: garbage usually comes in long runs, and the run is always moved before any
-// traverse can look at its objects.
+// end) is met, and only then flagged UNREACHABLE, so that the traverse about to run can tell
+// them from objects not scanned yet. The last run is never flagged: no traverse follows. So a
+// collection of pure garbage reads its objects here without writing to them (a pass that
+// dirties every line costs about three times one that only reads); callers that need the flags
+// on the whole unreachable list call flag_unreachable_list.
 void move_unreachable(scan& s, object* unreachable) noexcept {
   object* young = s.young;
   object* run = nullptr;  // first object of the pending run of unreachable objects
@@ -161,6 +172,7 @@ void move_unreachable(scan& s, object* unreachable) noexcept {
   while (op != young) {
     if (static_cast<std::uint64_t>(op->refcnt) > (op->gc_bits >> refs_shift)) {
       if (run != nullptr) {
+        flag_unreachable_run(run, op->gc_prev);
         list_splice_run(run, op->gc_prev, unreachable);
         run = nullptr;
       }
@@ -168,7 +180,6 @@ void move_unreachable(scan& s, object* unreachable) noexcept {
       op->type->traverse(op, &visit_reachable, &s);
       rest_in(op, s.survivor_tag);
     } else {
-      op->gc_bits |= flag_unreachable;
       ++s.unreachable;
       if (needs_special_handling(op)) s.special = true;
       if (run == nullptr) run = op;
@@ -176,6 +187,11 @@ void move_unreachable(scan& s, object* unreachable) noexcept {
     op = op->gc_next;
   }
   if (run != nullptr) list_splice_run(run, young->gc_prev, unreachable);
+}
+
+void flag_unreachable_list(object* unreachable) noexcept {
+  for (object* op = unreachable->gc_next; op != unreachable; op = op->gc_next)
+    op->gc_bits |= flag_unreachable;
 }
 
 // ---- step 2: legacy finalizers make their whole reachable part uncollectable ----
@@ -400,6 +416,7 @@ result collect_main(int generation) noexcept {
     collected = sc.unreachable;
     list_merge(&unreachable, &final_unreachable);
   } else {
+    flag_unreachable_list(&unreachable);
     move_legacy_finalizers(&unreachable, &finalizers, old_tag);
     move_legacy_finalizer_reachable(&finalizers, old_tag);
     if ((s.debug & debug_collectable) != 0)
