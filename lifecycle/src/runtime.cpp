@@ -6,22 +6,20 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <iostream>
 #include <map>
-#include <string_view>
-#include <vector>
-#include <memory>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "lifecycle/allocator.hpp"
 #include "lifecycle/atexit.hpp"
-#include "lifecycle/frames.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/object.hpp"
 #include "lifecycle/phases.hpp"
