@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -35,14 +36,20 @@ namespace {
 
 struct runtime_state {
   runtime_config config;
-  std::thread::id main_thread;
   bool finalize_started = false;
-  bool finalizing = false;  // from mark_finalizing on
   bool failed = false;      // a step failed: finalize() returns -1
   finalize_stats leftovers;
 };
 
+// Only the thread running initialize() / finalize() touches *state. Other threads (a daemon
+// calling sleep_for while the main thread finalizes) ask runtime_active() / on_main_thread(),
+// which read these instead: the number of the cycle running (0: none) and, per thread, the
+// cycle it is the main thread of.
 constinit runtime_state* state = nullptr;
+constinit std::atomic<std::uint64_t> running_cycle{0};
+constinit std::uint64_t cycles_started = 0;
+constinit thread_local std::uint64_t main_of_cycle = 0;
+constinit std::atomic<bool> finalizing{false};  // from mark_finalizing to the end of the cycle
 constinit bool process_exit_hook_registered = false;
 constinit finalize_stats last_stats = {};
 
@@ -95,7 +102,7 @@ void run_atexit() noexcept {
 
 void mark_finalizing() noexcept {
   phase_scope scope(phase::mark_finalizing);
-  state->finalizing = true;
+  finalizing.store(true);
   detail::close_thread_cycle();
 }
 
@@ -249,6 +256,8 @@ void low_level_exit() noexcept {
 
 // After the last phase: forget the cycle so that initialize() may start another.
 void end_cycle() noexcept {
+  running_cycle.store(0);
+  finalizing.store(false);
   detail::end_thread_cycle();
   detail::restore_terminate_handler();
   detail::forget_phase_observers();
@@ -269,10 +278,10 @@ extern "C" void finalize_at_process_exit() {
 
 namespace detail {
 
-bool runtime_active() noexcept { return state != nullptr; }
+bool runtime_active() noexcept { return running_cycle.load() != 0; }
 
 bool on_main_thread() noexcept {
-  return state != nullptr && state->main_thread == std::this_thread::get_id();
+  return main_of_cycle != 0 && main_of_cycle == running_cycle.load();
 }
 
 void record_finalize_failure() noexcept {
@@ -285,7 +294,8 @@ void initialize(const runtime_config& config) {
   if (state != nullptr) throw std::logic_error("lifecycle::initialize: already initialized");
   state = new runtime_state;
   state->config = config;
-  state->main_thread = std::this_thread::get_id();
+  main_of_cycle = ++cycles_started;
+  running_cycle.store(main_of_cycle);
   try {
     if (!process_exit_hook_registered && std::atexit(&finalize_at_process_exit) != 0) {
       throw std::runtime_error("lifecycle::initialize: std::atexit refused the exit hook");
@@ -342,10 +352,10 @@ int finalize() noexcept {
   return result;
 }
 
-bool is_initialized() noexcept { return state != nullptr; }
+bool is_initialized() noexcept { return detail::runtime_active(); }
 
 finalize_stats last_finalize_stats() noexcept { return last_stats; }
 
-bool is_finalizing() noexcept { return state != nullptr && state->finalizing; }
+bool is_finalizing() noexcept { return finalizing.load(); }
 
 }  // namespace lifecycle
