@@ -186,17 +186,16 @@ void init_modules() {
 // (a) finalize_modules_delete_special: builtins._ and sys's interpreter-state names to None.
 void delete_special_names(module_state& s) {
   s.builtins->dict->set("_", none());
-  for (const char* name : {"path", "argv", "ps1", "ps2", "last_type", "last_value",
-                           "last_traceback", "path_hooks", "path_importer_cache", "meta_path",
-                           "__interactive_hook__"}) {
+  for (const char* name :
+       {"path", "argv", "ps1", "ps2", "last_type", "last_value", "last_traceback", "path_hooks",
+        "path_importer_cache", "meta_path", "__interactive_hook__"}) {
     s.sys->dict->set(name, none());
   }
 }
 
 // (b) finalize_remove_modules: a weakref to every module, in import order, and its
 // sys.modules entry set to None: a module only sys.modules held dies right here.
-std::vector<std::pair<handle<str_object>, handle<weakref_object>>> remove_modules(
-    module_state& s) {
+std::vector<std::pair<handle<str_object>, handle<weakref_object>>> remove_modules(module_state& s) {
   std::vector<std::pair<handle<str_object>, handle<weakref_object>>> weaklist;
   std::size_t pos = 0;
   str_object* key = nullptr;

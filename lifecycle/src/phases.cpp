@@ -96,7 +96,8 @@ void install_environment_observers() {
 void forget_phase_observers() noexcept { observer_count = 0; }
 
 void emit_phase(phase p, phase_event e) noexcept {
-  for (std::size_t i = 0; i < observer_count; ++i) observers[i].observer(observers[i].context, p, e);
+  for (std::size_t i = 0; i < observer_count; ++i)
+    observers[i].observer(observers[i].context, p, e);
 }
 
 }  // namespace detail

@@ -37,7 +37,7 @@ namespace {
 struct runtime_state {
   runtime_config config;
   bool finalize_started = false;
-  bool failed = false;      // a step failed: finalize() returns -1
+  bool failed = false;  // a step failed: finalize() returns -1
   finalize_stats leftovers;
 };
 
@@ -151,10 +151,10 @@ void report_uncollectable_garbage() noexcept {
           fmt::format("ResourceWarning: gc: {} uncollectable objects at shutdown\n      {}\n",
                       garbage->size(), repr(garbage.get())));
     } else {
-      detail::write_stderr(fmt::format(
-          "ResourceWarning: gc: {} uncollectable objects at shutdown; use "
-          "gc.set_debug(gc.DEBUG_UNCOLLECTABLE) to list them\n",
-          garbage->size()));
+      detail::write_stderr(
+          fmt::format("ResourceWarning: gc: {} uncollectable objects at shutdown; use "
+                      "gc.set_debug(gc.DEBUG_UNCOLLECTABLE) to list them\n",
+                      garbage->size()));
     }
   } catch (...) {
     write_unraisable(std::current_exception(), nullptr);
@@ -222,8 +222,8 @@ void report_leak_sites(const release_report& report) noexcept {
     std::vector<std::pair<std::string, site_total>> sorted(sites.begin(), sites.end());
     std::stable_sort(sorted.begin(), sorted.end(),
                      [](const auto& a, const auto& b) { return a.second.size > b.second.size; });
-    std::string text = fmt::format("lifecycle: {} blocks still in use at exit, by allocation site:\n",
-                                   report.blocks_in_use);
+    std::string text = fmt::format(
+        "lifecycle: {} blocks still in use at exit, by allocation site:\n", report.blocks_in_use);
     for (std::size_t i = 0; i < sorted.size() && i < 10; ++i) {
       text += fmt::format("  {}: size={} B, count={}\n", sorted[i].first, sorted[i].second.size,
                           sorted[i].second.count);

@@ -24,15 +24,15 @@ void emit_phase(phase p, phase_event e) noexcept;
 void run_low_level_exit_functions() noexcept;
 
 // --- threads.cpp (the lock outlives cycles: hung threads still wait on it)
-void open_thread_cycle();                // initialize: threads may start, the lock is free
+void open_thread_cycle();                 // initialize: threads may start, the lock is free
 void join_non_daemon_threads() noexcept;  // phase 1, lock not held
 void close_thread_cycle() noexcept;       // mark_finalizing: the lock stops everyone else
 void end_thread_cycle() noexcept;         // end of finalize: forget records, release the lock
 
 // --- module.cpp
-void init_modules();                 // sys, builtins, __main__
-void finalize_modules() noexcept;    // phase 6, steps (a)..(j) of CPython's finalize_modules
-void release_modules() noexcept;     // sys and builtins go (phase 7)
+void init_modules();               // sys, builtins, __main__
+void finalize_modules() noexcept;  // phase 6, steps (a)..(j) of CPython's finalize_modules
+void release_modules() noexcept;   // sys and builtins go (phase 7)
 
 // --- exit.cpp
 // stderr through write(2): ordered with the phase trace, independent of stdio state.

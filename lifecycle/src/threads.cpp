@@ -37,7 +37,7 @@ struct shared_state {
   std::mutex mutex;
   std::condition_variable changed;  // lock released, a thread ended, the stage moved
   stage current = stage::stopped;
-  std::uint64_t cycle = 0;          // incremented by each initialize()
+  std::uint64_t cycle = 0;  // incremented by each initialize()
   std::thread::id owner;
   unsigned depth = 0;
   std::thread::id finalizer;

@@ -15,7 +15,8 @@ namespace scenario {
 
 namespace {
 
-constexpr std::string_view mode_names[] = {"normal", "error", "exception", "immediate", "abort", "wait"};
+constexpr std::string_view mode_names[] = {"normal",    "error", "exception",
+                                           "immediate", "abort", "wait"};
 
 [[noreturn]] void usage_error(const char* program, const std::string& what) {
   std::fprintf(stderr, "%s: %s (usage: --exit normal|error|exception|immediate|abort|wait)\n",
@@ -61,7 +62,9 @@ void ready(const options& opts) {
   // thread, it leaves the main thread free to take a SIGINT sent at the checkpoint as
   // KeyboardInterrupt (join is interruptible), as CPython's main thread does while another
   // thread blocks in C.
-  lifecycle::start_thread("checkpoint ready", [] { afterlife_checkpoint("ready"); }, true).join();
+  lifecycle::start_thread(
+      "checkpoint ready", [] { afterlife_checkpoint("ready"); }, true)
+      .join();
   // Answered without being ended (or not under the harness): wait for a signal.
   if (opts.exit == exit_mode::wait) wait_for_the_end();
 }

@@ -50,8 +50,7 @@ figures finalize_once(long n) {
 
 // CPython's figures from finalize_cpython.py; negative when it cannot run.
 figures cpython_figures(long n) {
-  std::string command =
-      fmt::format("python3 '{}' {} 2>/dev/null", FINALIZE_CPYTHON_SCRIPT, n);
+  std::string command = fmt::format("python3 '{}' {} 2>/dev/null", FINALIZE_CPYTHON_SCRIPT, n);
   std::FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return {};
   figures f;

@@ -96,24 +96,24 @@ void check_twins(const std::string& name, const std::vector<std::string>& expect
 }  // namespace
 
 TEST_CASE("atexit order with a failing callback") {
-  check_twins("atexit_order",
-              {"event main done", "event atexit 3", "event atexit 2 two", "event atexit failing",
-               "Exception ignored in atexit callback", "RuntimeError: boom in atexit",
-               "event atexit 1"},
-              "exit 0");
+  check_twins(
+      "atexit_order",
+      {"event main done", "event atexit 3", "event atexit 2 two", "event atexit failing",
+       "Exception ignored in atexit callback", "RuntimeError: boom in atexit", "event atexit 1"},
+      "exit 0");
 }
 
 TEST_CASE("module dict clearing order") {
-  check_twins("module_clear_order",
-              {"event main done", "event del y b=set", "event del _x b=set", "event del cycle",
-               "event del _a b=set", "event del b b=None", "event del __c b=None",
-               "event del d b=None"},
-              "exit 0");
+  check_twins(
+      "module_clear_order",
+      {"event main done", "event del y b=set", "event del _x b=set", "event del cycle",
+       "event del _a b=set", "event del b b=None", "event del __c b=None", "event del d b=None"},
+      "exit 0");
 }
 
 TEST_CASE("a cycle with a finalizer at exit") {
-  check_twins("cycle_finalizer",
-              {"event main done", "event atexit", "event del a", "event del b"}, "exit 0");
+  check_twins("cycle_finalizer", {"event main done", "event atexit", "event del a", "event del b"},
+              "exit 0");
 }
 
 TEST_CASE("SIGINT during main") {
@@ -121,8 +121,7 @@ TEST_CASE("SIGINT during main") {
 }
 
 TEST_CASE("exit 1 from an uncaught exception") {
-  check_twins("uncaught_exception", {"event main", "RuntimeError: boom", "event atexit"},
-              "exit 1");
+  check_twins("uncaught_exception", {"event main", "RuntimeError: boom", "event atexit"}, "exit 1");
 }
 
 TEST_CASE("a daemon thread at exit") {
@@ -141,7 +140,8 @@ TEST_CASE("stdout that cannot be flushed at exit") {
 TEST_CASE("the uncaught-exception twins both print a traceback header") {
   outcome python, lifecycle;
   if (!run_twins("uncaught_exception", python, lifecycle)) return;
-  CHECK_THAT(python.output, Catch::Matchers::ContainsSubstring("Traceback (most recent call last):"));
+  CHECK_THAT(python.output,
+             Catch::Matchers::ContainsSubstring("Traceback (most recent call last):"));
   CHECK_THAT(lifecycle.output,
              Catch::Matchers::ContainsSubstring("Traceback (most recent call last):"));
 }

@@ -1,10 +1,11 @@
 // atexit callbacks and low-level exit functions, in this process.
+#include "lifecycle/atexit.hpp"
+
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "catch.hpp"
-#include "lifecycle/atexit.hpp"
 #include "lifecycle/phases.hpp"
 #include "lifecycle/runtime.hpp"
 #include "lifecycle/unraisable.hpp"
@@ -135,9 +136,9 @@ TEST_CASE("low-level exit functions: at most 32, LIFO, in the last phase after a
   // The 33rd is refused, as Py_AtExit returns -1.
   CHECK_FALSE(register_low_level_exit(&low_level<4>));
   REQUIRE(finalize() == 0);
-  std::vector<std::string> expected = {"wait_for_threads", "atexit", "atexit callback",
-                                       "mark_finalizing", "flush_streams", "collect",
-                                       "finalize_modules", "clear_objects", "stop_tracer",
+  std::vector<std::string> expected = {"wait_for_threads",  "atexit",        "atexit callback",
+                                       "mark_finalizing",   "flush_streams", "collect",
+                                       "finalize_modules",  "clear_objects", "stop_tracer",
                                        "release_allocator", "low_level_exit"};
   for (std::size_t i = 2; i < max_low_level_exit_functions; ++i) expected.push_back("low-level 3");
   expected.push_back("low-level 2");

@@ -9,12 +9,12 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
-#include <thread>
 #include <map>
+#include <mutex>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "catch.hpp"
@@ -31,8 +31,7 @@ using afterlife_test::child_result;
 #endif
 constexpr bool stdio_flushed_by_sanitizer = AFTERLIFE_TSAN != 0;
 
-child_result run_case(const std::string& name,
-                      const std::map<std::string, std::string>& env = {}) {
+child_result run_case(const std::string& name, const std::map<std::string, std::string>& env = {}) {
   afterlife_test::child_options options;
   options.set_env["LIFECYCLE_TRACE"] = "1";
   for (const auto& [key, value] : env) options.set_env[key] = value;
@@ -94,7 +93,6 @@ bool contains_phase_line(const child_result& r) {
 class control_socket {
  public:
   explicit control_socket(int signal_at_checkpoint = 0) : signal_(signal_at_checkpoint) {
-
     char dir_template[] = "/tmp/lifecycle-test-XXXXXX";
     REQUIRE(::mkdtemp(dir_template) != nullptr);
     dir_ = dir_template;
@@ -227,8 +225,9 @@ TEST_CASE("an uncaught exception prints a traceback, runs all phases, exits 1") 
   REQUIRE(r.exited());
   CHECK(r.exit_code() == 1);
   CHECK(r.out == "buffered output\n");
-  CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring(
-                        "Traceback (most recent call last):\nstd::runtime_error: boom from main\n"));
+  CHECK_THAT(r.err,
+             Catch::Matchers::ContainsSubstring(
+                 "Traceback (most recent call last):\nstd::runtime_error: boom from main\n"));
   // The traceback comes before the first phase.
   CHECK(r.err.find("Traceback") < r.err.find("lifecycle: phase wait_for_threads begin"));
   CHECK(events(r) == all_phases({{"atexit", {"event atexit 1"}}}));
@@ -311,11 +310,12 @@ TEST_CASE("atexit: LIFO with arguments, a failing callback is reported and the r
   auto r = run_case("atexit_order");
   REQUIRE(r.exited());
   CHECK(r.exit_code() == 0);
-  CHECK(events(r) == with_prefix({"event main done"},
-                                 all_phases({{"atexit",
-                                              {"event atexit 3", "event atexit is_finalizing=false",
-                                               "event atexit 2 two", "event atexit failing",
-                                               "event atexit 1"}}})));
+  CHECK(events(r) ==
+        with_prefix(
+            {"event main done"},
+            all_phases({{"atexit",
+                         {"event atexit 3", "event atexit is_finalizing=false",
+                          "event atexit 2 two", "event atexit failing", "event atexit 1"}}})));
   CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring(
                         "event atexit failing\nException ignored in atexit callback: fail\n"
                         "std::runtime_error: boom in atexit\n"
@@ -328,24 +328,25 @@ TEST_CASE("low-level exit functions: 32 accepted, the 33rd refused, run LIFO in 
   CHECK(r.exit_code() == 0);
   std::vector<std::string> low_level;
   for (int n = 31; n >= 0; --n) low_level.push_back("event low-level " + std::to_string(n));
-  CHECK(events(r) == with_prefix({"event low-level accepted 32"},
-                                 all_phases({{"atexit", {"event atexit 1"}},
-                                             {"low_level_exit", low_level}})));
+  CHECK(events(r) ==
+        with_prefix({"event low-level accepted 32"},
+                    all_phases({{"atexit", {"event atexit 1"}}, {"low_level_exit", low_level}})));
 }
 
 TEST_CASE("threads: non-daemon joined first, daemon stops at the lock, late start refused") {
   auto r = run_case("threads_at_exit");
   REQUIRE(r.exited());
   CHECK(r.exit_code() == 0);
-  CHECK(events(r) ==
-        with_prefix({"event daemon started", "event main done"},
-                    all_phases({{"wait_for_threads", {"event worker done"}},
-                                {"atexit",
-                                 {"event atexit releases daemon",
-                                  "event daemon asks for the runtime lock"}},
-                                {"collect",
-                                 {"event late thread refused: can't create new thread at "
-                                  "interpreter shutdown"}}})));
+  CHECK(
+      events(r) ==
+      with_prefix(
+          {"event daemon started", "event main done"},
+          all_phases({{"wait_for_threads", {"event worker done"}},
+                      {"atexit",
+                       {"event atexit releases daemon", "event daemon asks for the runtime lock"}},
+                      {"collect",
+                       {"event late thread refused: can't create new thread at "
+                        "interpreter shutdown"}}})));
 }
 
 TEST_CASE("an exception in a runtime thread is reported with the thread's name") {
@@ -365,9 +366,9 @@ TEST_CASE("uncollectable garbage at shutdown: CPython's ResourceWarning, in clea
   const std::string warning =
       "ResourceWarning: gc: 1 uncollectable objects at shutdown; use "
       "gc.set_debug(gc.DEBUG_UNCOLLECTABLE) to list them\n";
-  CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring("lifecycle: phase clear_objects begin\n" +
-                                                       warning +
-                                                       "lifecycle: phase clear_objects end\n"));
+  CHECK_THAT(r.err,
+             Catch::Matchers::ContainsSubstring("lifecycle: phase clear_objects begin\n" + warning +
+                                                "lifecycle: phase clear_objects end\n"));
 }
 
 TEST_CASE("uncollectable garbage with DEBUG_UNCOLLECTABLE: the short warning and the list") {
@@ -413,7 +414,8 @@ TEST_CASE("with the tracer on, blocks still in use at exit are listed by allocat
       r.err, match,
       std::regex(R"(lifecycle: (\d+) blocks still in use at exit, by allocation site:\n)")));
   CHECK(std::stoi(match[1]) >= 3);  // the instance, its dict, the str
-  CHECK(std::regex_search(r.err, std::regex(R"(  \S+:\d+ <- \S*lifecycle_child\.cpp:\d+: size=\d+ B, count=\d+\n)")));
+  CHECK(std::regex_search(
+      r.err, std::regex(R"(  \S+:\d+ <- \S*lifecycle_child\.cpp:\d+: size=\d+ B, count=\d+\n)")));
   auto untraced = run_case("leak");
   CHECK(untraced.err.find("blocks still in use at exit") == std::string::npos);
 }

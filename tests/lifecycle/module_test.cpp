@@ -1,11 +1,12 @@
 // Modules, the sys.modules registry, builtins, the import API, and the module teardown of the
 // finalize_modules phase (CPython's finalize_modules / _PyModule_ClearDict), in this process.
+#include "lifecycle/module.hpp"
+
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "catch.hpp"
-#include "lifecycle/module.hpp"
 #include "lifecycle/phases.hpp"
 #include "lifecycle/runtime.hpp"
 #include "lifecycle/types.hpp"
@@ -45,7 +46,8 @@ std::string text_attr(const object* self, std::string_view name) {
 void logging_del(object* self) {
   ref globals = static_cast<instance_object*>(self)->get_attr("globals");
   std::string b = "-";
-  if (globals) b = is_none(static_cast<dict_object*>(globals.get())->get("b").get()) ? "None" : "set";
+  if (globals)
+    b = is_none(static_cast<dict_object*>(globals.get())->get("b").get()) ? "None" : "set";
   event_log->push_back(std::string(current_phase) + ": del " + text_attr(self, "name") + " b=" + b);
 }
 
@@ -156,7 +158,8 @@ TEST_CASE("finalize_modules: dropped modules die with their entry, kept ones are
     {
       auto cls = logging_class();
       define_module("kept", [cls](module_object& m) {
-        for (const char* name : {"b", "__c", "_a", "d"}) m.dict->set(name, logged(cls, name, m.dict));
+        for (const char* name : {"b", "__c", "_a", "d"})
+          m.dict->set(name, logged(cls, name, m.dict));
       });
       auto kept = import_module("kept");
       sys_module()->dict->set("kept_alive", kept);
@@ -198,7 +201,8 @@ TEST_CASE("sys and builtins are cleared last, sys before builtins") {
     runtime_cycle cycle;
     {
       auto cls = logging_class();
-      define_module("late_import", [cls](module_object& m) { m.dict->set("v", logged(cls, "late_import.v")); });
+      define_module("late_import",
+                    [cls](module_object& m) { m.dict->set("v", logged(cls, "late_import.v")); });
       auto module = import_module("late_import");
       // Held by sys: cleared in step (g), before sys's own values go in step (h).
       sys_module()->dict->set("holder", module);

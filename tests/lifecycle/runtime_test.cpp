@@ -1,14 +1,16 @@
 // Runtime init / finalize in this process: the ten phases in order, observers, repeat cycles
 // back to baseline (the embedding case).
+#include "lifecycle/runtime.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "catch.hpp"
@@ -16,7 +18,6 @@
 #include "lifecycle/gc.hpp"
 #include "lifecycle/module.hpp"
 #include "lifecycle/phases.hpp"
-#include "lifecycle/runtime.hpp"
 #include "lifecycle/threads.hpp"
 #include "lifecycle/types.hpp"
 
@@ -150,7 +151,8 @@ TEST_CASE("initialize twice throws; finalize is harmless when not initialized or
   int nested = -1;
   add_phase_observer(
       [](void* context, phase p, phase_event e) noexcept {
-        if (p == phase::collect && e == phase_event::begin) *static_cast<int*>(context) = finalize();
+        if (p == phase::collect && e == phase_event::begin)
+          *static_cast<int*>(context) = finalize();
       },
       &nested);
   REQUIRE(finalize() == 0);
@@ -161,7 +163,9 @@ TEST_CASE("initialize twice throws; finalize is harmless when not initialized or
 
 namespace {
 std::vector<std::string>* finalizing_log = nullptr;
-void log_finalizing() { finalizing_log->push_back(is_finalizing() ? "atexit true" : "atexit false"); }
+void log_finalizing() {
+  finalizing_log->push_back(is_finalizing() ? "atexit true" : "atexit false");
+}
 }  // namespace
 
 TEST_CASE("is_finalizing is false in atexit callbacks and true from mark_finalizing on") {

@@ -1,10 +1,12 @@
 // Runtime threads and the runtime lock, in this process. (A daemon thread stopping at the lock
 // for good is tested in a child: exit_paths_test.)
+#include "lifecycle/threads.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "catch.hpp"
@@ -12,7 +14,6 @@
 #include "lifecycle/exit.hpp"
 #include "lifecycle/phases.hpp"
 #include "lifecycle/runtime.hpp"
-#include "lifecycle/threads.hpp"
 
 namespace {
 
@@ -22,7 +23,9 @@ using namespace std::chrono_literals;
 std::atomic<bool> worker_finished{false};
 std::vector<std::string>* event_log = nullptr;
 
-void check_worker() { event_log->push_back(worker_finished ? "atexit: worker finished" : "atexit: worker running"); }
+void check_worker() {
+  event_log->push_back(worker_finished ? "atexit: worker finished" : "atexit: worker running");
+}
 
 }  // namespace
 
@@ -62,9 +65,12 @@ TEST_CASE("starting a thread from mark_finalizing on fails cleanly") {
 TEST_CASE("thread handles: name, daemon flag, join, is_alive") {
   initialize();
   std::atomic<bool> release{false};
-  auto t = start_thread("named", [&] {
-    while (!release) sleep_for(1ms);
-  }, true);
+  auto t = start_thread(
+      "named",
+      [&] {
+        while (!release) sleep_for(1ms);
+      },
+      true);
   CHECK(t.name() == "named");
   CHECK(t.daemon());
   CHECK(t.is_alive());

@@ -7,7 +7,8 @@
 // registered first. An exception from one is reported as
 // `Exception ignored in atexit callback: <name>` with its traceback; the rest still run and the
 // exit status does not change (CPython >= 3.10). Low-level exit functions run in the last phase,
-// after the allocator is released, so they must not touch managed objects.
+// after the allocator is released, so they must not touch managed objects. Registration is not
+// synchronized: from threads other than the main one, hold the runtime lock.
 #pragma once
 
 #include <cstddef>

@@ -62,16 +62,18 @@ handle<instance_object> noisy(const handle<class_object>& cls, std::string_view 
 // kept (held by sys too), dropped (only in sys.modules), and a cycle in __main__.
 void build_module_clear_order() {
   define_module("kept", [](module_object& kept) {
-    auto cls = new_class("Noisy", {.del = [](object* self) {
-                                     ref globals = static_cast<instance_object*>(self)->get_attr(
-                                         "globals");
-                                     ref b = static_cast<dict_object*>(globals.get())->get("b");
-                                     event(fmt::format("del {} {}", attr_text(self, "name"),
-                                                       is_none(b.get()) ? "b=None" : "b=set"));
-                                   },
-                                   .legacy_del = {}});
+    auto cls = new_class(
+        "Noisy", {.del =
+                      [](object* self) {
+                        ref globals = static_cast<instance_object*>(self)->get_attr("globals");
+                        ref b = static_cast<dict_object*>(globals.get())->get("b");
+                        event(fmt::format("del {} {}", attr_text(self, "name"),
+                                          is_none(b.get()) ? "b=None" : "b=set"));
+                      },
+                  .legacy_del = {}});
     kept.dict->set("Noisy", cls);
-    for (const char* name : {"b", "__c", "_a", "d"}) kept.dict->set(name, noisy(cls, name, kept.dict));
+    for (const char* name : {"b", "__c", "_a", "d"})
+      kept.dict->set(name, noisy(cls, name, kept.dict));
   });
   auto kept = import_module("kept");
   sys_module()->dict->set("kept_alive", kept);
@@ -82,7 +84,8 @@ void build_module_clear_order() {
   dropped->dict->set("_x", noisy(cls, "_x", kept->dict));
   add_module(dropped);
 
-  auto cycle_class = new_class("Cycle", {.del = [](object*) { event("del cycle"); }, .legacy_del = {}});
+  auto cycle_class =
+      new_class("Cycle", {.del = [](object*) { event("del cycle"); }, .legacy_del = {}});
   auto cycle = new_instance(cycle_class);
   cycle->set_attr("self", cycle);
   main_module()->dict->set("cycle", cycle);
@@ -95,10 +98,9 @@ int module_clear_order() {
 }
 
 void build_cycle_finalizer() {
-  auto node = new_class("Node", {.del = [](object* self) {
-                                   event("del " + attr_text(self, "name"));
-                                 },
-                                 .legacy_del = {}});
+  auto node = new_class(
+      "Node",
+      {.del = [](object* self) { event("del " + attr_text(self, "name")); }, .legacy_del = {}});
   auto a = new_instance(node);
   auto b = new_instance(node);
   a->set_attr("name", new_str("a"));

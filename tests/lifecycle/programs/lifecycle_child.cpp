@@ -36,7 +36,9 @@ void fail() {
   event("atexit failing");
   throw std::runtime_error("boom in atexit");
 }
-void finalizing_state() { event(fmt::format("atexit is_finalizing={}", lifecycle::is_finalizing())); }
+void finalizing_state() {
+  event(fmt::format("atexit is_finalizing={}", lifecycle::is_finalizing()));
+}
 
 // Buffered stdout (not flushed by hand): present after a normal exit, lost after an immediate one.
 void buffered_stdout() { std::fputs("buffered output\n", stdout); }
@@ -195,7 +197,8 @@ int thread_exception() {
 // A self-cycle whose class has a legacy finalizer (tp_del): uncollectable, so gc.garbage holds
 // it at shutdown.
 void make_uncollectable_cycle() {
-  auto legacy = lifecycle::new_class("Legacy", {.del = {}, .legacy_del = [](lifecycle::object*) {}});
+  auto legacy =
+      lifecycle::new_class("Legacy", {.del = {}, .legacy_del = [](lifecycle::object*) {}});
   auto instance = lifecycle::new_instance(legacy);
   instance->set_attr("self", instance);
   lifecycle::main_module()->dict->set("legacy", instance);
