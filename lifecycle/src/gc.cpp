@@ -97,8 +97,10 @@ struct scan {
   unsigned young_tags;  // bit t set: tag t is in the collected set
   unsigned survivor_tag;
   object* young;
+  std::size_t objects;      // in the set (count_internal_refs)
+  std::size_t saturated;    // objects whose every reference is internal (count_internal_refs)
   std::size_t unreachable;  // objects in the unreachable list
-  bool special;  // some unreachable object may need finalizers, weakref or legacy handling
+  bool special;  // some object of the set needs finalizer, weakref or legacy handling
 };
 
 inline bool in_set(std::uint64_t bits, unsigned young_tags) noexcept {
@@ -106,22 +108,34 @@ inline bool in_set(std::uint64_t bits, unsigned young_tags) noexcept {
 }
 
 void visit_count_internal(object* op, void* arg) {
+  auto* s = static_cast<scan*>(arg);
+  std::uint64_t bits = op->gc_bits;
   // Objects outside the set (older generations, untracked and non-gc objects: tag 0) are
   // ignored with one test.
-  if (in_set(op->gc_bits, static_cast<const scan*>(arg)->young_tags)) op->gc_bits += one_ref;
-}
-
-// gc_refs = references from inside the set (CPython: update_refs + subtract_refs, one pass here).
-void count_internal_refs(scan& s) noexcept {
-  object* young = s.young;
-  for (object* op = young->gc_next; op != young; op = op->gc_next)
-    op->type->traverse(op, &visit_count_internal, &s);
+  if (!in_set(bits, s->young_tags)) return;
+  bits += one_ref;
+  op->gc_bits = bits;
+  // Internal references never exceed the refcount (traverse visits each reference once), so
+  // this is the moment op's last outside reference is accounted for.
+  if ((bits >> refs_shift) == static_cast<std::uint64_t>(op->refcnt)) ++s->saturated;
 }
 
 bool needs_special_handling(const object* op) noexcept {
   const type_object* type = op->type;
   return type->finalize != nullptr || type->legacy_del != nullptr ||
          (op->gc_bits & flag_weakrefs) != 0 || type == &weakref_type;
+}
+
+// gc_refs = references from inside the set (CPython: update_refs + subtract_refs, one pass here).
+// Also notes whether any object of the set could need the finalizer/weakref/legacy passes, should
+// it turn out to be garbage.
+void count_internal_refs(scan& s) noexcept {
+  object* young = s.young;
+  for (object* op = young->gc_next; op != young; op = op->gc_next) {
+    ++s.objects;
+    if (needs_special_handling(op)) s.special = true;
+    op->type->traverse(op, &visit_count_internal, &s);
+  }
 }
 
 void visit_reachable(object* op, void* arg) {
@@ -181,7 +195,6 @@ void move_unreachable(scan& s, object* unreachable) noexcept {
       rest_in(op, s.survivor_tag);
     } else {
       ++s.unreachable;
-      if (needs_special_handling(op)) s.special = true;
       if (run == nullptr) run = op;
     }
     op = op->gc_next;
@@ -192,6 +205,18 @@ void move_unreachable(scan& s, object* unreachable) noexcept {
 void flag_unreachable_list(object* unreachable) noexcept {
   for (object* op = unreachable->gc_next; op != unreachable; op = op->gc_next)
     op->gc_bits |= flag_unreachable;
+}
+
+void deduce_unreachable(scan& s, object* unreachable) noexcept {
+  count_internal_refs(s);
+  if (s.saturated == s.objects) {
+    // Differs from CPython: no object of the set is referenced from outside it, so nothing in
+    // it is reachable and all of it is garbage; move_unreachable's pass is skipped.
+    list_merge(s.young, unreachable);
+    s.unreachable = s.objects;
+    return;
+  }
+  move_unreachable(s, unreachable);
 }
 
 // ---- step 2: legacy finalizers make their whole reachable part uncollectable ----
@@ -308,9 +333,8 @@ std::size_t handle_resurrected_objects(object* unreachable, object* still_unreac
                                        object* old, unsigned old_tag) noexcept {
   for (object* op = unreachable->gc_next; op != unreachable; op = op->gc_next)
     rest_in(op, tag_resurrection);
-  scan s{1u << tag_resurrection, old_tag, unreachable, 0, false};
-  count_internal_refs(s);
-  move_unreachable(s, still_unreachable);
+  scan s{1u << tag_resurrection, old_tag, unreachable, 0, 0, 0, false};
+  deduce_unreachable(s, still_unreachable);
   list_merge(unreachable, old);
   return s.unreachable;
 }
@@ -390,9 +414,8 @@ result collect_main(int generation) noexcept {
   object* old = generation + 1 < generations ? generation_head(generation + 1) : young;
 
   list_head unreachable;
-  scan sc{young_tags, old_tag, young, 0, false};
-  count_internal_refs(sc);
-  move_unreachable(sc, &unreachable);
+  scan sc{young_tags, old_tag, young, 0, 0, 0, false};
+  deduce_unreachable(sc, &unreachable);
 
   // Survivors age (the long-lived heuristic counts what enters the oldest generation).
   if (young != old) {
@@ -407,8 +430,8 @@ result collect_main(int generation) noexcept {
   std::size_t collected = 0;
   list_head final_unreachable;
   if (!sc.special) {
-    // Differs from CPython: move_unreachable noted that no garbage object has a finalizer, a
-    // legacy finalizer or a weakref, and none is a weakref, so the passes for them (and the
+    // Differs from CPython: count_internal_refs noted that no object of the set has a finalizer,
+    // a legacy finalizer or a weakref, and none is a weakref, so the passes for them (and the
     // resurrection check, which 3.11 always runs) have nothing to do and are skipped.
     if ((s.debug & debug_collectable) != 0)
       for (object* op = unreachable.gc_next; op != &unreachable; op = op->gc_next)
@@ -459,6 +482,10 @@ result collect_main(int generation) noexcept {
 
 // ---- callbacks ----
 
+// Differs from CPython: 3.11 reports a failing callback as "Exception ignored in: <function cb>";
+// our callbacks are C++ callables without a repr, so the message names the situation instead.
+constexpr const char* callback_error = "Exception ignored on calling gc callback";
+
 void invoke_callbacks(phase p, const callback_info& info) noexcept {
   callback_table* table = st().callbacks;
   if (table == nullptr || table->entries.empty()) return;
@@ -468,16 +495,14 @@ void invoke_callbacks(phase p, const callback_info& info) noexcept {
     to_call.reserve(table->entries.size());
     for (const auto& entry : table->entries) to_call.push_back(entry.second);
   } catch (...) {
-    report_unraisable(std::current_exception(), "Exception ignored on calling gc callback",
-                      nullptr);
+    report_unraisable(std::current_exception(), callback_error, nullptr);
     return;
   }
   for (const callback& cb : to_call) {
     try {
       cb(p, info);
     } catch (...) {
-      report_unraisable(std::current_exception(), "Exception ignored on calling gc callback",
-                        nullptr);
+      report_unraisable(std::current_exception(), callback_error, nullptr);
     }
   }
 }

@@ -8,6 +8,8 @@ one reference per object, like gc_bench's Node), the median over 5 runs:
   ns_per_object=X          gc.collect() time / N
   cpu_ns_per_object=X      the same in thread CPU time (not counting preemption)
   list_ns_per_object=X     the same with lists ([b] / [a])
+  mixed_ns_per_object=X    Node pairs of which every 10th is kept alive by a list (per object
+                           in the collected set, N + 1)
   young_pause_ns=X         gc.collect(0) with 700 young garbage objects beside N old ones
 """
 import gc
@@ -55,6 +57,29 @@ def time_collect(make, n):
     return statistics.median(wall), statistics.median(cpu)
 
 
+def time_mixed(n):
+    samples = []
+    for _ in range(RUNS):
+        roots = []
+        for i in range(n // 2):
+            a = Node()
+            b = Node()
+            a.other = b
+            b.other = a
+            if i % 10 == 0:
+                roots.append(a)
+        del a, b
+        start = time.perf_counter_ns()
+        collected = gc.collect()
+        elapsed = time.perf_counter_ns() - start
+        if collected != n - n // 10:
+            sys.exit(f"gc.collect() found {collected} objects, expected {n - n // 10}")
+        samples.append(elapsed / (n + 1))
+        del roots
+        gc.collect()
+    return statistics.median(samples)
+
+
 def young_pause(n):
     old = []
     for _ in range(n):
@@ -81,6 +106,7 @@ def main():
     print(f"ns_per_object={wall:.2f}")
     print(f"cpu_ns_per_object={cpu:.2f}")
     print(f"list_ns_per_object={time_collect(make_list_pairs, n)[0]:.2f}")
+    print(f"mixed_ns_per_object={time_mixed(n):.2f}")
     print(f"young_pause_ns={young_pause(n):.0f}")
 
 

@@ -63,8 +63,9 @@ struct object {
 // Callbacks of a type (CPython's tp_* slots). All are plain function pointers so the collector
 // runs tight loops without indirection through std::function.
 using visit_fn = void (*)(object* referent, void* arg);
-// Calls visit for every object this one holds a strong reference to (tp_traverse). Must not
-// change any reference count.
+// Calls visit once for every strong reference this object holds (tp_traverse; a reference held
+// twice is visited twice, a borrowed pointer never). Must not change any reference count, run
+// user code or throw: the collector's counts rely on it being exact.
 using traverse_fn = void (*)(object* self, visit_fn visit, void* arg);
 // Drops the references that may form cycles (tp_clear). Called by the collector on garbage;
 // afterwards the object may still be reachable from finalizers' leftovers, so it must stay valid.

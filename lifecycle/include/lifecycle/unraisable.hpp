@@ -22,6 +22,8 @@ struct unraisable_event {
 
 // "Exception ignored in: <Node object at 0x...>\nValueError: boom\n" (no traceback: there is
 // no Python stack to show). Without an object: "Exception ignored in\n...".
+// Differs from CPython: a failing __del__ or weakref callback is reported with the instance or
+// the weakref as the object (CPython names the function, which we do not have as an object).
 std::string format_unraisable(const unraisable_event& event);
 
 // Where reports go; nullptr restores the default (format_unraisable to stderr). Returns the
