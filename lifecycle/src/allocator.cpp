@@ -10,10 +10,12 @@
 //    there is no GIL: the fast paths take no lock; pools and arenas are shared under one mutex
 //    taken to refill or drain a cache in batches. A cached block counts as available, not in
 //    use, but it keeps its pool (and so its arena) from being freed until the cache is flushed.
-//  - Arenas are aligned to their size (mmap twice the size and trim), so no pool is lost to
-//    alignment and "bytes lost to arena alignment" is always 0.
-//  - The radix tree maps an address straight to its arena_object (leaves every 256 KiB), never
-//    reading the block itself, so allocator_owns is safe for any pointer.
+//  - Arenas are aligned to their size (mmap with slack and trim), so no pool is lost to
+//    alignment and "bytes lost to arena alignment" is always 0. Each arena's mapping also holds
+//    the tracer's side table right after the arena (untouched, so free, unless tracing).
+//  - The radix tree (two levels, CPython has three) maps an address straight to its
+//    arena_object (leaves every 256 KiB), never reading the block itself, so allocator_owns is
+//    safe for any pointer.
 //  - A pool is always re-initialised when it is taken from an arena's free list.
 //  - Blocks from the system allocator (0 and > 512 bytes) are counted in blocks_in_use, as
 //    CPython counts them in sys.getallocatedblocks().
@@ -623,18 +625,33 @@ std::size_t cached_blocks(std::size_t size_class) noexcept {
   return table + ((address - arena_base) >> 4);
 }
 
-[[gnu::noinline]] void trace_small_alloc(void* p, std::size_t size,
-                                                     std::size_t size_class,
-                                                     const std::source_location& site,
-                                                     std::uint32_t state) noexcept {
-  const std::uint32_t node = tracemalloc::detail::site_node(site, state);
-  if (node == 0) return;
-  const std::size_t block_size = size_class_block_size(size_class);
-  std::atomic_ref<std::uint32_t>(*slot_of(p))
-      .store(tracemalloc::detail::make_slot(node, size, block_size), std::memory_order_relaxed);
+[[gnu::always_inline]] inline void store_trace(void* p, std::uint32_t node, std::size_t size, std::size_t size_class,
+                 std::uint32_t state) noexcept {
+  std::atomic_ref<std::uint32_t>(*slot_of(p)).store(
+      tracemalloc::detail::make_slot(node, size, size_class_block_size(size_class)),
+      std::memory_order_relaxed);
   tracemalloc::detail::count_alloc(size, state);
 }
 
+[[gnu::noinline]] void trace_small_alloc_slow(void* p, std::size_t size, std::size_t size_class,
+                                              const std::source_location& site,
+                                              std::uint32_t state) noexcept {
+  const std::uint32_t node =
+      tracemalloc::detail::site_node_slow(site, state >> tracemalloc::detail::epoch_shift);
+  if (node != 0) store_trace(p, node, size, size_class, state);
+}
+
+// The traced part of object_malloc for a small block: no lock and no call (so no register
+// spills) unless this thread meets a new (frames, site) pair.
+[[gnu::noinline]] void trace_small_alloc(void* p, std::size_t size, std::size_t size_class,
+                                         const std::source_location& site,
+                                         std::uint32_t state) noexcept {
+  const std::uint32_t node = tracemalloc::detail::site_node_cached(site, state);
+  if (node == 0) return trace_small_alloc_slow(p, size, size_class, site, state);
+  store_trace(p, node, size, size_class, state);
+}
+
+// The traced part of object_free for a small block.
 [[gnu::noinline]] void trace_small_free(void* p, std::size_t size_class,
                                         std::uint32_t state) noexcept {
   std::atomic_ref<std::uint32_t> slot(*slot_of(p));

@@ -619,7 +619,8 @@ std::vector<std::string> traceback::format(std::optional<int> limit, bool most_r
     if (*limit > 0) {
       first = last - std::min<std::ptrdiff_t>(n, *limit);  // the newest `limit` frames
     } else {
-      last = first + std::max<std::ptrdiff_t>(0, n + *limit);  // all but the newest -limit
+      // Python's self[:limit]: all but the newest -limit frames, none for 0.
+      last = first + (*limit == 0 ? 0 : std::max<std::ptrdiff_t>(0, n + *limit));
     }
   }
   std::vector<const frame*> selected;
