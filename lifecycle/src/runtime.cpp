@@ -24,9 +24,11 @@
 #include "lifecycle/gc.hpp"
 #include "lifecycle/object.hpp"
 #include "lifecycle/phases.hpp"
+#include "lifecycle/resources.hpp"
 #include "lifecycle/threads.hpp"
 #include "lifecycle/tracemalloc.hpp"
 #include "lifecycle/unraisable.hpp"
+#include "lifecycle/warnings.hpp"
 #include "runtime_internal.hpp"
 #include "signals.hpp"
 
@@ -147,14 +149,14 @@ void report_uncollectable_garbage() noexcept {
     auto garbage = gc::garbage();
     if ((debug & gc::debug_saveall) != 0 || garbage->size() == 0) return;
     if ((debug & gc::debug_uncollectable) != 0) {
-      detail::write_stderr(
-          fmt::format("ResourceWarning: gc: {} uncollectable objects at shutdown\n      {}\n",
-                      garbage->size(), repr(garbage.get())));
+      warn(warning_category::resource_warning,
+           fmt::format("gc: {} uncollectable objects at shutdown\n      {}", garbage->size(),
+                       repr(garbage.get())));
     } else {
-      detail::write_stderr(
-          fmt::format("ResourceWarning: gc: {} uncollectable objects at shutdown; use "
-                      "gc.set_debug(gc.DEBUG_UNCOLLECTABLE) to list them\n",
-                      garbage->size()));
+      warn(warning_category::resource_warning,
+           fmt::format("gc: {} uncollectable objects at shutdown; use "
+                       "gc.set_debug(gc.DEBUG_UNCOLLECTABLE) to list them",
+                       garbage->size()));
     }
   } catch (...) {
     write_unraisable(std::current_exception(), nullptr);
@@ -183,6 +185,9 @@ void clear_objects() noexcept {
   // collection takes what only they kept.
   detail::release_modules();
   gc::detail::collect_no_fail();
+  // Resources still open now were never closed by the program: their finalizers close them
+  // (never unlink) and warn "unclosed", as CPython's do when the last module dicts go.
+  finalize_open_resources();
   report_uncollectable_garbage();
   state->leftovers.leftover_refs = tracked_references();
   // What is left (garbage cycles, leaks) is untracked and stays allocated: it is reported as
@@ -261,6 +266,8 @@ void end_cycle() noexcept {
   detail::end_thread_cycle();
   detail::restore_terminate_handler();
   detail::forget_phase_observers();
+  // Without a runtime, resources opened from now on are finalized by their own atexit hook.
+  set_finalize_resources_at_exit(true);
   delete state;
   state = nullptr;
 }
@@ -307,6 +314,8 @@ void initialize(const runtime_config& config) {
     detail::install_environment_observers();
     if (config.install_signal_handlers) detail::install_signal_handlers();
     detail::install_terminate_handler();
+    // Open resources are finalized by the clear_objects phase, not by their own atexit hook.
+    set_finalize_resources_at_exit(false);
     detail::init_modules();
   } catch (...) {
     detail::restore_signal_handlers();
