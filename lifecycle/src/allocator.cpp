@@ -1,17 +1,1024 @@
-// Stand-in until the small-object allocator lands: the system allocator.
+// The small-object allocator, after CPython's Objects/obmalloc.c (3.10+ layout).
+//
+// Layout: an arena is `arena_size` bytes from mmap, aligned to its own size; it is cut into
+// pools of `pool_size` bytes; a pool serves one size class and starts with a 48-byte
+// pool_header, so a block finds its size class by masking its address down to the pool.
+// Arena metadata (arena_object) lives outside the arena, as in CPython.
+//
+// Differences from CPython, all deliberate:
+//  - Per-thread caches of free blocks (like glibc's tcache) sit in front of the pools, because
+//    there is no GIL: the fast paths take no lock; pools and arenas are shared under one mutex
+//    taken to refill or drain a cache in batches. A cached block counts as available, not in
+//    use, but it keeps its pool (and so its arena) from being freed until the cache is flushed.
+//  - Arenas are aligned to their size (mmap with slack and trim), so no pool is lost to
+//    alignment and "bytes lost to arena alignment" is always 0. Each arena's mapping also holds
+//    the tracer's side table right after the arena (untouched, so free, unless tracing).
+//  - The radix tree (two levels, CPython has three) maps an address straight to its
+//    arena_object (leaves every 256 KiB), never reading the block itself, so allocator_owns is
+//    safe for any pointer.
+//  - A pool is always re-initialised when it is taken from an arena's free list.
+//  - Blocks from the system allocator (0 and > 512 bytes) are counted in blocks_in_use, as
+//    CPython counts them in sys.getallocatedblocks().
 #include "lifecycle/allocator.hpp"
 
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <new>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "lifecycle/tracemalloc.hpp"
 
 namespace lifecycle {
 
-void* object_malloc(std::size_t size) {
-  void* block = std::malloc(size == 0 ? 1 : size);
-  if (block == nullptr) throw std::bad_alloc();
-  return block;
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Layout constants
+
+constexpr std::size_t pool_header_size = 48;  // sizeof(pool_header), a multiple of 16
+constexpr std::size_t min_arena_size = std::size_t{256} << 10;
+constexpr std::size_t max_arena_size = std::size_t{64} << 20;
+constexpr std::size_t min_pool_size = std::size_t{4} << 10;
+constexpr std::size_t max_pool_size = std::size_t{1} << 20;
+
+// Radix tree over addresses below 2^48 at 256 KiB granularity (the smallest arena): 30 key bits
+// in two levels of 15 (CPython uses three levels; two cost one dependent load less on every
+// free, for a 256 KiB root in .bss of which only touched pages become resident). Larger arenas
+// fill several consecutive leaf entries.
+constexpr unsigned address_bits = 48;
+constexpr unsigned granule_bits = 18;
+constexpr unsigned level_bits = 15;
+constexpr std::size_t level_entries = std::size_t{1} << level_bits;
+
+// The tracer's side table of an arena: one 32-bit slot per 16 bytes of the arena. It is mapped
+// together with its arena, right after it, so that a slot's address is computed from the block's
+// address alone (no load on the traced fast path). Its pages stay untouched, costing no memory,
+// until the tracer writes to them.
+constexpr std::size_t trace_table_bytes(std::size_t arena_size) noexcept {
+  return arena_size / 16 * sizeof(std::uint32_t);
 }
 
-void object_free(void* block) noexcept { std::free(block); }
+// ---------------------------------------------------------------------------------------------
+// Structures (all PODs; they live in mmap'd memory or in constinit globals)
+
+struct block {
+  block* next;
+};
+
+struct arena_object;
+
+struct pool_header {
+  std::uint32_t ref_count;   // blocks taken out of this pool (by callers or thread caches)
+  std::uint32_t size_class;  // read without the lock by object_free: written before publication
+  block* freeblock;          // blocks freed back into this pool
+  pool_header* nextpool;     // usedpools list of its class, or its arena's free pool list
+  pool_header* prevpool;
+  arena_object* arena;
+  std::uint32_t nextoffset;     // first never-used block
+  std::uint32_t maxnextoffset;  // last offset at which a whole block still fits
+};
+static_assert(sizeof(pool_header) == pool_header_size);
+
+struct arena_object {
+  std::uintptr_t address;  // 0 when this object describes no arena
+  char* pool_address;      // next never-used pool
+  std::uint32_t nfreepools;
+  std::uint32_t ntotalpools;
+  pool_header* freepools;  // pools that were used and became empty
+  arena_object* nextarena;  // usable_arenas (doubly linked) or unused objects (singly)
+  arena_object* prevarena;
+};
+
+// arena_objects come in chunks that never move: the radix tree points at them.
+struct arena_chunk {
+  arena_chunk* next;
+  std::size_t count;
+  arena_object objects[1];  // `count` of them, the chunk is mmap'd
+};
+
+// A leaf of the radix tree: mmap'd zero pages are valid null atomics (std::atomic<T*> has the
+// layout of T*).
+using radix_leaf = std::atomic<arena_object*>;
+
+// A thread's cache: free blocks per size class. Only the owner thread touches heads; counts are
+// read by other threads (stats) through relaxed atomics.
+struct thread_cache {
+  block* head[size_class_count];
+  std::uint32_t count[size_class_count];
+  thread_cache* next_registered;
+  bool owned;  // a live thread points at it
+};
+
+struct allocator_state {
+  bool initialized;
+  std::size_t arena_size;
+  std::size_t pool_size;
+  std::uint32_t pools_per_arena;
+  pool_header* usedpools[size_class_count];  // partly used pools per class
+  std::size_t class_pools[size_class_count];       // pools assigned to each class
+  std::size_t class_blocks_out[size_class_count];  // blocks taken out of pools per class
+  arena_object* usable_arenas;  // arenas with free pools, fewest free pools first
+  arena_object* unused_arena_objects;
+  arena_chunk* chunks;
+  std::size_t arenas_allocated_total;
+  std::size_t arenas_reclaimed;
+  std::size_t arenas_highwater;
+  std::size_t arenas_current;
+  thread_cache* caches;      // every cache ever registered (owned or idle)
+  bool thread_key_created;
+  pthread_key_t thread_key;
+};
+
+// Global state: constinit PODs only (see the project's rule on static objects).
+constinit pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+constinit allocator_state g_state{};
+// Read on the fast paths without the lock: log2(pool_size) of the current configuration.
+constinit std::atomic<unsigned> g_pool_shift{14};
+constinit std::atomic<unsigned> g_arena_shift{20};
+constinit std::atomic<std::size_t> g_large_in_use{0};
+constinit std::atomic<radix_leaf*> g_radix_root[std::size_t{1}
+                                                << (address_bits - granule_bits - level_bits)]{};
+constinit thread_local thread_cache* t_cache = nullptr;
+
+// Cache sizing: at most ~16 KiB of each class per thread, between 16 and 128 blocks; a refill or
+// a drain moves half of that.
+constexpr std::uint32_t cache_capacity(std::size_t size_class) noexcept {
+  const std::size_t by_bytes = (std::size_t{16} << 10) / size_class_block_size(size_class);
+  return static_cast<std::uint32_t>(std::clamp<std::size_t>(by_bytes, 16, 128));
+}
+
+constexpr std::array<std::uint32_t, size_class_count> make_capacities() {
+  std::array<std::uint32_t, size_class_count> caps{};
+  for (std::size_t c = 0; c < size_class_count; ++c) caps[c] = cache_capacity(c);
+  return caps;
+}
+constexpr std::array<std::uint32_t, size_class_count> g_capacity = make_capacities();
+
+class lock_guard {
+ public:
+  lock_guard() noexcept { pthread_mutex_lock(&g_lock); }
+  ~lock_guard() { pthread_mutex_unlock(&g_lock); }
+  lock_guard(const lock_guard&) = delete;
+  lock_guard& operator=(const lock_guard&) = delete;
+};
+
+std::uint32_t load_count(const std::uint32_t& count) noexcept {
+  return std::atomic_ref<const std::uint32_t>(count).load(std::memory_order_relaxed);
+}
+void store_count(std::uint32_t& count, std::uint32_t value) noexcept {
+  std::atomic_ref<std::uint32_t>(count).store(value, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages from the OS. mmap/munmap are POSIX and behave the same on Linux and macOS.
+
+void* map_pages(std::size_t size) noexcept {
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void unmap_pages(void* p, std::size_t size) noexcept { munmap(p, size); }
+
+// `size` bytes aligned to `alignment` (a power of two): map `alignment` more and give back both
+// ends.
+void* map_aligned(std::size_t size, std::size_t alignment) noexcept {
+  auto* raw = static_cast<char*>(map_pages(size + alignment));
+  if (raw == nullptr) return nullptr;
+  const auto start = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (start + alignment - 1) & ~(std::uintptr_t{alignment} - 1);
+  const std::size_t head = aligned - start;
+  if (head != 0) unmap_pages(raw, head);
+  const std::size_t tail = alignment - head;
+  if (tail != 0) unmap_pages(reinterpret_cast<char*>(aligned) + size, tail);
+  return reinterpret_cast<void*>(aligned);
+}
+
+// Replaces `size` bytes at `p` with fresh zero pages (MAP_FIXED over the old mapping): memory
+// goes back to the OS, and a racing writer writes into a valid page instead of faulting.
+void discard_pages(void* p, std::size_t size) noexcept {
+  mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON | MAP_FIXED, -1, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Radix tree: address -> arena_object, O(1), never touching the address itself.
+
+[[gnu::always_inline]] inline const pool_header* pool_of(const void* p) noexcept {
+  const unsigned pool_shift = g_pool_shift.load(std::memory_order_relaxed);
+  return reinterpret_cast<const pool_header*>((reinterpret_cast<std::uintptr_t>(p) >> pool_shift)
+                                              << pool_shift);
+}
+
+[[gnu::always_inline]] inline arena_object* radix_lookup(const void* p) noexcept {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  if ((address >> address_bits) != 0) return nullptr;
+  const std::uintptr_t granule = address >> granule_bits;
+  radix_leaf* leaf = g_radix_root[granule >> level_bits].load(std::memory_order_acquire);
+  if (leaf == nullptr) return nullptr;
+  return leaf[granule & (level_entries - 1)].load(std::memory_order_acquire);
+}
+
+// Under g_lock. Creates leaves on the way; false when out of memory.
+bool radix_set(std::uintptr_t arena_base, std::size_t arena_size, arena_object* value) noexcept {
+  for (std::uintptr_t a = arena_base; a < arena_base + arena_size;
+       a += std::uintptr_t{1} << granule_bits) {
+    const std::uintptr_t granule = a >> granule_bits;
+    std::atomic<radix_leaf*>& root = g_radix_root[granule >> level_bits];
+    radix_leaf* leaf = root.load(std::memory_order_relaxed);
+    if (leaf == nullptr) {
+      if (value == nullptr) continue;
+      leaf = static_cast<radix_leaf*>(map_pages(level_entries * sizeof(radix_leaf)));
+      if (leaf == nullptr) return false;
+      root.store(leaf, std::memory_order_release);
+    }
+    leaf[granule & (level_entries - 1)].store(value, std::memory_order_release);
+  }
+  return true;
+}
+
+// Under g_lock, with no other thread in the allocator (release).
+void radix_free_all() noexcept {
+  for (auto& root : g_radix_root) {
+    radix_leaf* leaf = root.load(std::memory_order_relaxed);
+    if (leaf == nullptr) continue;
+    unmap_pages(leaf, level_entries * sizeof(radix_leaf));
+    root.store(nullptr, std::memory_order_relaxed);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+void validate(const allocator_config& config) {
+  auto power_of_two = [](std::size_t v) { return v != 0 && (v & (v - 1)) == 0; };
+  if (!power_of_two(config.pool_size) || config.pool_size < min_pool_size ||
+      config.pool_size > max_pool_size) {
+    throw std::invalid_argument(fmt::format(
+        "allocator_init: pool_size {} must be a power of two in [4 KiB, 1 MiB]", config.pool_size));
+  }
+  if (!power_of_two(config.arena_size) || config.arena_size < min_arena_size ||
+      config.arena_size > max_arena_size || config.arena_size < 4 * config.pool_size) {
+    throw std::invalid_argument(fmt::format(
+        "allocator_init: arena_size {} must be a power of two in [256 KiB, 64 MiB] and at least "
+        "4 pools",
+        config.arena_size));
+  }
+}
+
+// Under g_lock.
+void configure(const allocator_config& config) noexcept {
+  g_state.arena_size = config.arena_size;
+  g_state.pool_size = config.pool_size;
+  g_state.pools_per_arena = static_cast<std::uint32_t>(config.arena_size / config.pool_size);
+  g_pool_shift.store(static_cast<unsigned>(__builtin_ctzll(config.pool_size)),
+                     std::memory_order_relaxed);
+  g_arena_shift.store(static_cast<unsigned>(__builtin_ctzll(config.arena_size)),
+                      std::memory_order_relaxed);
+  g_state.initialized = true;
+}
+
+// Under g_lock: lazy default initialisation on first use.
+void ensure_initialized() noexcept {
+  if (!g_state.initialized) configure(allocator_config{});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arenas
+
+// An arena and its trace table, mapped and unmapped together.
+std::size_t arena_mapping_bytes() noexcept {
+  return g_state.arena_size + trace_table_bytes(g_state.arena_size);
+}
+
+// Under g_lock. A fresh arena_object from the unused list, growing it by a chunk when empty.
+arena_object* take_arena_object() noexcept {
+  if (g_state.unused_arena_objects == nullptr) {
+    constexpr std::size_t chunk_bytes = std::size_t{64} << 10;
+    auto* chunk = static_cast<arena_chunk*>(map_pages(chunk_bytes));
+    if (chunk == nullptr) return nullptr;
+    chunk->count = (chunk_bytes - offsetof(arena_chunk, objects)) / sizeof(arena_object);
+    chunk->next = g_state.chunks;
+    g_state.chunks = chunk;
+    for (std::size_t i = chunk->count; i-- > 0;) {
+      chunk->objects[i].nextarena = g_state.unused_arena_objects;
+      g_state.unused_arena_objects = &chunk->objects[i];
+    }
+  }
+  arena_object* ao = g_state.unused_arena_objects;
+  g_state.unused_arena_objects = ao->nextarena;
+  return ao;
+}
+
+// Under g_lock. Maps a new arena and makes it the only usable one (called when none is left).
+arena_object* new_arena() noexcept {
+  arena_object* ao = take_arena_object();
+  if (ao == nullptr) return nullptr;
+  void* base = map_aligned(arena_mapping_bytes(), g_state.arena_size);
+  if (base == nullptr) {
+    ao->nextarena = g_state.unused_arena_objects;
+    g_state.unused_arena_objects = ao;
+    return nullptr;
+  }
+  *ao = arena_object{};
+  ao->address = reinterpret_cast<std::uintptr_t>(base);
+  ao->pool_address = static_cast<char*>(base);
+  ao->nfreepools = ao->ntotalpools = g_state.pools_per_arena;
+  if (!radix_set(ao->address, g_state.arena_size, ao)) {
+    radix_set(ao->address, g_state.arena_size, nullptr);
+    unmap_pages(base, arena_mapping_bytes());
+    ao->address = 0;
+    ao->nextarena = g_state.unused_arena_objects;
+    g_state.unused_arena_objects = ao;
+    return nullptr;
+  }
+  ++g_state.arenas_allocated_total;
+  ++g_state.arenas_current;
+  g_state.arenas_highwater = std::max(g_state.arenas_highwater, g_state.arenas_current);
+  return ao;
+}
+
+// Under g_lock. Unmaps the arena (and its trace side table) and recycles its arena_object.
+void free_arena(arena_object* ao) noexcept {
+  radix_set(ao->address, g_state.arena_size, nullptr);
+  unmap_pages(reinterpret_cast<void*>(ao->address), arena_mapping_bytes());
+  ao->address = 0;
+  ao->nextarena = g_state.unused_arena_objects;
+  g_state.unused_arena_objects = ao;
+  ++g_state.arenas_reclaimed;
+  --g_state.arenas_current;
+}
+
+void unlink_usable(arena_object* ao) noexcept {
+  if (ao->prevarena != nullptr) {
+    ao->prevarena->nextarena = ao->nextarena;
+  } else {
+    g_state.usable_arenas = ao->nextarena;
+  }
+  if (ao->nextarena != nullptr) ao->nextarena->prevarena = ao->prevarena;
+  ao->nextarena = ao->prevarena = nullptr;
+}
+
+// Under g_lock. A pool of `ao` went back to it: CPython's arena management (insert_to_freepool).
+void pool_returned_to_arena(arena_object* ao) noexcept {
+  const std::uint32_t nf = ao->nfreepools;
+  // 1. Wholly free: unmap it, except when it is the last usable arena, which is kept to avoid
+  //    mapping and unmapping an arena on every iteration of a simple loop (bpo-37257).
+  if (nf == ao->ntotalpools && ao->nextarena != nullptr) {
+    unlink_usable(ao);
+    free_arena(ao);
+    return;
+  }
+  // 2. Its first free pool: it was full and off the list; it has the fewest free pools of all.
+  if (nf == 1) {
+    ao->prevarena = nullptr;
+    ao->nextarena = g_state.usable_arenas;
+    if (g_state.usable_arenas != nullptr) g_state.usable_arenas->prevarena = ao;
+    g_state.usable_arenas = ao;
+    return;
+  }
+  // 3. Slide it right past arenas with fewer free pools, keeping the list sorted (fullest
+  //    first, so allocation packs into busy arenas and lets others empty out).
+  arena_object* after = ao->nextarena;
+  if (after == nullptr || nf <= after->nfreepools) return;
+  unlink_usable(ao);
+  while (after->nextarena != nullptr && nf > after->nextarena->nfreepools) {
+    after = after->nextarena;
+  }
+  ao->prevarena = after;
+  ao->nextarena = after->nextarena;
+  if (after->nextarena != nullptr) after->nextarena->prevarena = ao;
+  after->nextarena = ao;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pools
+
+void usedpools_push(std::size_t size_class, pool_header* pool) noexcept {
+  pool->prevpool = nullptr;
+  pool->nextpool = g_state.usedpools[size_class];
+  if (pool->nextpool != nullptr) pool->nextpool->prevpool = pool;
+  g_state.usedpools[size_class] = pool;
+}
+
+void usedpools_unlink(std::size_t size_class, pool_header* pool) noexcept {
+  if (pool->prevpool != nullptr) {
+    pool->prevpool->nextpool = pool->nextpool;
+  } else {
+    g_state.usedpools[size_class] = pool->nextpool;
+  }
+  if (pool->nextpool != nullptr) pool->nextpool->prevpool = pool->prevpool;
+  pool->nextpool = pool->prevpool = nullptr;
+}
+
+// Under g_lock. A pool for `size_class` from the fullest usable arena (mapping one if needed),
+// linked into usedpools.
+pool_header* new_pool(std::size_t size_class) noexcept {
+  if (g_state.usable_arenas == nullptr) {
+    arena_object* fresh = new_arena();
+    if (fresh == nullptr) return nullptr;
+    g_state.usable_arenas = fresh;
+  }
+  arena_object* ao = g_state.usable_arenas;
+  pool_header* pool;
+  if (ao->freepools != nullptr) {
+    pool = ao->freepools;
+    ao->freepools = pool->nextpool;
+  } else {
+    pool = reinterpret_cast<pool_header*>(ao->pool_address);
+    ao->pool_address += g_state.pool_size;
+  }
+  // Taking a pool from the head keeps the list sorted: it had the fewest free pools already.
+  if (--ao->nfreepools == 0) unlink_usable(ao);
+
+  const auto block_size = static_cast<std::uint32_t>(size_class_block_size(size_class));
+  pool->ref_count = 0;
+  pool->size_class = static_cast<std::uint32_t>(size_class);
+  pool->arena = ao;
+  pool->freeblock = nullptr;
+  pool->nextoffset = static_cast<std::uint32_t>(pool_header_size);
+  pool->maxnextoffset = static_cast<std::uint32_t>(g_state.pool_size) - block_size;
+  ++g_state.class_pools[size_class];
+  usedpools_push(size_class, pool);
+  return pool;
+}
+
+// Under g_lock. One block out of a used pool; unlinks the pool when that made it full.
+block* take_block(std::size_t size_class, pool_header* pool) noexcept {
+  block* b = pool->freeblock;
+  if (b != nullptr) {
+    pool->freeblock = b->next;
+  } else {
+    b = reinterpret_cast<block*>(reinterpret_cast<char*>(pool) + pool->nextoffset);
+    pool->nextoffset += static_cast<std::uint32_t>(size_class_block_size(size_class));
+  }
+  ++pool->ref_count;
+  ++g_state.class_blocks_out[size_class];
+  if (pool->freeblock == nullptr && pool->nextoffset > pool->maxnextoffset) {
+    usedpools_unlink(size_class, pool);
+  }
+  return b;
+}
+
+// Under g_lock. A block goes back into its pool (CPython's pymalloc_free).
+void return_block(block* b) noexcept {
+  auto* pool = reinterpret_cast<pool_header*>(reinterpret_cast<std::uintptr_t>(b) &
+                                              ~(std::uintptr_t{g_state.pool_size} - 1));
+  const std::size_t size_class = pool->size_class;
+  block* lastfree = pool->freeblock;
+  b->next = lastfree;
+  pool->freeblock = b;
+  --pool->ref_count;
+  --g_state.class_blocks_out[size_class];
+  const bool was_full = lastfree == nullptr && pool->nextoffset > pool->maxnextoffset;
+  if (was_full) {
+    // Every pool holds at least 7 blocks, so a pool that was full is not empty now.
+    usedpools_push(size_class, pool);
+    return;
+  }
+  if (pool->ref_count != 0) return;
+  // Empty: the pool goes back to its arena, free for any size class.
+  usedpools_unlink(size_class, pool);
+  --g_state.class_pools[size_class];
+  arena_object* ao = pool->arena;
+  pool->nextpool = ao->freepools;
+  ao->freepools = pool;
+  ++ao->nfreepools;
+  pool_returned_to_arena(ao);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread caches
+
+void flush_cache_class(thread_cache* tc, std::size_t size_class, std::uint32_t keep) noexcept {
+  std::uint32_t n = tc->count[size_class];
+  while (n > keep) {
+    block* b = tc->head[size_class];
+    tc->head[size_class] = b->next;
+    return_block(b);
+    --n;
+  }
+  store_count(tc->count[size_class], n);
+}
+
+// Under g_lock.
+void flush_cache(thread_cache* tc) noexcept {
+  for (std::size_t c = 0; c < size_class_count; ++c) flush_cache_class(tc, c, 0);
+}
+
+// pthread key destructor: the thread is exiting; its cache goes back to the pools and becomes
+// idle (reused by the next new thread).
+void on_thread_exit(void* cache) noexcept {
+  auto* tc = static_cast<thread_cache*>(cache);
+  tracemalloc::detail::on_thread_exit();
+  lock_guard lock;
+  flush_cache(tc);
+  tc->owned = false;
+  // Anything this thread allocates from here on (other TLS destructors) registers anew.
+  t_cache = nullptr;
+}
+
+// Under g_lock. Gives the calling thread a cache (an idle one or a new one); nullptr when out
+// of memory, in which case the thread works through the locked paths only.
+thread_cache* register_thread() noexcept {
+  if (!g_state.thread_key_created) {
+    if (pthread_key_create(&g_state.thread_key, on_thread_exit) != 0) return nullptr;
+    g_state.thread_key_created = true;
+  }
+  thread_cache* tc = g_state.caches;
+  while (tc != nullptr && tc->owned) tc = tc->next_registered;
+  if (tc == nullptr) {
+    tc = static_cast<thread_cache*>(std::calloc(1, sizeof(thread_cache)));
+    if (tc == nullptr) return nullptr;
+    tc->next_registered = g_state.caches;
+    g_state.caches = tc;
+  }
+  tc->owned = true;
+  pthread_setspecific(g_state.thread_key, tc);
+  t_cache = tc;
+  return tc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slow paths
+
+// The cache of `size_class` is empty (or the thread has none): refill half a cache under the
+// lock and return one block.
+[[gnu::noinline]] void* small_alloc_slow(std::size_t size_class) {
+  block* result = nullptr;
+  {
+    lock_guard lock;
+    ensure_initialized();
+    thread_cache* tc = t_cache != nullptr ? t_cache : register_thread();
+    const std::uint32_t want = tc != nullptr ? g_capacity[size_class] / 2 : 1;
+    // Chained in the order taken, so blocks are handed out in address order as in CPython and
+    // a partial batch leaves the last pool, not the first, to the cache.
+    std::uint32_t got = 0;
+    block* chain = nullptr;
+    block** tail = &chain;
+    while (got < want) {
+      pool_header* pool = g_state.usedpools[size_class];
+      if (pool == nullptr) pool = new_pool(size_class);
+      if (pool == nullptr) break;
+      block* b = take_block(size_class, pool);
+      *tail = b;
+      tail = &b->next;
+      ++got;
+    }
+    *tail = nullptr;
+    if (chain != nullptr) {
+      result = chain;
+      if (tc != nullptr) {
+        tc->head[size_class] = chain->next;
+        store_count(tc->count[size_class], got - 1);
+      }
+    }
+  }
+  if (result == nullptr) throw std::bad_alloc();
+  return result;
+}
+
+// The cache of this class is full (or the thread has none): drain half of it under the lock.
+[[gnu::noinline]] void small_free_slow(block* b, std::size_t size_class) noexcept {
+  lock_guard lock;
+  thread_cache* tc = t_cache != nullptr ? t_cache : register_thread();
+  if (tc == nullptr) {
+    return_block(b);
+    return;
+  }
+  flush_cache_class(tc, size_class, g_capacity[size_class] / 2);
+  b->next = tc->head[size_class];
+  tc->head[size_class] = b;
+  store_count(tc->count[size_class], tc->count[size_class] + 1);
+}
+
+[[gnu::noinline]] void* large_alloc(std::size_t size) {
+  void* p = std::malloc(size == 0 ? 1 : size);
+  if (p == nullptr) throw std::bad_alloc();
+  g_large_in_use.fetch_add(1, std::memory_order_relaxed);
+  return p;
+}
+
+std::size_t cached_blocks(std::size_t size_class) noexcept {
+  std::size_t n = 0;
+  for (thread_cache* tc = g_state.caches; tc != nullptr; tc = tc->next_registered) {
+    n += load_count(tc->count[size_class]);
+  }
+  return n;
+}
+
+// The slot of block `p`: in the table after p's arena (arenas are aligned to their size), one
+// per 16 bytes. (Numbering slots by block within each pool packs them denser but costs a
+// multiplication on every traced call; measured slower.)
+[[gnu::always_inline]] inline std::uint32_t* slot_of(const void* p) noexcept {
+  const unsigned arena_shift = g_arena_shift.load(std::memory_order_relaxed);
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t arena_base = (address >> arena_shift) << arena_shift;
+  auto* table = reinterpret_cast<std::uint32_t*>(arena_base + (std::uintptr_t{1} << arena_shift));
+  return table + ((address - arena_base) >> 4);
+}
+
+[[gnu::always_inline]] inline void store_trace(void* p, std::uint32_t node, std::size_t size, std::size_t size_class,
+                 std::uint32_t state) noexcept {
+  std::atomic_ref<std::uint32_t>(*slot_of(p)).store(
+      tracemalloc::detail::make_slot(node, size, size_class_block_size(size_class)),
+      std::memory_order_relaxed);
+  tracemalloc::detail::count_alloc(size, state);
+}
+
+[[gnu::noinline]] void trace_small_alloc_slow(void* p, std::size_t size, std::size_t size_class,
+                                              const std::source_location& site,
+                                              std::uint32_t state) noexcept {
+  const std::uint32_t node =
+      tracemalloc::detail::site_node_slow(site, state >> tracemalloc::detail::epoch_shift);
+  if (node != 0) store_trace(p, node, size, size_class, state);
+}
+
+// The traced part of object_malloc for a small block: no lock and no call (so no register
+// spills) unless this thread meets a new (frames, site) pair.
+[[gnu::noinline]] void trace_small_alloc(void* p, std::size_t size, std::size_t size_class,
+                                         const std::source_location& site,
+                                         std::uint32_t state) noexcept {
+  const std::uint32_t node = tracemalloc::detail::site_node_cached(site, state);
+  if (node == 0) return trace_small_alloc_slow(p, size, size_class, site, state);
+  store_trace(p, node, size, size_class, state);
+}
+
+// The traced part of object_free for a small block.
+[[gnu::noinline]] void trace_small_free(void* p, std::size_t size_class,
+                                        std::uint32_t state) noexcept {
+  std::atomic_ref<std::uint32_t> slot(*slot_of(p));
+  const std::uint32_t value = slot.load(std::memory_order_relaxed);
+  if (value == 0) return;
+  slot.store(0, std::memory_order_relaxed);
+  tracemalloc::detail::count_free(
+      tracemalloc::detail::slot_size(value, size_class_block_size(size_class)), state);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+
+void* object_malloc(std::size_t size, std::source_location site) {
+  // size - 1 wraps for 0, sending it to the system allocator like sizes above 512.
+  if (size - 1 >= small_request_threshold) {
+    void* p = large_alloc(size);
+    if (tracemalloc::detail::recording()) tracemalloc::detail::on_alloc_large(p, size, site);
+    return p;
+  }
+  const std::size_t size_class = size_class_of(size);
+  void* p;
+  thread_cache* tc = t_cache;
+  block* b = tc != nullptr ? tc->head[size_class] : nullptr;
+  if (b != nullptr) {
+    tc->head[size_class] = b->next;
+    store_count(tc->count[size_class], tc->count[size_class] - 1);
+    p = b;
+  } else {
+    p = small_alloc_slow(size_class);
+  }
+  const std::uint32_t state = tracemalloc::detail::load_state();
+  if (tracemalloc::detail::recording(state)) trace_small_alloc(p, size, size_class, site, state);
+  return p;
+}
+
+void object_free(void* p) noexcept {
+  if (p == nullptr) return;
+  arena_object* ao = radix_lookup(p);
+  if (ao == nullptr) {
+    if (tracemalloc::detail::holding_traces()) tracemalloc::detail::on_free_large(p);
+    g_large_in_use.fetch_sub(1, std::memory_order_relaxed);
+    std::free(p);
+    return;
+  }
+  // The pool header is read in parallel with the radix lookup (an address mask, no dependency).
+  const std::size_t size_class = pool_of(p)->size_class;
+  const std::uint32_t state = tracemalloc::detail::load_state();
+  if (tracemalloc::detail::holding_traces(state)) trace_small_free(p, size_class, state);
+  auto* b = static_cast<block*>(p);
+  thread_cache* tc = t_cache;
+  if (tc != nullptr && tc->count[size_class] < g_capacity[size_class]) {
+    b->next = tc->head[size_class];
+    tc->head[size_class] = b;
+    store_count(tc->count[size_class], tc->count[size_class] + 1);
+    return;
+  }
+  small_free_slow(b, size_class);
+}
+
+bool allocator_owns(const void* address) noexcept { return radix_lookup(address) != nullptr; }
+
+void allocator_init(const allocator_config& config) {
+  validate(config);
+  lock_guard lock;
+  if (g_state.initialized) {
+    std::size_t out = 0;
+    for (std::size_t c = 0; c < size_class_count; ++c) {
+      out += g_state.class_blocks_out[c] - cached_blocks(c);
+    }
+    if (out != 0) {
+      throw std::logic_error(fmt::format(
+          "allocator_init: {} blocks from the previous initialisation are still in use; "
+          "call allocator_release() first",
+          out));
+    }
+  }
+  // Idle (or never initialised): drop every cache and arena, then start over with `config`.
+  for (thread_cache* tc = g_state.caches; tc != nullptr; tc = tc->next_registered) {
+    flush_cache(tc);
+  }
+  for (arena_object* ao = g_state.usable_arenas; ao != nullptr;) {
+    arena_object* next = ao->nextarena;
+    free_arena(ao);
+    ao = next;
+  }
+  g_state.usable_arenas = nullptr;
+  std::fill(std::begin(g_state.usedpools), std::end(g_state.usedpools), nullptr);
+  std::fill(std::begin(g_state.class_pools), std::end(g_state.class_pools), 0);
+  g_state.arenas_allocated_total = g_state.arenas_reclaimed = 0;
+  g_state.arenas_highwater = g_state.arenas_current = 0;
+  configure(config);
+}
+
+allocator_config allocator_current_config() noexcept {
+  lock_guard lock;
+  if (!g_state.initialized) return allocator_config{};
+  return allocator_config{g_state.arena_size, g_state.pool_size};
+}
+
+std::size_t allocator_blocks_in_use() noexcept {
+  lock_guard lock;
+  std::size_t out = 0;
+  for (std::size_t c = 0; c < size_class_count; ++c) {
+    out += g_state.class_blocks_out[c] - cached_blocks(c);
+  }
+  return out + g_large_in_use.load(std::memory_order_relaxed);
+}
+
+void allocator_flush_thread_cache() noexcept {
+  if (t_cache == nullptr) return;
+  lock_guard lock;
+  flush_cache(t_cache);
+}
+
+allocator_stats allocator_get_stats() {
+  lock_guard lock;
+  ensure_initialized();
+  allocator_stats stats;
+  stats.config = allocator_config{g_state.arena_size, g_state.pool_size};
+  stats.arenas_allocated_total = g_state.arenas_allocated_total;
+  stats.arenas_reclaimed = g_state.arenas_reclaimed;
+  stats.arenas_highwater = g_state.arenas_highwater;
+  stats.arenas_current = g_state.arenas_current;
+  stats.large_blocks_in_use = g_large_in_use.load(std::memory_order_relaxed);
+  std::size_t pools_used = 0;
+  for (std::size_t c = 0; c < size_class_count; ++c) {
+    const std::size_t block_size = size_class_block_size(c);
+    const std::size_t per_pool = (g_state.pool_size - pool_header_size) / block_size;
+    const std::size_t cached = cached_blocks(c);
+    size_class_stats& s = stats.classes[c];
+    s.block_size = block_size;
+    s.pools = g_state.class_pools[c];
+    s.blocks_in_use = g_state.class_blocks_out[c] - cached;
+    s.available_blocks = s.pools * per_pool - s.blocks_in_use;
+    stats.thread_cached_blocks += cached;
+    pools_used += s.pools;
+  }
+  stats.pools_free = g_state.arenas_current * g_state.pools_per_arena - pools_used;
+  return stats;
+}
+
+namespace {
+
+// CPython's printone(): the label padded to 35 columns, '=', the value with thousands
+// separators right-aligned in 21 columns.
+void print_one(std::ostream& out, const std::string& label, std::size_t value) {
+  std::string digits = std::to_string(value);
+  for (auto i = static_cast<std::ptrdiff_t>(digits.size()) - 3; i > 0; i -= 3) {
+    digits.insert(static_cast<std::size_t>(i), 1, ',');
+  }
+  out << fmt::format("{:<35}={:>21}\n", label, digits);
+}
+
+}  // namespace
+
+void debug_malloc_stats(std::ostream& out) {
+  const allocator_stats stats = allocator_get_stats();
+  const std::size_t pool_size = stats.config.pool_size;
+  out << fmt::format("Small block threshold = {}, in {} size classes.\n\n",
+                     small_request_threshold, size_class_count);
+  out << "class   size   num pools   blocks in use  avail blocks\n"
+         "-----   ----   ---------   -------------  ------------\n";
+  std::size_t allocated_bytes = 0;
+  std::size_t available_bytes = 0;
+  std::size_t pools_used = 0;
+  std::size_t quantization = 0;
+  for (std::size_t c = 0; c < size_class_count; ++c) {
+    const size_class_stats& s = stats.classes[c];
+    if (s.pools == 0) continue;
+    out << fmt::format("{:5} {:6} {:11} {:15} {:13}\n", c, s.block_size, s.pools,
+                       s.blocks_in_use, s.available_blocks);
+    allocated_bytes += s.blocks_in_use * s.block_size;
+    available_bytes += s.available_blocks * s.block_size;
+    pools_used += s.pools;
+    quantization += s.pools * ((pool_size - pool_header_size) % s.block_size);
+  }
+  out << '\n';
+  print_one(out, "# arenas allocated total", stats.arenas_allocated_total);
+  print_one(out, "# arenas reclaimed", stats.arenas_reclaimed);
+  print_one(out, "# arenas highwater mark", stats.arenas_highwater);
+  print_one(out, "# arenas allocated current", stats.arenas_current);
+  print_one(out,
+            fmt::format("{} arenas * {} bytes/arena", stats.arenas_current,
+                        stats.config.arena_size),
+            stats.arenas_current * stats.config.arena_size);
+  out << '\n';
+  print_one(out, "# bytes in allocated blocks", allocated_bytes);
+  print_one(out, "# bytes in available blocks", available_bytes);
+  print_one(out, fmt::format("{} unused pools * {} bytes", stats.pools_free, pool_size),
+            stats.pools_free * pool_size);
+  print_one(out, "# bytes lost to pool headers", pools_used * pool_header_size);
+  print_one(out, "# bytes lost to quantization", quantization);
+  print_one(out, "# bytes lost to arena alignment", 0);
+  print_one(out, "Total",
+            allocated_bytes + available_bytes + stats.pools_free * pool_size +
+                pools_used * pool_header_size + quantization);
+}
+
+release_report allocator_release(std::size_t max_listed) noexcept {
+  release_report report;
+  struct pending_leak {
+    const void* address;
+    std::size_t block_size;
+    std::uint32_t slot;
+  };
+  std::vector<pending_leak> pending;
+  {
+    lock_guard lock;
+    if (!g_state.initialized) {
+      report.blocks_in_use = g_large_in_use.load(std::memory_order_relaxed);
+      return report;
+    }
+    // Cached blocks are free: return them first so that what stays taken is exactly the leaks.
+    for (thread_cache* tc = g_state.caches; tc != nullptr; tc = tc->next_registered) {
+      flush_cache(tc);
+    }
+    for (std::size_t c = 0; c < size_class_count; ++c) {
+      report.small_blocks_in_use += g_state.class_blocks_out[c];
+    }
+    report.blocks_in_use =
+        report.small_blocks_in_use + g_large_in_use.load(std::memory_order_relaxed);
+    // Walk the used pools of every arena for blocks still taken: a block is free when it is on
+    // its pool's free list or beyond nextoffset.
+    try {
+      for (arena_chunk* chunk = g_state.chunks; chunk != nullptr; chunk = chunk->next) {
+        for (std::size_t i = 0; i < chunk->count; ++i) {
+          const arena_object& ao = chunk->objects[i];
+          if (ao.address == 0) continue;
+          for (char* p = reinterpret_cast<char*>(ao.address); p < ao.pool_address;
+               p += g_state.pool_size) {
+            const auto* pool = reinterpret_cast<const pool_header*>(p);
+            if (pool->ref_count == 0) continue;
+            const std::size_t block_size = size_class_block_size(pool->size_class);
+            std::vector<bool> is_free((g_state.pool_size + 15) / 16, false);
+            for (const block* f = pool->freeblock; f != nullptr; f = f->next) {
+              is_free[(reinterpret_cast<const char*>(f) - p) / 16] = true;
+            }
+            for (std::size_t off = pool_header_size; off < pool->nextoffset; off += block_size) {
+              if (is_free[off / 16]) continue;
+              if (pending.size() == max_listed) {
+                report.leaks_truncated = true;
+                break;
+              }
+              const std::uint32_t slot = *slot_of(p + off);
+              pending.push_back({p + off, block_size, slot});
+            }
+          }
+        }
+      }
+    } catch (const std::bad_alloc&) {
+      report.leaks_truncated = true;
+    }
+  }
+  // Resolve sites outside g_lock: the tracer takes its own lock, which is ordered before ours.
+  try {
+    report.leaks.reserve(pending.size());
+    for (const pending_leak& leak : pending) {
+      leaked_block lb{leak.address, leak.block_size, {}};
+      if (leak.slot != 0) {
+        lb.size = tracemalloc::detail::slot_size(leak.slot, leak.block_size);
+        lb.traceback = tracemalloc::detail::slot_frames(leak.slot);
+      }
+      report.leaks.push_back(std::move(lb));
+    }
+  } catch (const std::bad_alloc&) {
+    report.leaks_truncated = true;
+  }
+  tracemalloc::detail::on_allocator_release();
+  lock_guard lock;
+  for (thread_cache* tc = g_state.caches; tc != nullptr; tc = tc->next_registered) {
+    flush_cache(tc);
+  }
+  // Idle caches (their threads exited) are freed; owned ones stay, their threads point at them.
+  thread_cache** link = &g_state.caches;
+  while (*link != nullptr) {
+    thread_cache* tc = *link;
+    if (!tc->owned) {
+      *link = tc->next_registered;
+      std::free(tc);
+    } else {
+      link = &tc->next_registered;
+    }
+  }
+  for (arena_chunk* chunk = g_state.chunks; chunk != nullptr; chunk = chunk->next) {
+    for (std::size_t i = 0; i < chunk->count; ++i) {
+      arena_object& ao = chunk->objects[i];
+      if (ao.address == 0) continue;
+      unmap_pages(reinterpret_cast<void*>(ao.address), arena_mapping_bytes());
+      ++report.arenas_unmapped;
+    }
+  }
+  for (arena_chunk* chunk = g_state.chunks; chunk != nullptr;) {
+    arena_chunk* next = chunk->next;
+    unmap_pages(chunk, std::size_t{64} << 10);
+    chunk = next;
+  }
+  radix_free_all();
+  // Back to the uninitialised state; the pthread key and the registered caches survive.
+  const bool key_created = g_state.thread_key_created;
+  const pthread_key_t key = g_state.thread_key;
+  thread_cache* caches = g_state.caches;
+  g_state = allocator_state{};
+  g_state.thread_key_created = key_created;
+  g_state.thread_key = key;
+  g_state.caches = caches;
+  return report;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hooks for the tracer (tracemalloc.cpp): the per-arena side tables of trace slots.
+
+namespace tracemalloc::detail {
+
+std::uint32_t* find_trace_slot(const void* address) noexcept {
+  if (radix_lookup(address) == nullptr) return nullptr;
+  return slot_of(address);
+}
+
+void discard_trace_slots() noexcept {
+  lock_guard lock;
+  for (arena_chunk* chunk = g_state.chunks; chunk != nullptr; chunk = chunk->next) {
+    for (std::size_t i = 0; i < chunk->count; ++i) {
+      const arena_object& ao = chunk->objects[i];
+      if (ao.address == 0) continue;
+      discard_pages(reinterpret_cast<char*>(ao.address) + g_state.arena_size,
+                    trace_table_bytes(g_state.arena_size));
+    }
+  }
+}
+
+void for_each_trace_slot(void (*visit)(void* context, const void* address, std::uint32_t slot,
+                                       std::size_t block_size),
+                         void* context) {
+  lock_guard lock;
+  for (arena_chunk* chunk = g_state.chunks; chunk != nullptr; chunk = chunk->next) {
+    for (std::size_t i = 0; i < chunk->count; ++i) {
+      const arena_object& ao = chunk->objects[i];
+      if (ao.address == 0) continue;
+      const auto* table =
+          reinterpret_cast<const std::uint32_t*>(ao.address + g_state.arena_size);
+      // Pools in use have a stable size class under g_lock; slots of free pools are all zero.
+      std::size_t pool_index = 0;
+      for (char* p = reinterpret_cast<char*>(ao.address); p < ao.pool_address;
+           p += g_state.pool_size, ++pool_index) {
+        const auto* pool = reinterpret_cast<const pool_header*>(p);
+        if (pool->ref_count == 0) continue;
+        const std::size_t block_size = size_class_block_size(pool->size_class);
+        const std::uint32_t* slots = table + pool_index * (g_state.pool_size / 16);
+        for (std::size_t offset = pool_header_size; offset + block_size <= g_state.pool_size;
+             offset += block_size) {
+          const std::uint32_t slot = std::atomic_ref<const std::uint32_t>(slots[offset / 16])
+                                         .load(std::memory_order_relaxed);
+          if (slot != 0) visit(context, p + offset, slot, block_size);
+        }
+      }
+    }
+  }
+}
+
+std::size_t trace_slot_bytes() noexcept {
+  lock_guard lock;
+  return g_state.arenas_current * trace_table_bytes(g_state.arena_size);
+}
+
+}  // namespace tracemalloc::detail
 
 }  // namespace lifecycle

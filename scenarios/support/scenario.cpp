@@ -1,17 +1,22 @@
 #include "scenario.hpp"
 
 #include <afterlife/control_client.h>
-#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+
+#include "lifecycle/exit.hpp"
+#include "lifecycle/runtime.hpp"
+#include "lifecycle/threads.hpp"
 
 namespace scenario {
 
 namespace {
 
-constexpr std::string_view mode_names[] = {"normal", "error", "exception", "immediate", "abort", "wait"};
+constexpr std::string_view mode_names[] = {"normal",    "error", "exception",
+                                           "immediate", "abort", "wait"};
 
 [[noreturn]] void usage_error(const char* program, const std::string& what) {
   std::fprintf(stderr, "%s: %s (usage: --exit normal|error|exception|immediate|abort|wait)\n",
@@ -42,32 +47,43 @@ options parse(int argc, char** argv) {
     }
     if (!known) usage_error(argv[0], "unknown exit mode '" + std::string(value) + "'");
   }
+  if (!lifecycle::is_initialized()) lifecycle::initialize();
   return opts;
 }
 
+[[noreturn]] void wait_for_the_end() {
+  // Interruptible: a SIGINT becomes lifecycle::keyboard_interrupt here (all phases, then the
+  // process dies of SIGINT); SIGTERM and SIGKILL keep their default action.
+  for (;;) lifecycle::sleep_for(std::chrono::hours(1));
+}
+
 void ready(const options& opts) {
-  // The checkpoint blocks until the harness answers; under `wait` the harness ends us instead.
-  afterlife_checkpoint("ready");
-  if (opts.exit == exit_mode::wait) {
-    // Answered without being ended (or not under the harness): wait for a signal.
-    for (;;) pause();
-  }
+  // The checkpoint blocks in the control client, which retries its read on EINTR; on a daemon
+  // thread, it leaves the main thread free to take a SIGINT sent at the checkpoint as
+  // KeyboardInterrupt (join is interruptible), as CPython's main thread does while another
+  // thread blocks in C.
+  lifecycle::start_thread(
+      "checkpoint ready", [] { afterlife_checkpoint("ready"); }, true)
+      .join();
+  // Answered without being ended (or not under the harness): wait for a signal.
+  if (opts.exit == exit_mode::wait) wait_for_the_end();
 }
 
 void finish(const options& opts) {
   switch (opts.exit) {
     case exit_mode::normal:
-      std::exit(0);
+      lifecycle::exit(0);
     case exit_mode::error:
-      std::exit(1);
+      lifecycle::exit(1);
     case exit_mode::exception:
+      // Nothing catches it: the runtime prints the traceback, runs every phase, exits 1.
       throw std::runtime_error("scenario: the exception --exit exception asked for");
     case exit_mode::immediate:
-      _exit(0);
+      lifecycle::immediate_exit(0);
     case exit_mode::abort:
-      std::abort();
+      lifecycle::fatal_error("scenario: --exit abort");
     case exit_mode::wait:
-      for (;;) pause();
+      wait_for_the_end();
   }
   std::abort();
 }

@@ -19,15 +19,18 @@ struct options {
 
 std::string_view to_string(exit_mode mode);
 
-// Parses argv; on a usage error prints one line to stderr and exits 2.
+// Parses argv and initializes the lifecycle runtime (if the program has not); on a usage error
+// prints one line to stderr and exits 2.
 options parse(int argc, char** argv);
 
 // Checkpoint `ready`: the scenario's resources exist. Under `--exit wait` this never returns
 // normally: the process waits at the checkpoint for the harness to end it.
 void ready(const options& opts);
 
-// Ends the process the way --exit asks: normal → exit status 0, error → 1, exception → an
-// uncaught exception from main, immediate → _exit without flushing, abort → abort().
+// Ends the process the way --exit asks, through the runtime's exit paths: normal →
+// lifecycle::exit(0) and error → lifecycle::exit(1) (all ten phases), exception → an exception
+// nothing catches (traceback, all phases, status 1), immediate → lifecycle::immediate_exit(0)
+// (no phase, buffered output lost), abort → lifecycle::fatal_error (message, SIGABRT).
 [[noreturn]] void finish(const options& opts);
 
 }  // namespace scenario

@@ -1,0 +1,147 @@
+// Each twin pair must show the same observable events in the same order and end the same way.
+// Both run with stderr merged into stdout (one pipe), so the order across streams is real.
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+#include "child_process.hpp"
+
+namespace {
+
+using afterlife_test::child_result;
+
+// python3 from PATH, or empty.
+std::string find_python() {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path != nullptr ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    auto candidate = std::filesystem::path(dir) / "python3";
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return {};
+}
+
+child_result run_merged(std::vector<std::string> argv) {
+  // exec keeps the program's own wait status (a signal stays a signal).
+  argv.insert(argv.begin(), {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1"});
+  afterlife_test::child_options options;
+  // Python's buffering must be its default one (the flush-failure twin depends on it).
+  options.unset_env = {"PYTHONUNBUFFERED", "LIFECYCLE_TRACE", "AFTERLIFE_SOCKET",
+                       "LIFECYCLE_SHOWREFCOUNT", "PYTHONWARNINGS"};
+  return afterlife_test::run_child(argv, options);
+}
+
+// The observable events: program lines `event ...`, unraisable headers up to their first
+// colon ("Exception ignored in atexit callback"), KeyboardInterrupt, and `SomeError: message`.
+std::vector<std::string> events(const std::string& output) {
+  static const char* const error_line = R"(^[A-Za-z]*(Error|Exception): .*)";
+  std::vector<std::string> out;
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("event ", 0) == 0 || line == "KeyboardInterrupt" ||
+        std::regex_match(line, std::regex(error_line))) {
+      out.push_back(line);
+    } else if (line.rfind("Exception ignored in", 0) == 0) {
+      out.push_back(line.substr(0, line.find(':')));
+    }
+  }
+  return out;
+}
+
+std::string describe_status(const child_result& r) {
+  if (r.timed_out) return "timed out";
+  if (r.signaled()) return "signal " + std::to_string(r.term_signal());
+  return "exit " + std::to_string(r.exit_code());
+}
+
+struct outcome {
+  std::vector<std::string> events;
+  std::string status;
+  std::string output;
+};
+
+// Runs both twins; returns false (after printing the skip message) without python3.
+bool run_twins(const std::string& name, outcome& python, outcome& lifecycle) {
+  std::string python3 = find_python();
+  if (python3.empty()) {
+    std::cout << "SKIPPED: python3 not found in PATH; the differential test " << name
+              << " needs CPython to compare with\n";
+    return false;
+  }
+  auto py = run_merged({python3, std::string(TWINS_DIR) + "/" + name + ".py"});
+  auto lc = run_merged({TWINS_PROGRAM, name});
+  python = {events(py.out), describe_status(py), py.out};
+  lifecycle = {events(lc.out), describe_status(lc), lc.out};
+  return true;
+}
+
+void check_twins(const std::string& name, const std::vector<std::string>& expected_events,
+                 const std::string& expected_status) {
+  outcome python, lifecycle;
+  if (!run_twins(name, python, lifecycle)) return;
+  INFO("python output:\n" << python.output << "\nlifecycle output:\n" << lifecycle.output);
+  // The twin pair agrees, and both agree with what the case is about.
+  CHECK(lifecycle.events == python.events);
+  CHECK(lifecycle.status == python.status);
+  CHECK(python.events == expected_events);
+  CHECK(python.status == expected_status);
+}
+
+}  // namespace
+
+TEST_CASE("atexit order with a failing callback") {
+  check_twins(
+      "atexit_order",
+      {"event main done", "event atexit 3", "event atexit 2 two", "event atexit failing",
+       "Exception ignored in atexit callback", "RuntimeError: boom in atexit", "event atexit 1"},
+      "exit 0");
+}
+
+TEST_CASE("module dict clearing order") {
+  check_twins(
+      "module_clear_order",
+      {"event main done", "event del y b=set", "event del _x b=set", "event del cycle",
+       "event del _a b=set", "event del b b=None", "event del __c b=None", "event del d b=None"},
+      "exit 0");
+}
+
+TEST_CASE("a cycle with a finalizer at exit") {
+  check_twins("cycle_finalizer", {"event main done", "event atexit", "event del a", "event del b"},
+              "exit 0");
+}
+
+TEST_CASE("SIGINT during main") {
+  check_twins("sigint_main", {"event main", "KeyboardInterrupt", "event atexit"}, "signal 2");
+}
+
+TEST_CASE("exit 1 from an uncaught exception") {
+  check_twins("uncaught_exception", {"event main", "RuntimeError: boom", "event atexit"}, "exit 1");
+}
+
+TEST_CASE("a daemon thread at exit") {
+  check_twins("daemon_thread",
+              {"event daemon started", "event main done", "event worker done",
+               "event atexit releases daemon"},
+              "exit 0");
+}
+
+TEST_CASE("stdout that cannot be flushed at exit") {
+  check_twins("flush_failure",
+              {"event atexit", "Exception ignored in", "OSError: [Errno 9] Bad file descriptor"},
+              "exit 120");
+}
+
+TEST_CASE("the uncaught-exception twins both print a traceback header") {
+  outcome python, lifecycle;
+  if (!run_twins("uncaught_exception", python, lifecycle)) return;
+  CHECK_THAT(python.output,
+             Catch::Matchers::ContainsSubstring("Traceback (most recent call last):"));
+  CHECK_THAT(lifecycle.output,
+             Catch::Matchers::ContainsSubstring("Traceback (most recent call last):"));
+}

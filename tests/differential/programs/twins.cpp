@@ -1,0 +1,196 @@
+// The lifecycle twin of each script in tests/differential/twins/: `twins NAME` does on the
+// lifecycle runtime what NAME.py does on CPython, printing the same `event ...` lines, and ends
+// the same way (returning from main is the end of the script).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "lifecycle/atexit.hpp"
+#include "lifecycle/exit.hpp"
+#include "lifecycle/module.hpp"
+#include "lifecycle/runtime.hpp"
+#include "lifecycle/threads.hpp"
+#include "lifecycle/types.hpp"
+
+namespace {
+
+using namespace lifecycle;
+
+void event_to(int fd, const std::string& text) {
+  std::string line = "event " + text + "\n";
+  (void)!::write(fd, line.data(), line.size());
+}
+void event(const std::string& text) { event_to(STDOUT_FILENO, text); }
+
+std::string attr_text(const object* self, std::string_view name) {
+  ref value = static_cast<const instance_object*>(self)->get_attr(name);
+  return std::string(static_cast<str_object*>(value.get())->view());
+}
+
+void say(int n) { event(fmt::format("atexit {}", n)); }
+void say_word(int n, std::string word) { event(fmt::format("atexit {} {}", n, word)); }
+void fail() {
+  event("atexit failing");
+  throw python_error("RuntimeError", "boom in atexit");
+}
+void say_atexit() { event("atexit"); }
+
+int atexit_order() {
+  atexit::register_callback("say", &say, 1);
+  atexit::register_callback("fail", &fail);
+  atexit::register_callback("say_word", &say_word, 2, std::string("two"));
+  atexit::register_callback("say", &say, 3);
+  event("main done");
+  return 0;
+}
+
+handle<instance_object> noisy(const handle<class_object>& cls, std::string_view name,
+                              const handle<dict_object>& globals) {
+  auto instance = new_instance(cls);
+  instance->set_attr("name", new_str(name));
+  // What the Python finalizer reaches through its function's __globals__.
+  instance->set_attr("globals", globals);
+  return instance;
+}
+
+// kept (held by sys too), dropped (only in sys.modules), and a cycle in __main__.
+void build_module_clear_order() {
+  define_module("kept", [](module_object& kept) {
+    auto cls = new_class(
+        "Noisy", {.del =
+                      [](object* self) {
+                        ref globals = static_cast<instance_object*>(self)->get_attr("globals");
+                        ref b = static_cast<dict_object*>(globals.get())->get("b");
+                        event(fmt::format("del {} {}", attr_text(self, "name"),
+                                          is_none(b.get()) ? "b=None" : "b=set"));
+                      },
+                  .legacy_del = {}});
+    kept.dict->set("Noisy", cls);
+    for (const char* name : {"b", "__c", "_a", "d"})
+      kept.dict->set(name, noisy(cls, name, kept.dict));
+  });
+  auto kept = import_module("kept");
+  sys_module()->dict->set("kept_alive", kept);
+
+  auto dropped = new_module("dropped");
+  auto cls = handle_cast<class_object>(kept->dict->get("Noisy"));
+  dropped->dict->set("y", noisy(cls, "y", kept->dict));
+  dropped->dict->set("_x", noisy(cls, "_x", kept->dict));
+  add_module(dropped);
+
+  auto cycle_class =
+      new_class("Cycle", {.del = [](object*) { event("del cycle"); }, .legacy_del = {}});
+  auto cycle = new_instance(cycle_class);
+  cycle->set_attr("self", cycle);
+  main_module()->dict->set("cycle", cycle);
+}
+
+int module_clear_order() {
+  build_module_clear_order();
+  event("main done");
+  return 0;
+}
+
+void build_cycle_finalizer() {
+  auto node = new_class(
+      "Node",
+      {.del = [](object* self) { event("del " + attr_text(self, "name")); }, .legacy_del = {}});
+  auto a = new_instance(node);
+  auto b = new_instance(node);
+  a->set_attr("name", new_str("a"));
+  b->set_attr("name", new_str("b"));
+  a->set_attr("peer", b);
+  b->set_attr("peer", a);
+  auto globals = main_module()->dict;
+  globals->set("Node", node);
+  globals->set("a", a);
+  globals->set("b", b);
+}
+
+int cycle_finalizer() {
+  build_cycle_finalizer();
+  atexit::register_callback("say_atexit", &say_atexit);
+  event("main done");
+  return 0;
+}
+
+int sigint_main() {
+  atexit::register_callback("say_atexit", &say_atexit);
+  event("main");
+  ::kill(::getpid(), SIGINT);
+  sleep_for(std::chrono::seconds(20));
+  event("not reached");
+  return 0;
+}
+
+int uncaught_exception() {
+  atexit::register_callback("say_atexit", &say_atexit);
+  event("main");
+  throw python_error("RuntimeError", "boom");
+}
+
+std::atomic<bool> daemon_started{false};
+std::atomic<bool> daemon_go{false};
+
+void release_daemon() {
+  event("atexit releases daemon");
+  daemon_go = true;
+}
+
+int daemon_thread() {
+  start_thread("worker", [] {
+    sleep_for(std::chrono::milliseconds(200));
+    event("worker done");
+  });
+  start_thread(
+      "daemon",
+      [] {
+        event("daemon started");
+        daemon_started = true;
+        while (!daemon_go) sleep_for(std::chrono::milliseconds(5));
+        // Running "Python code" again needs the runtime lock, as it needs the GIL.
+        runtime_lock_guard lock;
+        event("daemon ran after atexit");
+      },
+      true);
+  while (!daemon_started) sleep_for(std::chrono::milliseconds(5));
+  atexit::register_callback("release_daemon", &release_daemon);
+  event("main done");
+  return 0;
+}
+
+void say_atexit_stderr() { event_to(STDERR_FILENO, "atexit"); }
+
+int flush_failure() {
+  atexit::register_callback("say_atexit_stderr", &say_atexit_stderr);
+  std::fputs("buffered output\n", stdout);
+  ::close(STDOUT_FILENO);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::map<std::string, std::function<int()>> twins = {
+      {"atexit_order", atexit_order},
+      {"module_clear_order", module_clear_order},
+      {"cycle_finalizer", cycle_finalizer},
+      {"sigint_main", sigint_main},
+      {"uncaught_exception", uncaught_exception},
+      {"daemon_thread", daemon_thread},
+      {"flush_failure", flush_failure},
+  };
+  auto found = argc == 2 ? twins.find(argv[1]) : twins.end();
+  if (found == twins.end()) {
+    std::fprintf(stderr, "usage: twins NAME\n");
+    return 2;
+  }
+  lifecycle::initialize();
+  return found->second();
+}
