@@ -211,6 +211,18 @@ void discard_pages(void* p, std::size_t size) noexcept {
 // ---------------------------------------------------------------------------------------------
 // Radix tree: address -> arena_object, O(1), never touching the address itself.
 
+// The class map byte of the pool holding `p`: computed from the address alone (arenas are
+// aligned to their size), so the load does not wait for the radix lookup.
+[[gnu::always_inline]] inline std::uint8_t* class_entry(const void* p) noexcept {
+  const unsigned arena_shift = g_arena_shift.load(std::memory_order_relaxed);
+  const unsigned pool_shift = g_pool_shift.load(std::memory_order_relaxed);
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t arena_base = (address >> arena_shift) << arena_shift;
+  const std::uintptr_t arena_size = std::uintptr_t{1} << arena_shift;
+  return reinterpret_cast<std::uint8_t*>(arena_base + arena_size + trace_table_bytes(arena_size)) +
+         ((address - arena_base) >> pool_shift);
+}
+
 [[gnu::always_inline]] inline const pool_header* pool_of(const void* p) noexcept {
   const unsigned pool_shift = g_pool_shift.load(std::memory_order_relaxed);
   return reinterpret_cast<const pool_header*>((reinterpret_cast<std::uintptr_t>(p) >> pool_shift)
@@ -293,9 +305,16 @@ void ensure_initialized() noexcept {
 // ---------------------------------------------------------------------------------------------
 // Arenas
 
-// An arena and its trace table, mapped and unmapped together.
+// After the trace table: one byte per pool, its size class. object_free reads it instead of the
+// pool header: pool headers sit at pool-aligned addresses, which all fall in the same few cache
+// sets and keep evicting each other, while one class map line covers 64 pools.
+std::size_t class_map_bytes() noexcept {
+  return std::max<std::size_t>(4096, g_state.pools_per_arena);
+}
+
+// An arena, its trace table and its class map, mapped and unmapped together.
 std::size_t arena_mapping_bytes() noexcept {
-  return g_state.arena_size + trace_table_bytes(g_state.arena_size);
+  return g_state.arena_size + trace_table_bytes(g_state.arena_size) + class_map_bytes();
 }
 
 // Under g_lock. A fresh arena_object from the unused list, growing it by a chunk when empty.
@@ -441,6 +460,7 @@ pool_header* new_pool(std::size_t size_class) noexcept {
   const auto block_size = static_cast<std::uint32_t>(size_class_block_size(size_class));
   pool->ref_count = 0;
   pool->size_class = static_cast<std::uint32_t>(size_class);
+  *class_entry(pool) = static_cast<std::uint8_t>(size_class);
   pool->arena = ao;
   pool->freeblock = nullptr;
   pool->nextoffset = static_cast<std::uint32_t>(pool_header_size);
@@ -699,8 +719,9 @@ void object_free(void* p) noexcept {
     std::free(p);
     return;
   }
-  // The pool header is read in parallel with the radix lookup (an address mask, no dependency).
-  const std::size_t size_class = pool_of(p)->size_class;
+  // Read in parallel with the radix lookup (no dependency on it); valid once `ao` says the
+  // address is in an arena.
+  const std::size_t size_class = *class_entry(p);
   const std::uint32_t state = tracemalloc::detail::load_state();
   if (tracemalloc::detail::holding_traces(state)) trace_small_free(p, size_class, state);
   auto* b = static_cast<block*>(p);
