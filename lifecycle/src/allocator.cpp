@@ -143,7 +143,7 @@ constinit pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 constinit allocator_state g_state{};
 // Read on the fast paths without the lock: log2(pool_size) of the current configuration.
 constinit std::atomic<unsigned> g_pool_shift{14};
-constinit std::atomic<unsigned> g_arena_shift{20};
+constinit std::atomic<std::uintptr_t> g_arena_size{std::uintptr_t{1} << 20};
 constinit std::atomic<std::size_t> g_large_in_use{0};
 constinit std::atomic<radix_leaf*> g_radix_root[std::size_t{1}
                                                 << (address_bits - granule_bits - level_bits)]{};
@@ -214,13 +214,13 @@ void discard_pages(void* p, std::size_t size) noexcept {
 // The class map byte of the pool holding `p`: computed from the address alone (arenas are
 // aligned to their size), so the load does not wait for the radix lookup.
 [[gnu::always_inline]] inline std::uint8_t* class_entry(const void* p) noexcept {
-  const unsigned arena_shift = g_arena_shift.load(std::memory_order_relaxed);
+  const std::uintptr_t arena_size = g_arena_size.load(std::memory_order_relaxed);
   const unsigned pool_shift = g_pool_shift.load(std::memory_order_relaxed);
   const auto address = reinterpret_cast<std::uintptr_t>(p);
-  const std::uintptr_t arena_base = (address >> arena_shift) << arena_shift;
-  const std::uintptr_t arena_size = std::uintptr_t{1} << arena_shift;
-  return reinterpret_cast<std::uint8_t*>(arena_base + arena_size + trace_table_bytes(arena_size)) +
-         ((address - arena_base) >> pool_shift);
+  const std::uintptr_t offset = address & (arena_size - 1);
+  return reinterpret_cast<std::uint8_t*>(address - offset + arena_size +
+                                         trace_table_bytes(arena_size)) +
+         (offset >> pool_shift);
 }
 
 [[gnu::always_inline]] inline const pool_header* pool_of(const void* p) noexcept {
@@ -292,8 +292,7 @@ void configure(const allocator_config& config) noexcept {
   g_state.pools_per_arena = static_cast<std::uint32_t>(config.arena_size / config.pool_size);
   g_pool_shift.store(static_cast<unsigned>(__builtin_ctzll(config.pool_size)),
                      std::memory_order_relaxed);
-  g_arena_shift.store(static_cast<unsigned>(__builtin_ctzll(config.arena_size)),
-                      std::memory_order_relaxed);
+  g_arena_size.store(config.arena_size, std::memory_order_relaxed);
   g_state.initialized = true;
 }
 
@@ -638,15 +637,16 @@ std::size_t cached_blocks(std::size_t size_class) noexcept {
 // per 16 bytes. (Numbering slots by block within each pool packs them denser but costs a
 // multiplication on every traced call; measured slower.)
 [[gnu::always_inline]] inline std::uint32_t* slot_of(const void* p) noexcept {
-  const unsigned arena_shift = g_arena_shift.load(std::memory_order_relaxed);
+  const std::uintptr_t arena_size = g_arena_size.load(std::memory_order_relaxed);
   const auto address = reinterpret_cast<std::uintptr_t>(p);
-  const std::uintptr_t arena_base = (address >> arena_shift) << arena_shift;
-  auto* table = reinterpret_cast<std::uint32_t*>(arena_base + (std::uintptr_t{1} << arena_shift));
-  return table + ((address - arena_base) >> 4);
+  const std::uintptr_t offset = address & (arena_size - 1);
+  auto* table = reinterpret_cast<std::uint32_t*>(address - offset + arena_size);
+  return table + (offset >> 4);
 }
 
-[[gnu::always_inline]] inline void store_trace(void* p, std::uint32_t node, std::size_t size, std::size_t size_class,
-                 std::uint32_t state) noexcept {
+[[gnu::always_inline]] inline void store_trace(void* p, std::uint32_t node, std::size_t size,
+                                               std::size_t size_class,
+                                               std::uint32_t state) noexcept {
   std::atomic_ref<std::uint32_t>(*slot_of(p)).store(
       tracemalloc::detail::make_slot(node, size, size_class_block_size(size_class)),
       std::memory_order_relaxed);
@@ -661,14 +661,29 @@ std::size_t cached_blocks(std::size_t size_class) noexcept {
   if (node != 0) store_trace(p, node, size, size_class, state);
 }
 
-// The traced part of object_malloc for a small block: no lock and no call (so no register
-// spills) unless this thread meets a new (frames, site) pair.
-[[gnu::noinline]] void trace_small_alloc(void* p, std::size_t size, std::size_t size_class,
-                                         const std::source_location& site,
-                                         std::uint32_t state) noexcept {
+[[gnu::noinline]] void trace_small_alloc_framed(void* p, std::size_t size,
+                                                std::size_t size_class,
+                                                const std::source_location& site,
+                                                std::uint32_t state) noexcept {
   const std::uint32_t node = tracemalloc::detail::site_node_cached(site, state);
   if (node == 0) return trace_small_alloc_slow(p, size, size_class, site, state);
   store_trace(p, node, size, size_class, state);
+}
+
+// The traced part of object_malloc for a small block: no lock unless this thread meets a new
+// (frames, site) pair; every call in it is a tail call. The traceback-limit-1 case, which never
+// reads the frame stack, is kept apart from the framed one to keep it short.
+[[gnu::noinline]] void trace_small_alloc(void* p, std::size_t size, std::size_t size_class,
+                                         const std::source_location& site,
+                                         std::uint32_t state) noexcept {
+  using namespace tracemalloc::detail;
+  if ((state & flag_frames) != 0) return trace_small_alloc_framed(p, size, size_class, site, state);
+  const std::uintptr_t key = site_key(site);
+  const site_cache_entry& e = tracer_tls.sites[site_slot(key, 0)];
+  if (e.key != key || e.tag != site_tag(state >> epoch_shift, 0)) [[unlikely]] {
+    return trace_small_alloc_slow(p, size, size_class, site, state);
+  }
+  store_trace(p, e.node, size, size_class, state);
 }
 
 // The traced part of object_free for a small block.
