@@ -11,8 +11,11 @@
 //    taken to refill or drain a cache in batches. A cached block counts as available, not in
 //    use, but it keeps its pool (and so its arena) from being freed until the cache is flushed.
 //  - Arenas are aligned to their size (mmap with slack and trim), so no pool is lost to
-//    alignment and "bytes lost to arena alignment" is always 0. Each arena's mapping also holds
-//    the tracer's side table right after the arena (untouched, so free, unless tracing).
+//    alignment and "bytes lost to arena alignment" is always 0. Each arena's mapping also holds,
+//    after the arena, the tracer's side table (untouched, so free, unless tracing) and a class
+//    map (one byte per pool) that object_free reads instead of the pool header: pool headers
+//    all sit at pool-aligned addresses, in the same few cache sets, and miss often. The pool
+//    header keeps its size class too, for the paths under the lock.
 //  - The radix tree (two levels, CPython has three) maps an address straight to its
 //    arena_object (leaves every 256 KiB), never reading the block itself, so allocator_owns is
 //    safe for any pointer.
@@ -209,7 +212,8 @@ void discard_pages(void* p, std::size_t size) noexcept {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Radix tree: address -> arena_object, O(1), never touching the address itself.
+// Address arithmetic and the radix tree: address -> arena_object, O(1), never touching the
+// address itself.
 
 // The class map byte of the pool holding `p`: computed from the address alone (arenas are
 // aligned to their size), so the load does not wait for the radix lookup.
@@ -221,12 +225,6 @@ void discard_pages(void* p, std::size_t size) noexcept {
   return reinterpret_cast<std::uint8_t*>(address - offset + arena_size +
                                          trace_table_bytes(arena_size)) +
          (offset >> pool_shift);
-}
-
-[[gnu::always_inline]] inline const pool_header* pool_of(const void* p) noexcept {
-  const unsigned pool_shift = g_pool_shift.load(std::memory_order_relaxed);
-  return reinterpret_cast<const pool_header*>((reinterpret_cast<std::uintptr_t>(p) >> pool_shift)
-                                              << pool_shift);
 }
 
 [[gnu::always_inline]] inline arena_object* radix_lookup(const void* p) noexcept {
