@@ -365,8 +365,7 @@ void run_state::fire(int sender, int connection) {
 void run_state::on_timeout() {
   report_.timed_out = true;
   timeout_at_ = steady::now();
-  bool interrupted = options_.interrupted != nullptr && options_.interrupted->load();
-  if (!interrupted)
+  if (!report_.interrupted)
     note(fmt::format("timed out after {} ms: the whole process tree was killed",
                      options_.timeout.count()));
   kill_all(true);
@@ -469,6 +468,7 @@ void run_state::serve_until_main_exits() noexcept {
       }
       if (!report_.timed_out && now >= deadline) on_timeout();
       if (!report_.timed_out && options_.interrupted != nullptr && options_.interrupted->load()) {
+        report_.interrupted = true;
         note("interrupted: the whole process tree was killed");
         on_timeout();
       }
@@ -628,7 +628,8 @@ void run_state::judge_expectations() noexcept {
     }
     // A run that had to be killed for hanging never passes, whatever else was expected.
     if (report_.timed_out) {
-      report_.expectations.push_back({"no timeout", false, "timed out or interrupted"});
+      report_.expectations.push_back(
+          {"no timeout", false, report_.interrupted ? "interrupted" : "timed out"});
       report_.pass = false;
     }
   } catch (const std::exception& e) {

@@ -4,6 +4,9 @@
 #include "run_support.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <unistd.h>
@@ -523,4 +526,39 @@ TEST_CASE("afterlife clean removes what a run whose harness died left behind") {
   auto again = run_child({AFTERLIFE_EXE, "clean"}, opts);
   CHECK_THAT(again.out, ContainsSubstring("0 unfinished run(s) cleaned"));
   std::filesystem::remove_all(runtime);
+}
+
+TEST_CASE("robustness: SIGTERM to the harness kills the run's tree and still reports") {
+  auto marker = unique("m");
+  auto json = std::filesystem::temp_directory_path() / (unique("al-int-") + ".json");
+  std::string env_marker = "AFTERLIFE_TEST_MARKER=" + marker;
+  std::string env_runtime = "AFTERLIFE_RUNTIME_DIR=" + runtime_dir();
+  std::vector<std::string> args{AFTERLIFE_EXE, "run", "--json", json.string(), "--", actor(),
+                                "fork-sleep=30000", "checkpoint=ready", "sleep=30000", "exit=0"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp{env_marker.data(), env_runtime.data(), nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  pid_t harness = 0;
+  REQUIRE(posix_spawn(&harness, argv[0], &actions, nullptr, argv.data(), envp.data()) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+  // Once the program is at its checkpoint, the run is under way.
+  for (int i = 0; i < 500 && processes_with(marker).size() < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(processes_with(marker).size() == 3);  // harness, actor, its child
+  kill(harness, SIGTERM);
+  int status = 0;
+  REQUIRE(waitpid(harness, &status, 0) == harness);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  std::ifstream in(json);
+  auto report = nlohmann::json::parse(in, nullptr, false);
+  REQUIRE(report.is_object());
+  CHECK(report["interrupted"] == true);
+  CHECK(report["exit"]["signal_name"] == "KILL");
+  CHECK(processes_with(marker).empty());
+  std::filesystem::remove(json);
 }

@@ -19,12 +19,20 @@ enum { afterlife_path_max = 4096, afterlife_record_max = 2 * afterlife_path_max 
  * order (and is C anyway). */
 static char ledger_path[afterlife_path_max];
 
+static int ledger_known;
+
+/* At load time, and on first use: another library's constructor may create something before
+ * ours has run. Threads racing here copy the same bytes. */
 __attribute__((constructor)) static void afterlife_interposer_init(void) {
   const char *path = getenv("AFTERLIFE_LEDGER");
   if (path != NULL && strlen(path) < sizeof ledger_path) strcpy(ledger_path, path);
+  ledger_known = 1;
 }
 
-int afterlife_recording(void) { return ledger_path[0] != '\0'; }
+int afterlife_recording(void) {
+  if (!ledger_known) afterlife_interposer_init();
+  return ledger_path[0] != '\0';
+}
 
 /* Appends src to dst[used..size), escaping '%' and '\n'; returns the new length. */
 static size_t append_escaped(char *dst, size_t used, size_t size, const char *src) {

@@ -129,7 +129,8 @@ struct run_report {
   std::string trigger;        // as written, or "checkpoint (default)"
   bool trigger_fired = false;
   std::string action;         // what the harness did to end the run, e.g. "SIGKILL to 1234"
-  bool timed_out = false;
+  bool timed_out = false;     // --timeout, or interrupted: the tree was killed
+  bool interrupted = false;   // options.interrupted was set (SIGINT/SIGTERM to the harness)
   exit_info exit;
   double duration_ms = 0;
   long max_rss_kib = 0;
