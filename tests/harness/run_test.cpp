@@ -562,3 +562,41 @@ TEST_CASE("robustness: SIGTERM to the harness kills the run's tree and still rep
   CHECK(processes_with(marker).empty());
   std::filesystem::remove(json);
 }
+
+TEST_CASE("watched directories: files created in a watched directory are listed, attributed and reaped") {
+  auto marker = unique("m");
+  auto dir = std::filesystem::temp_directory_path() / unique("al-watch-");
+  std::filesystem::create_directories(dir / "sub");
+  auto r = afterlife_run({"--watch", dir.string(), "--expect", "file=2", "--expect", "fifo=1"},
+                         {actor(), "file=" + (dir / "a.log").string(),
+                          "file=" + (dir / "sub" / "b.log").string(),
+                          "fifo=" + (dir / "pipe").string(), "exit=0"},
+                         marker);
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 0);
+  auto canonical = std::filesystem::canonical(dir);
+  const auto* nested = find_leftover(r.report, "file", (canonical / "sub" / "b.log").string());
+  REQUIRE(nested != nullptr);
+  CHECK((*nested)["attributed"] == true);
+  CHECK((*nested)["reaped"] == true);
+  CHECK(std::filesystem::is_empty(dir / "sub"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("reaping never follows a symlink: the link goes, its target stays") {
+  auto marker = unique("m");
+  auto target = std::filesystem::temp_directory_path() / unique("al-target-");
+  { std::ofstream(target) << "precious"; }
+  auto r = afterlife_run({"--expect", "file=1"},
+                         {actor(), "symlink=" + target.string() + ":@tmp/link", "exit=0"}, marker);
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 0);
+  REQUIRE(r.report["leftovers"].size() == 1);
+  CHECK(r.report["leftovers"][0]["reaped"] == true);
+  CHECK(std::filesystem::exists(target));
+  std::ifstream in(target);
+  std::string text;
+  in >> text;
+  CHECK(text == "precious");
+  std::filesystem::remove(target);
+}

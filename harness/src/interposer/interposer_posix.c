@@ -261,9 +261,9 @@ int afterlife_hook_bind(int fd, const struct sockaddr *addr, socklen_t len, cons
   int rc = afterlife_real_bind(fd, addr, len);
   if (rc != 0 || addr == NULL || addr->sa_family != AF_UNIX) return rc;
   const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
-  size_t path_len = (size_t)len - offsetof(struct sockaddr_un, sun_path);
   /* Abstract (Linux) and unnamed sockets have no file to leave behind. */
   if ((size_t)len <= offsetof(struct sockaddr_un, sun_path) || un->sun_path[0] == '\0') return rc;
+  size_t path_len = (size_t)len - offsetof(struct sockaddr_un, sun_path);
   char path[sizeof un->sun_path + 1];
   if (path_len > sizeof un->sun_path) path_len = sizeof un->sun_path;
   memcpy(path, un->sun_path, path_len);
