@@ -155,6 +155,7 @@ int clean_command() {
         fmt::print("could not remove {} {} (run {}): {}\n", entry.kind, entry.name, entry.run_id,
                    entry.error);
     }
+    for (int pid : result.killed) fmt::print("killed pid {}\n", pid);
     fmt::print("afterlife clean: {} unfinished run(s) cleaned\n", result.runs.size());
     return exit_met;
   } catch (const std::exception& e) {

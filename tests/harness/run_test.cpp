@@ -515,13 +515,18 @@ TEST_CASE("afterlife clean removes what a run whose harness died left behind") {
   auto killed = run_child({AFTERLIFE_EXE, "run", "--", actor(), "shm=" + name, "pause"}, opts);
   CHECK(killed.timed_out);
   CHECK(shm_exists(name));
-  kill_marked(marker);  // the program itself lives on without its harness
+  auto orphaned = processes_with(marker);  // the program lives on without its harness
+  CHECK(orphaned.size() == 1);
 
   opts.timeout = std::chrono::milliseconds(30000);
   auto clean = run_child({AFTERLIFE_EXE, "clean"}, opts);
   CHECK(clean.exit_code() == 0);
   CHECK_THAT(clean.out, ContainsSubstring("removed posix_shm " + name));
   CHECK_THAT(clean.out, ContainsSubstring("1 unfinished run(s) cleaned"));
+  if (!orphaned.empty())
+    CHECK_THAT(clean.out, ContainsSubstring("killed pid " + std::to_string(orphaned[0])));
+  CHECK(processes_with(marker).empty());
+  kill_marked(marker);  // should the check above fail, leave nothing behind
   CHECK_FALSE(shm_exists(name));
   auto again = run_child({AFTERLIFE_EXE, "clean"}, opts);
   CHECK_THAT(again.out, ContainsSubstring("0 unfinished run(s) cleaned"));

@@ -268,6 +268,22 @@ std::vector<int> children_of(int pid) {
   return children;
 }
 
+std::vector<int> processes_with(const std::string& entry) {
+  std::vector<int> found;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return found;
+  while (const dirent* item = readdir(proc)) {
+    int pid = 0;
+    std::string_view name = item->d_name;
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (ec != std::errc{} || end != name.data() + name.size() || pid == getpid()) continue;
+    auto status = status_of(pid);
+    if (status && !status->zombie && environment_has(pid, entry)) found.push_back(pid);
+  }
+  closedir(proc);
+  return found;
+}
+
 std::vector<int> lost_descendants(int, const std::string&) {
   // The harness is a child subreaper (spawn_linux.cpp): orphans of the run are re-parented to
   // it, never to init, so walking down from the harness finds every one of them.
