@@ -23,9 +23,9 @@ namespace {
 bool abandoned(const std::filesystem::path& run) {
   std::error_code ec;
   if (std::filesystem::exists(run / "finished", ec)) return false;
-  int fd = open((run / "lock").c_str(), O_RDWR | O_CLOEXEC);
+  int fd = open((run / "ledger").c_str(), O_WRONLY | O_CLOEXEC);  // also the run's lock
   if (fd < 0) {
-    // A run is created (mkdir) a moment before it takes its lock: only a lockless directory
+    // A run is created (mkdir) a moment before it takes its lock: only a ledgerless directory
     // that has been around for a while is abandoned.
     if (errno != ENOENT) return false;
     auto written = std::filesystem::last_write_time(run, ec);

@@ -67,7 +67,8 @@ struct run_options {
   int copy_stderr_to = 2;
   bool inherit_stdin = true;  // else /dev/null
   std::filesystem::path interposer;  // empty: found next to the executable, then in the build
-  std::filesystem::path runtime_dir;  // empty: $AFTERLIFE_RUNTIME_DIR, $XDG_RUNTIME_DIR, /tmp
+  // Empty: $AFTERLIFE_RUNTIME_DIR, $XDG_RUNTIME_DIR, /run/user/<uid>, /dev/shm, /tmp.
+  std::filesystem::path runtime_dir;
   // Set (e.g. from a SIGINT handler) to stop the run early: the tree is killed as on --timeout
   // and the report says so.
   const std::atomic<bool>* interrupted = nullptr;
