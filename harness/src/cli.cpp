@@ -58,8 +58,9 @@ void add_run_options(CLI::App& run, run_arguments& args) {
                  "tree-kill, child-death")
       ->type_name("MODE");
   run.add_option("--at", args.at,
-                 "when a signal mode fires: checkpoint[:NAME] (default: the first checkpoint), "
-                 "line:REGEX, delay:DURATION, file:PATH")
+                 "when a signal mode fires: checkpoint[:NAME], line:REGEX, delay:DURATION, "
+                 "file:PATH (default: the first checkpoint if the program uses the control "
+                 "client, else immediately after start)")
       ->type_name("WHEN");
   run.add_option("--timeout", args.timeout, "hard limit for the whole run (default 10m)")
       ->type_name("DURATION");

@@ -605,3 +605,15 @@ TEST_CASE("reaping never follows a symlink: the link goes, its target stays") {
   CHECK(text == "precious");
   std::filesystem::remove(target);
 }
+
+TEST_CASE("default trigger: immediately after start for a program without the control client") {
+  auto marker = unique("m");
+  auto started = std::chrono::steady_clock::now();
+  auto r = afterlife_run({"--mode", "sigterm", "--expect", "signal=TERM"}, {"sleep", "30"}, marker);
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 0);
+  CHECK(r.report["trigger"] == "start (default)");
+  CHECK(r.report["trigger_fired"] == true);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+  CHECK(processes_with(marker).empty());
+}
