@@ -1,17 +1,168 @@
 #include "afterlife/harness/cli.hpp"
 
+#include "afterlife/harness/clean.hpp"
+#include "afterlife/harness/report.hpp"
+#include "afterlife/harness/run.hpp"
+
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <iostream>
 #include <string>
 
 namespace afterlife {
 
 namespace {
 
+// Set by SIGINT/SIGTERM/SIGHUP sent to the harness itself: the run then kills its tree and
+// still reports, instead of the harness dying and orphaning the program.
+constinit std::atomic<bool> interrupted{false};
+
+extern "C" void on_interrupt(int) { interrupted.store(true); }
+
+void install_signal_handling() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
+  // A reader of our stdout that goes away must not kill the harness mid-run.
+  signal(SIGPIPE, SIG_IGN);
+}
+
 int not_yet(const std::string& command) {
   fmt::print(stderr, "afterlife: '{}' is not implemented yet\n", command);
   return exit_harness_error;
+}
+
+struct run_arguments {
+  std::string mode = "natural";
+  std::string at;
+  std::string timeout = "10m";
+  std::string grace = "1s";
+  std::vector<std::string> watch;
+  std::vector<std::string> expect;
+  bool strict = false;
+  bool no_reap = false;
+  std::string json;
+  std::string junit;
+  std::vector<std::string> command;
+};
+
+void add_run_options(CLI::App& run, run_arguments& args) {
+  run.add_option("--mode", args.mode,
+                 "how the run ends: natural (default), sigterm, sigint, sigkill, abort, "
+                 "tree-kill, child-death")
+      ->type_name("MODE");
+  run.add_option("--at", args.at,
+                 "when a signal mode fires: checkpoint[:NAME], line:REGEX, delay:DURATION, "
+                 "file:PATH (default: the first checkpoint if the program uses the control "
+                 "client, else immediately after start)")
+      ->type_name("WHEN");
+  run.add_option("--timeout", args.timeout, "hard limit for the whole run (default 10m)")
+      ->type_name("DURATION");
+  run.add_option("--grace", args.grace,
+                 "how long descendants may outlive the main process (default 1s)")
+      ->type_name("DURATION");
+  // One value per occurrence (repeat the option): a vector option would otherwise take every
+  // word up to `--` and swallow the separator.
+  run.add_option("--watch", args.watch, "another directory to check for leftover files (repeatable)")
+      ->type_name("DIR")
+      ->allow_extra_args(false);
+  run.add_option("--expect", args.expect,
+                 "clean, exit=N, signal=NAME, KIND=N, leftovers=N, survivors=N, phase=NAME, "
+                 "phases=N, output~REGEX (repeatable; default: clean)")
+      ->type_name("EXPR")
+      ->allow_extra_args(false);
+  run.add_flag("--strict", args.strict, "leftovers not created by the run also fail `clean`");
+  run.add_flag("--no-reap", args.no_reap, "leave leftovers in place for inspection");
+  run.add_option("--json", args.json, "write the JSON report to FILE (- for stdout)")
+      ->type_name("FILE|-");
+  run.add_option("--junit", args.junit, "write a JUnit XML report to FILE")->type_name("FILE");
+  run.add_option("command", args.command, "the program to run and its arguments, after --")
+      ->type_name("COMMAND [ARG...]")
+      ->required();
+}
+
+// Converts the textual options; throws std::invalid_argument (a usage error).
+run_options to_run_options(const run_arguments& args) {
+  run_options options;
+  options.command = args.command;
+  options.mode = parse_mode(args.mode);
+  if (!args.at.empty()) options.at = parse_trigger(args.at);
+  options.timeout = parse_duration(args.timeout);
+  options.grace = parse_duration(args.grace);
+  for (const auto& dir : args.watch) options.watch.emplace_back(dir);
+  for (const auto& text : args.expect) options.expect.push_back(parse_expectation(text));
+  options.strict = args.strict;
+  options.reap = !args.no_reap;
+  if (args.json == "-") options.copy_stdout_to = 2;  // stdout carries the JSON alone
+  options.interrupted = &interrupted;
+  return options;
+}
+
+template <typename Writer>
+void write_file(const std::string& path, Writer&& writer) {
+  std::ofstream out(path);
+  if (!out) throw harness_error("cannot write " + path);
+  writer(out);
+  if (!out.flush()) throw harness_error("cannot write " + path);
+}
+
+int run_command(const run_arguments& args) {
+  run_options options;
+  try {
+    options = to_run_options(args);
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "afterlife run: {}\n", e.what());
+    return exit_usage;
+  }
+  try {
+    run_report report = run(options);
+    if (args.json == "-") {
+      write_text(std::cerr, report);
+      std::cout << to_json(report).dump(2) << std::endl;
+    } else {
+      write_text(std::cout, report);
+      std::cout.flush();
+      if (!args.json.empty())
+        write_file(args.json, [&](std::ostream& out) { out << to_json(report).dump(2) << "\n"; });
+    }
+    if (!args.junit.empty())
+      write_file(args.junit, [&](std::ostream& out) { write_junit(out, report); });
+    return report.pass ? exit_met : exit_not_met;
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "afterlife run: {}\n", e.what());
+    return exit_usage;
+  } catch (const harness_error& e) {
+    fmt::print(stderr, "afterlife run: {}\n", e.what());
+    return exit_harness_error;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "afterlife run: {}\n", e.what());
+    return exit_harness_error;
+  }
+}
+
+int clean_command() {
+  try {
+    auto result = clean_unfinished_runs();
+    for (const auto& entry : result.entries) {
+      if (entry.removed)
+        fmt::print("removed {} {} (run {})\n", entry.kind, entry.name, entry.run_id);
+      else
+        fmt::print("could not remove {} {} (run {}): {}\n", entry.kind, entry.name, entry.run_id,
+                   entry.error);
+    }
+    for (int pid : result.killed) fmt::print("killed pid {}\n", pid);
+    fmt::print("afterlife clean: {} unfinished run(s) cleaned\n", result.runs.size());
+    return exit_met;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "afterlife clean: {}\n", e.what());
+    return exit_harness_error;
+  }
 }
 
 }  // namespace
@@ -20,8 +171,9 @@ int cli_main(int argc, char** argv) {
   CLI::App app{"afterlife: what does a dying process leave behind?", "afterlife"};
   app.set_version_flag("--version", std::string("afterlife ") + AFTERLIFE_VERSION);
 
+  run_arguments run_args;
   auto* run = app.add_subcommand("run", "run a command, end it the way you ask, list leftovers");
-  run->allow_extras();
+  add_run_options(*run, run_args);
   auto* matrix = app.add_subcommand("matrix", "run the scenario catalog and print the table");
   auto* scenarios = app.add_subcommand("scenarios", "list the scenario catalog");
   auto* clean = app.add_subcommand("clean", "remove leftovers of runs that never finished");
@@ -38,7 +190,12 @@ int cli_main(int argc, char** argv) {
     fmt::print(stderr, "afterlife: {}\nRun 'afterlife --help' for usage.\n", e.what());
     return exit_usage;
   }
-  for (auto* sub : {run, matrix, scenarios, clean}) {
+  if (run->parsed()) {
+    install_signal_handling();
+    return run_command(run_args);
+  }
+  if (clean->parsed()) return clean_command();
+  for (auto* sub : {matrix, scenarios}) {
     if (sub->parsed()) return not_yet(sub->get_name());
   }
   fmt::print(stderr, "afterlife: a subcommand is required (run, matrix, scenarios, clean)\n"

@@ -1,0 +1,29 @@
+// `afterlife clean`: removes what runs that never finished (the harness was killed) left behind,
+// from their ledgers, and kills their processes still alive (they carry AFTERLIFE_RUN=<id>).
+// A run in progress holds a lock on its directory and is skipped.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace afterlife {
+
+struct clean_entry {
+  std::string run_id;
+  std::string kind;
+  std::string name;
+  bool removed = false;
+  std::string error;
+};
+
+struct clean_result {
+  std::vector<std::string> runs;  // run ids cleaned
+  std::vector<int> killed;        // processes of those runs still alive, SIGKILLed
+  std::vector<clean_entry> entries;
+};
+
+// runtime_dir empty: as for run_options::runtime_dir.
+clean_result clean_unfinished_runs(const std::filesystem::path& runtime_dir = {});
+
+}  // namespace afterlife

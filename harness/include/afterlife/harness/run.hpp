@@ -1,0 +1,155 @@
+// One run: spawn a command, end it the way asked, wait for what outlives it, list what it
+// left behind, judge expectations, reap (DESIGN.md "The data flow of one run").
+//
+//   afterlife::run_options options;
+//   options.command = {"./prog", "--exit", "wait"};
+//   options.mode = afterlife::exit_mode::sigkill;
+//   options.at = afterlife::parse_trigger("checkpoint:ready");
+//   afterlife::run_report report = afterlife::run(options);
+//   nlohmann::json j = afterlife::to_json(report);
+//
+// Runs may execute concurrently in threads of one process (afterlife matrix): a run keeps its
+// state in its own objects; the only process-wide setting is the Linux child subreaper, and
+// each run reaps only the orphans it can prove are its own (see harness/README.md).
+#pragma once
+
+#include "afterlife/harness/expectations.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace afterlife {
+
+enum class exit_mode { natural, sigterm, sigint, sigkill, abort, tree_kill, child_death };
+
+struct trigger {
+  enum class kind { checkpoint, line, delay, file };
+  kind what = kind::checkpoint;
+  std::string argument;  // checkpoint name ("" = any), regex, or path
+  std::chrono::milliseconds delay{0};
+  std::string text() const;  // as written on the command line
+};
+
+// "500ms", "2s", "1.5s", "3m", "1h"; a bare number is seconds. Throws std::invalid_argument.
+std::chrono::milliseconds parse_duration(std::string_view text);
+// Throws std::invalid_argument.
+exit_mode parse_mode(std::string_view text);
+std::string_view to_string(exit_mode mode);
+trigger parse_trigger(std::string_view text);
+
+// The harness could not do its job (exit status 3): command not found, no run directory, ...
+struct harness_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct run_options {
+  std::vector<std::string> command;  // argv; argv[0] is looked up in PATH
+  exit_mode mode = exit_mode::natural;
+  // Default: the first checkpoint when the executable uses the control client (it contains
+  // the string AFTERLIFE_SOCKET), else immediately after start.
+  std::optional<trigger> at;
+  std::chrono::milliseconds timeout{std::chrono::minutes(10)};
+  std::chrono::milliseconds grace{std::chrono::seconds(1)};
+  std::vector<std::filesystem::path> watch;  // the run's TMPDIR is always watched
+  std::vector<expectation> expect;           // empty: `clean`
+  bool strict = false;
+  bool reap = true;
+  std::vector<std::pair<std::string, std::string>> env;  // set in the child's environment
+  // Where the child's stdout/stderr are copied as they arrive (-1: not copied). The CLI passes
+  // its own 1 and 2; `--json -` sends both to 2.
+  int copy_stdout_to = 1;
+  int copy_stderr_to = 2;
+  bool inherit_stdin = true;  // else /dev/null
+  std::filesystem::path interposer;  // empty: found next to the executable, then in the build
+  // Empty: $AFTERLIFE_RUNTIME_DIR, $XDG_RUNTIME_DIR, /run/user/<uid>, /dev/shm, /tmp.
+  std::filesystem::path runtime_dir;
+  // Set (e.g. from a SIGINT handler) to stop the run early: the tree is killed as on --timeout
+  // and the report says so.
+  const std::atomic<bool>* interrupted = nullptr;
+};
+
+struct exit_info {
+  int pid = 0;
+  bool exited = false;  // else killed by a signal
+  int code = 0;
+  int signal = 0;
+  std::string signal_name;
+  bool core_dumped = false;
+  int raw_status = 0;
+};
+
+struct phase_record {
+  std::string name;
+  double begin_ms = 0;
+  std::optional<double> end_ms;
+};
+
+struct survivor_fd {
+  int fd = 0;
+  std::string target;
+};
+struct survivor_map {
+  std::string path;
+  std::uint64_t size = 0;
+  bool shared = false;
+};
+struct survivor {
+  int pid = 0;
+  std::string command;
+  std::vector<survivor_fd> fds;
+  std::vector<survivor_map> maps;
+};
+
+struct creator_info {
+  int pid = 0;
+  std::string site;
+};
+
+struct leftover {
+  std::string kind;
+  std::string name;
+  std::string path;
+  std::uint64_t size = 0;
+  std::optional<creator_info> creator;
+  bool attributed = false;
+  std::string cleanup;
+  bool reaped = false;
+  std::string reap_error;  // why reaping failed or was skipped ("" when reaped or not tried)
+};
+
+struct run_report {
+  std::string run_id;
+  std::vector<std::string> command;
+  exit_mode mode = exit_mode::natural;
+  std::string trigger;        // as written, or "checkpoint (default)" / "start (default)"
+  bool trigger_fired = false;
+  std::string action;         // what the harness did to end the run, e.g. "SIGKILL to 1234"
+  bool timed_out = false;     // --timeout, or interrupted: the tree was killed
+  bool interrupted = false;   // options.interrupted was set (SIGINT/SIGTERM to the harness)
+  exit_info exit;
+  double duration_ms = 0;
+  long max_rss_kib = 0;
+  std::vector<phase_record> phases;
+  std::vector<survivor> survivors;
+  std::vector<leftover> leftovers;
+  std::vector<expectation_result> expectations;
+  bool pass = false;
+  int malformed_messages = 0;
+  std::vector<std::string> notes;  // problems met on the way ("unsupported: ...", probe errors)
+  std::string stdout_text;  // what the program wrote (first MiB), for output~REGEX
+  std::string stderr_text;
+};
+
+// Runs one command. Throws std::invalid_argument for bad options and harness_error when the
+// harness cannot do its job; everything after the spawn is recorded, never thrown.
+run_report run(const run_options& options);
+
+}  // namespace afterlife

@@ -1,0 +1,62 @@
+/* The interposer: preloaded into every process of a run (LD_PRELOAD on Linux,
+ * DYLD_INSERT_LIBRARIES on macOS), it appends one ledger record per named object the process
+ * creates. interposer_posix.c holds the hooks and the record format; interposer_linux.c and
+ * interposer_macos.c hold the entry points (how a call is diverted to a hook) and the few OS
+ * services the hooks need.
+ *
+ * Ledger record (one line, written with one write(2) on an O_APPEND descriptor, so records of
+ * concurrent processes never interleave):   KIND \t PID \t INODE \t SITE \t NAME \n
+ * NAME runs to the end of the line; '%' and '\n' in it are written as %25 and %0A.
+ * C, not C++: it is loaded into arbitrary programs and must not bring a C++ runtime along.
+ */
+#ifndef AFTERLIFE_INTERPOSER_H
+#define AFTERLIFE_INTERPOSER_H
+
+#include <semaphore.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* The real functions, as the OS file reaches them. */
+int afterlife_real_openat(int dirfd, const char *path, int flags, mode_t mode);
+int afterlife_real_shm_open(const char *name, int flags, mode_t mode);
+sem_t *afterlife_real_sem_open(const char *name, int flags, mode_t mode, unsigned value);
+int afterlife_real_shmget(key_t key, size_t size, int flags);
+int afterlife_real_semget(key_t key, int nsems, int flags);
+int afterlife_real_msgget(key_t key, int flags);
+int afterlife_real_mkfifoat(int dirfd, const char *path, mode_t mode);
+int afterlife_real_bind(int fd, const struct sockaddr *addr, socklen_t len);
+int afterlife_real_mkostemps(char *template_path, int suffix_len, int flags);
+FILE *afterlife_real_fopen(const char *path, const char *mode);
+
+/* OS services. */
+/* Appends data to the file at path with one write; never through the hooked functions. */
+void afterlife_os_append(const char *path, const char *data, size_t len);
+/* The path a directory descriptor refers to; 0 on success. */
+int afterlife_os_fd_path(int fd, char *out, size_t size);
+/* The inode of the semaphore's backing file, 0 when the OS has none to show. */
+unsigned long long afterlife_os_sem_inode(const char *name);
+
+/* Records one creation. dirfd/path are resolved to an absolute path for files. */
+void afterlife_record(const char *kind, const char *name, unsigned long long inode,
+                      const void *site);
+void afterlife_record_path(const char *kind, int dirfd, const char *path,
+                           unsigned long long inode, const void *site);
+/* 1 when this process runs under a harness that wants records. */
+int afterlife_recording(void);
+
+/* The hooks: same contract as the function they stand for; `site` is the caller's address. */
+int afterlife_hook_openat(int dirfd, const char *path, int flags, mode_t mode, const void *site);
+int afterlife_hook_shm_open(const char *name, int flags, mode_t mode, const void *site);
+sem_t *afterlife_hook_sem_open(const char *name, int flags, mode_t mode, unsigned value,
+                               const void *site);
+int afterlife_hook_shmget(key_t key, size_t size, int flags, const void *site);
+int afterlife_hook_semget(key_t key, int nsems, int flags, const void *site);
+int afterlife_hook_msgget(key_t key, int flags, const void *site);
+int afterlife_hook_mkfifoat(int dirfd, const char *path, mode_t mode, const void *site);
+int afterlife_hook_bind(int fd, const struct sockaddr *addr, socklen_t len, const void *site);
+int afterlife_hook_mkostemps(char *template_path, int suffix_len, int flags, const void *site);
+FILE *afterlife_hook_fopen(const char *path, const char *mode, const void *site);
+
+#endif

@@ -1,0 +1,265 @@
+/* Linux entry points of the interposer: the preloaded library defines the C library's own
+ * names, and reaches the real functions with dlsym(RTLD_NEXT). Its own ledger writes use raw
+ * system calls, so they can never re-enter a hook. */
+#undef _FORTIFY_SOURCE
+#define _GNU_SOURCE
+#include "interposer.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The caller of the entry point: where the object was created. */
+#define AFTERLIFE_SITE __builtin_return_address(0)
+
+/* Looks up the next definition of NAME once; racing threads store the same pointer. */
+#define AFTERLIFE_NEXT(TYPE, NAME)                                              \
+  static __typeof__(TYPE) next_##NAME;                                                    \
+  if (next_##NAME == NULL) next_##NAME = (__typeof__(TYPE))dlsym(RTLD_NEXT, #NAME); \
+  if (next_##NAME == NULL) {                                                    \
+    errno = ENOSYS;                                                             \
+  }
+
+/* ---- OS services ---- */
+
+void afterlife_os_append(const char *path, const char *data, size_t len) {
+  long fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)syscall(SYS_write, (int)fd, data, len);
+  (void)syscall(SYS_close, (int)fd);
+}
+
+int afterlife_os_fd_path(int fd, char *out, size_t size) {
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, out, size - 1);
+  if (n < 0) return -1;
+  out[n] = '\0';
+  return 0;
+}
+
+unsigned long long afterlife_os_sem_inode(const char *name) {
+  char path[4200];
+  struct stat st;
+  while (*name == '/') ++name;
+  snprintf(path, sizeof path, "/dev/shm/sem.%s", name);
+  return lstat(path, &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
+/* ---- the real functions ---- */
+
+int afterlife_real_openat(int dirfd, const char *path, int flags, mode_t mode) {
+  AFTERLIFE_NEXT(int (*)(int, const char *, int, ...), openat);
+  return next_openat != NULL ? next_openat(dirfd, path, flags, mode) : -1;
+}
+
+int afterlife_real_shm_open(const char *name, int flags, mode_t mode) {
+  AFTERLIFE_NEXT(int (*)(const char *, int, mode_t), shm_open);
+  return next_shm_open != NULL ? next_shm_open(name, flags, mode) : -1;
+}
+
+sem_t *afterlife_real_sem_open(const char *name, int flags, mode_t mode, unsigned value) {
+  AFTERLIFE_NEXT(sem_t * (*)(const char *, int, ...), sem_open);
+  return next_sem_open != NULL ? next_sem_open(name, flags, mode, value) : SEM_FAILED;
+}
+
+int afterlife_real_shmget(key_t key, size_t size, int flags) {
+  AFTERLIFE_NEXT(int (*)(key_t, size_t, int), shmget);
+  return next_shmget != NULL ? next_shmget(key, size, flags) : -1;
+}
+
+int afterlife_real_semget(key_t key, int nsems, int flags) {
+  AFTERLIFE_NEXT(int (*)(key_t, int, int), semget);
+  return next_semget != NULL ? next_semget(key, nsems, flags) : -1;
+}
+
+int afterlife_real_msgget(key_t key, int flags) {
+  AFTERLIFE_NEXT(int (*)(key_t, int), msgget);
+  return next_msgget != NULL ? next_msgget(key, flags) : -1;
+}
+
+int afterlife_real_mkfifoat(int dirfd, const char *path, mode_t mode) {
+  AFTERLIFE_NEXT(int (*)(int, const char *, mode_t), mkfifoat);
+  return next_mkfifoat != NULL ? next_mkfifoat(dirfd, path, mode) : -1;
+}
+
+int afterlife_real_bind(int fd, const struct sockaddr *addr, socklen_t len) {
+  AFTERLIFE_NEXT(int (*)(int, const struct sockaddr *, socklen_t), bind);
+  return next_bind != NULL ? next_bind(fd, addr, len) : -1;
+}
+
+int afterlife_real_mkostemps(char *template_path, int suffix_len, int flags) {
+  AFTERLIFE_NEXT(int (*)(char *, int, int), mkostemps);
+  return next_mkostemps != NULL ? next_mkostemps(template_path, suffix_len, flags) : -1;
+}
+
+FILE *afterlife_real_fopen(const char *path, const char *mode) {
+  AFTERLIFE_NEXT(FILE * (*)(const char *, const char *), fopen);
+  return next_fopen != NULL ? next_fopen(path, mode) : NULL;
+}
+
+/* ---- entry points ---- */
+
+/* open's third argument exists only when the flags create something. */
+static int needs_mode(int flags) { return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE; }
+
+#define AFTERLIFE_MODE_ARG(flags, mode)         \
+  mode_t mode = 0;                              \
+  if (needs_mode(flags)) {                      \
+    va_list args;                               \
+    va_start(args, flags);                      \
+    mode = (mode_t)va_arg(args, int);           \
+    va_end(args);                               \
+  }
+
+int open(const char *path, int flags, ...) {
+  AFTERLIFE_MODE_ARG(flags, mode);
+  return afterlife_hook_openat(AT_FDCWD, path, flags, mode, AFTERLIFE_SITE);
+}
+
+int open64(const char *path, int flags, ...) {
+  AFTERLIFE_MODE_ARG(flags, mode);
+  return afterlife_hook_openat(AT_FDCWD, path, flags | O_LARGEFILE, mode, AFTERLIFE_SITE);
+}
+
+int openat(int dirfd, const char *path, int flags, ...) {
+  AFTERLIFE_MODE_ARG(flags, mode);
+  return afterlife_hook_openat(dirfd, path, flags, mode, AFTERLIFE_SITE);
+}
+
+int openat64(int dirfd, const char *path, int flags, ...) {
+  AFTERLIFE_MODE_ARG(flags, mode);
+  return afterlife_hook_openat(dirfd, path, flags | O_LARGEFILE, mode, AFTERLIFE_SITE);
+}
+
+/* _FORTIFY_SOURCE builds call these when the flags are not a compile-time constant; they
+ * never create (a creating call passes the mode and goes through open). */
+int __open_2(const char *path, int flags);
+int __open_2(const char *path, int flags) {
+  return afterlife_hook_openat(AT_FDCWD, path, flags, 0, AFTERLIFE_SITE);
+}
+int __open64_2(const char *path, int flags);
+int __open64_2(const char *path, int flags) {
+  return afterlife_hook_openat(AT_FDCWD, path, flags | O_LARGEFILE, 0, AFTERLIFE_SITE);
+}
+
+int creat(const char *path, mode_t mode) {
+  return afterlife_hook_openat(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode, AFTERLIFE_SITE);
+}
+
+int creat64(const char *path, mode_t mode) {
+  return afterlife_hook_openat(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC | O_LARGEFILE, mode,
+                               AFTERLIFE_SITE);
+}
+
+FILE *fopen(const char *path, const char *mode) {
+  return afterlife_hook_fopen(path, mode, AFTERLIFE_SITE);
+}
+
+FILE *fopen64(const char *path, const char *mode) {
+  return afterlife_hook_fopen(path, mode, AFTERLIFE_SITE);
+}
+
+int mkstemp(char *template_path) {
+  return afterlife_hook_mkostemps(template_path, 0, 0, AFTERLIFE_SITE);
+}
+int mkstemp64(char *template_path) {
+  return afterlife_hook_mkostemps(template_path, 0, 0, AFTERLIFE_SITE);
+}
+int mkostemp(char *template_path, int flags) {
+  return afterlife_hook_mkostemps(template_path, 0, flags, AFTERLIFE_SITE);
+}
+int mkstemps(char *template_path, int suffix_len) {
+  return afterlife_hook_mkostemps(template_path, suffix_len, 0, AFTERLIFE_SITE);
+}
+int mkostemps(char *template_path, int suffix_len, int flags) {
+  return afterlife_hook_mkostemps(template_path, suffix_len, flags, AFTERLIFE_SITE);
+}
+
+int shm_open(const char *name, int flags, mode_t mode) {
+  return afterlife_hook_shm_open(name, flags, mode, AFTERLIFE_SITE);
+}
+
+sem_t *sem_open(const char *name, int flags, ...) {
+  mode_t mode = 0;
+  unsigned value = 0;
+  if (flags & O_CREAT) {
+    va_list args;
+    va_start(args, flags);
+    mode = (mode_t)va_arg(args, int);
+    value = va_arg(args, unsigned);
+    va_end(args);
+  }
+  return afterlife_hook_sem_open(name, flags, mode, value, AFTERLIFE_SITE);
+}
+
+/* POSIX message queues exist on Linux only; their hook lives here. */
+mqd_t mq_open(const char *name, int flags, ...) {
+  AFTERLIFE_NEXT(mqd_t (*)(const char *, int, ...), mq_open);
+  if (next_mq_open == NULL) return (mqd_t)-1;
+  mode_t mode = 0;
+  struct mq_attr *attr = NULL;
+  if (flags & O_CREAT) {
+    va_list args;
+    va_start(args, flags);
+    mode = (mode_t)va_arg(args, int);
+    attr = va_arg(args, struct mq_attr *);
+    va_end(args);
+  }
+  const void *site = AFTERLIFE_SITE;
+  if (!(flags & O_CREAT) || !afterlife_recording())
+    return next_mq_open(name, flags, mode, attr);
+  struct stat st;
+  char normal[4096];
+  const char *bare = name;
+  while (*bare == '/') ++bare;
+  snprintf(normal, sizeof normal, "/%s", bare);
+  /* Same create-exclusively-else-open split as the other hooks (interposer_posix.c). */
+  int exclusive = (flags & O_EXCL) != 0;
+  for (int round = 0; round < 3; ++round) {
+    mqd_t queue = next_mq_open(name, flags | O_EXCL, mode, attr);
+    if (queue != (mqd_t)-1) {
+      afterlife_record("posix_mq", normal,
+                       fstat(queue, &st) == 0 ? (unsigned long long)st.st_ino : 0, site);
+      return queue;
+    }
+    if (exclusive || errno != EEXIST) return queue;
+    queue = next_mq_open(name, flags & ~O_CREAT);
+    if (queue != (mqd_t)-1 || errno != ENOENT) return queue;
+  }
+  return next_mq_open(name, flags, mode, attr);
+}
+
+int shmget(key_t key, size_t size, int flags) {
+  return afterlife_hook_shmget(key, size, flags, AFTERLIFE_SITE);
+}
+
+int semget(key_t key, int nsems, int flags) {
+  return afterlife_hook_semget(key, nsems, flags, AFTERLIFE_SITE);
+}
+
+int msgget(key_t key, int flags) { return afterlife_hook_msgget(key, flags, AFTERLIFE_SITE); }
+
+int mkfifo(const char *path, mode_t mode) {
+  return afterlife_hook_mkfifoat(AT_FDCWD, path, mode, AFTERLIFE_SITE);
+}
+
+int mkfifoat(int dirfd, const char *path, mode_t mode) {
+  return afterlife_hook_mkfifoat(dirfd, path, mode, AFTERLIFE_SITE);
+}
+
+int bind(int fd, const struct sockaddr *addr, socklen_t len) {
+  return afterlife_hook_bind(fd, addr, len, AFTERLIFE_SITE);
+}

@@ -1,0 +1,181 @@
+/* macOS entry points of the interposer (compiled on macOS only; untested here). dyld applies
+ * the __DATA,__interpose table of a DYLD_INSERT_LIBRARIES image to every other image, so the
+ * replacements below call the originals directly: calls made from this image are not
+ * interposed. macOS has no POSIX message queues (no mq_open) and no /dev/shm. */
+#include "interposer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/param.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define AFTERLIFE_SITE __builtin_return_address(0)
+
+#define AFTERLIFE_INTERPOSE(replacement, original)                                        \
+  __attribute__((used)) static const struct {                                              \
+    const void *replacement_fn;                                                            \
+    const void *original_fn;                                                               \
+  } afterlife_interpose_##original __attribute__((section("__DATA,__interpose"))) = {       \
+      (const void *)(unsigned long)&replacement, (const void *)(unsigned long)&original}
+
+/* ---- OS services ---- */
+
+void afterlife_os_append(const char *path, const char *data, size_t len) {
+  int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)write(fd, data, len);
+  (void)close(fd);
+}
+
+int afterlife_os_fd_path(int fd, char *out, size_t size) {
+  char path[MAXPATHLEN];
+  if (fcntl(fd, F_GETPATH, path) != 0) return -1;
+  if (strlen(path) >= size) return -1;
+  strcpy(out, path);
+  return 0;
+}
+
+unsigned long long afterlife_os_sem_inode(const char *name) {
+  (void)name;
+  return 0; /* macOS semaphores have no file to stat */
+}
+
+/* ---- the real functions: plain calls, not interposed from inside this image ---- */
+
+int afterlife_real_openat(int dirfd, const char *path, int flags, mode_t mode) {
+  return openat(dirfd, path, flags, mode);
+}
+int afterlife_real_shm_open(const char *name, int flags, mode_t mode) {
+  return shm_open(name, flags, mode);
+}
+sem_t *afterlife_real_sem_open(const char *name, int flags, mode_t mode, unsigned value) {
+  return sem_open(name, flags, mode, value);
+}
+int afterlife_real_shmget(key_t key, size_t size, int flags) { return shmget(key, size, flags); }
+int afterlife_real_semget(key_t key, int nsems, int flags) { return semget(key, nsems, flags); }
+int afterlife_real_msgget(key_t key, int flags) { return msgget(key, flags); }
+int afterlife_real_mkfifoat(int dirfd, const char *path, mode_t mode) {
+  return mkfifoat(dirfd, path, mode);
+}
+int afterlife_real_bind(int fd, const struct sockaddr *addr, socklen_t len) {
+  return bind(fd, addr, len);
+}
+int afterlife_real_mkostemps(char *template_path, int suffix_len, int flags) {
+  return mkostemps(template_path, suffix_len, flags);
+}
+FILE *afterlife_real_fopen(const char *path, const char *mode) { return fopen(path, mode); }
+
+/* ---- replacements ---- */
+
+static int afterlife_mac_open(const char *path, int flags, ...) {
+  mode_t mode = 0;
+  if (flags & O_CREAT) {
+    va_list args;
+    va_start(args, flags);
+    mode = (mode_t)va_arg(args, int);
+    va_end(args);
+  }
+  return afterlife_hook_openat(AT_FDCWD, path, flags, mode, AFTERLIFE_SITE);
+}
+
+static int afterlife_mac_openat(int dirfd, const char *path, int flags, ...) {
+  mode_t mode = 0;
+  if (flags & O_CREAT) {
+    va_list args;
+    va_start(args, flags);
+    mode = (mode_t)va_arg(args, int);
+    va_end(args);
+  }
+  return afterlife_hook_openat(dirfd, path, flags, mode, AFTERLIFE_SITE);
+}
+
+static int afterlife_mac_creat(const char *path, mode_t mode) {
+  return afterlife_hook_openat(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode, AFTERLIFE_SITE);
+}
+
+static FILE *afterlife_mac_fopen(const char *path, const char *mode) {
+  return afterlife_hook_fopen(path, mode, AFTERLIFE_SITE);
+}
+
+static int afterlife_mac_mkstemp(char *template_path) {
+  return afterlife_hook_mkostemps(template_path, 0, 0, AFTERLIFE_SITE);
+}
+static int afterlife_mac_mkstemps(char *template_path, int suffix_len) {
+  return afterlife_hook_mkostemps(template_path, suffix_len, 0, AFTERLIFE_SITE);
+}
+static int afterlife_mac_mkostemp(char *template_path, int flags) {
+  return afterlife_hook_mkostemps(template_path, 0, flags, AFTERLIFE_SITE);
+}
+static int afterlife_mac_mkostemps(char *template_path, int suffix_len, int flags) {
+  return afterlife_hook_mkostemps(template_path, suffix_len, flags, AFTERLIFE_SITE);
+}
+
+static int afterlife_mac_shm_open(const char *name, int flags, ...) {
+  mode_t mode = 0;
+  if (flags & O_CREAT) {
+    va_list args;
+    va_start(args, flags);
+    mode = (mode_t)va_arg(args, int);
+    va_end(args);
+  }
+  return afterlife_hook_shm_open(name, flags, mode, AFTERLIFE_SITE);
+}
+
+static sem_t *afterlife_mac_sem_open(const char *name, int flags, ...) {
+  mode_t mode = 0;
+  unsigned value = 0;
+  if (flags & O_CREAT) {
+    va_list args;
+    va_start(args, flags);
+    mode = (mode_t)va_arg(args, int);
+    value = va_arg(args, unsigned);
+    va_end(args);
+  }
+  return afterlife_hook_sem_open(name, flags, mode, value, AFTERLIFE_SITE);
+}
+
+static int afterlife_mac_shmget(key_t key, size_t size, int flags) {
+  return afterlife_hook_shmget(key, size, flags, AFTERLIFE_SITE);
+}
+static int afterlife_mac_semget(key_t key, int nsems, int flags) {
+  return afterlife_hook_semget(key, nsems, flags, AFTERLIFE_SITE);
+}
+static int afterlife_mac_msgget(key_t key, int flags) {
+  return afterlife_hook_msgget(key, flags, AFTERLIFE_SITE);
+}
+static int afterlife_mac_mkfifo(const char *path, mode_t mode) {
+  return afterlife_hook_mkfifoat(AT_FDCWD, path, mode, AFTERLIFE_SITE);
+}
+static int afterlife_mac_mkfifoat(int dirfd, const char *path, mode_t mode) {
+  return afterlife_hook_mkfifoat(dirfd, path, mode, AFTERLIFE_SITE);
+}
+static int afterlife_mac_bind(int fd, const struct sockaddr *addr, socklen_t len) {
+  return afterlife_hook_bind(fd, addr, len, AFTERLIFE_SITE);
+}
+
+AFTERLIFE_INTERPOSE(afterlife_mac_open, open);
+AFTERLIFE_INTERPOSE(afterlife_mac_openat, openat);
+AFTERLIFE_INTERPOSE(afterlife_mac_creat, creat);
+AFTERLIFE_INTERPOSE(afterlife_mac_fopen, fopen);
+AFTERLIFE_INTERPOSE(afterlife_mac_mkstemp, mkstemp);
+AFTERLIFE_INTERPOSE(afterlife_mac_mkstemps, mkstemps);
+AFTERLIFE_INTERPOSE(afterlife_mac_mkostemp, mkostemp);
+AFTERLIFE_INTERPOSE(afterlife_mac_mkostemps, mkostemps);
+AFTERLIFE_INTERPOSE(afterlife_mac_shm_open, shm_open);
+AFTERLIFE_INTERPOSE(afterlife_mac_sem_open, sem_open);
+AFTERLIFE_INTERPOSE(afterlife_mac_shmget, shmget);
+AFTERLIFE_INTERPOSE(afterlife_mac_semget, semget);
+AFTERLIFE_INTERPOSE(afterlife_mac_msgget, msgget);
+AFTERLIFE_INTERPOSE(afterlife_mac_mkfifo, mkfifo);
+AFTERLIFE_INTERPOSE(afterlife_mac_mkfifoat, mkfifoat);
+AFTERLIFE_INTERPOSE(afterlife_mac_bind, bind);

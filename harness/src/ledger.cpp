@@ -1,0 +1,93 @@
+#include "ledger.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include <cerrno>
+#include <charconv>
+#include <fstream>
+#include <system_error>
+
+namespace afterlife::detail {
+
+namespace {
+
+std::string unescape(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      unsigned value = 0;
+      auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
+      if (ec == std::errc{} && end == text.data() + i + 3) {
+        out += static_cast<char>(value);
+        i += 2;
+        continue;
+      }
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+std::string escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '%') out += "%25";
+    else if (c == '\n') out += "%0A";
+    else out += c;
+  }
+  return out;
+}
+
+template <typename T>
+bool parse_number(std::string_view text, T& value) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc{} && end == text.data() + text.size();
+}
+
+}  // namespace
+
+std::vector<ledger_record> read_ledger(const std::filesystem::path& path) {
+  std::vector<ledger_record> records;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string_view rest = line;
+    std::string_view fields[4];
+    bool complete = true;
+    for (auto& field : fields) {
+      auto tab = rest.find('\t');
+      if (tab == std::string_view::npos) {
+        complete = false;
+        break;
+      }
+      field = rest.substr(0, tab);
+      rest.remove_prefix(tab + 1);
+    }
+    ledger_record record;
+    if (!complete || !parse_number(fields[1], record.pid) ||
+        !parse_number(fields[2], record.inode) || rest.empty())
+      continue;
+    record.kind = std::string(fields[0]);
+    record.site = std::string(fields[3]);
+    record.name = unescape(rest);
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+void append_ledger(const std::filesystem::path& path, const ledger_record& record) {
+  std::string line = fmt::format("{}\t{}\t{}\t{}\t{}\n", record.kind, record.pid, record.inode,
+                                 record.site, escape(record.name));
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + path.string());
+  ssize_t written = write(fd, line.data(), line.size());
+  int saved = errno;
+  close(fd);
+  if (written != static_cast<ssize_t>(line.size()))
+    throw std::system_error(saved, std::generic_category(), "write " + path.string());
+}
+
+}  // namespace afterlife::detail

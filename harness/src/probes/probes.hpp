@@ -1,0 +1,115 @@
+// The probes: what exists on the machine (named objects, files, processes) and how to remove
+// it. One interface, one file per OS: probes_linux.cpp (/dev/shm, /dev/mqueue, /proc),
+// probes_macos.cpp (libproc, ledger probing), probes_posix.cpp (what POSIX gives everywhere:
+// watched directories, SysV by id, POSIX names by probing). A probe a platform cannot do still
+// exists and says "unsupported: why" in the notes it returns.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <unordered_map>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace afterlife::probes {
+
+// A named object or file. `key` identifies it across snapshots (kind + name, or SysV id).
+struct object_entry {
+  std::string kind;  // posix_shm posix_sem posix_mq sysv_shm sysv_sem sysv_msg file socket fifo
+  std::string name;  // "/NAME" for POSIX names, the id for SysV, the path for files
+  std::string path;  // where it lives in the file system ("" for SysV and unlisted mqueues)
+  std::uint64_t inode = 0;  // 0 when unknown; removal refuses an entry whose inode changed
+  std::uint64_t size = 0;
+  int creator_pid = 0;  // SysV shm: the kernel's cpid; 0 when the OS does not say
+  std::string key() const { return kind + ":" + name; }
+};
+
+struct snapshot {
+  // By key(). Hashed: a busy /dev/shm has thousands of entries and each run diffs two listings.
+  std::unordered_map<std::string, object_entry> objects;
+  std::vector<std::string> notes;               // "unsupported: why" and probe errors
+};
+
+// Everything listable now: POSIX shm/sem (and mqueues where mounted), SysV objects, and files,
+// sockets and FIFOs under the watched directories (recursively, never following symlinks).
+// Sizes (and, for /dev/shm entries, paths) are filled in only by complete(), so that a snapshot
+// of a busy /dev/shm stays cheap.
+snapshot take_snapshot(const std::vector<std::filesystem::path>& watch_dirs);
+
+// Fills in size (and inode where the listing did not give it) of an entry found in a snapshot.
+void complete(object_entry& entry);
+
+// Objects that cannot be listed on this OS (POSIX mqueues without /dev/mqueue; every POSIX name
+// on macOS): asks the OS whether `name` of `kind` exists now. nullopt when it does not.
+std::optional<object_entry> probe_named(const std::string& kind, const std::string& name);
+
+// Kinds probe_named() must be asked about, because take_snapshot() cannot list them here.
+bool listable(const std::string& kind);
+
+// A copy-pasteable shell command that removes the entry.
+std::string cleanup_command(const object_entry& entry);
+
+// Removes the entry; never follows symlinks and refuses when the object at that name is not
+// the one recorded (inode or SysV identity changed). noexcept: it runs on the exit path.
+std::error_code remove_object(const object_entry& entry) noexcept;
+
+// Processes.
+struct process_status {
+  int pid = 0;
+  int ppid = 0;
+  int pgid = 0;
+  std::uint64_t start_time = 0;  // comparable between processes of one machine
+  bool zombie = false;
+};
+
+std::optional<process_status> status_of(int pid);
+// Direct children of pid (all of its threads). Empty when pid is gone.
+std::vector<int> children_of(int pid);
+// Processes of a run that are no longer below the harness in the process tree, found by
+// process group `pgid` or by `marker` in their environment. Linux: none (the harness is their
+// subreaper, so children_of() reaches them). macOS: orphans adopted by launchd.
+std::vector<int> lost_descendants(int pgid, const std::string& marker);
+// Every live process on the machine whose environment holds exactly `entry` (a full scan:
+// for `afterlife clean`, which has no process tree to walk).
+std::vector<int> processes_with(const std::string& entry);
+// True when pid's environment holds exactly `entry` (e.g. "AFTERLIFE_RUN=<id>").
+bool environment_has(int pid, const std::string& entry);
+
+struct fd_target {
+  int fd = 0;
+  std::string target;
+};
+struct mapping {
+  std::string path;
+  std::uint64_t size = 0;
+  bool shared = false;
+};
+struct process_details {
+  std::string command;
+  std::vector<fd_target> fds;
+  std::vector<mapping> maps;  // named mappings, one per path (sizes summed)
+  std::vector<std::string> notes;
+};
+process_details inspect(int pid);
+
+}  // namespace afterlife::probes
+
+// Shared by the OS files; defined in probes_posix.cpp.
+namespace afterlife::probes::detail {
+
+// Adds the files, sockets and FIFOs under dir (recursively, not following symlinks).
+void scan_watch_dir(const std::filesystem::path& dir, snapshot& into);
+void complete_file(object_entry& entry);
+// SysV object `kind` with id `name`, asked with IPC_STAT; nullopt when it is gone.
+std::optional<object_entry> probe_sysv(const std::string& kind, const std::string& name);
+// POSIX shm / semaphore by name (shm_open / sem_open without O_CREAT).
+std::optional<object_entry> probe_posix_name(const std::string& kind, const std::string& name);
+std::error_code remove_file(const object_entry& entry) noexcept;
+std::error_code remove_sysv(const object_entry& entry) noexcept;
+std::string shell_quote(const std::string& word);
+// cleanup_command for files and SysV (the same on every POSIX system).
+std::string cleanup_common(const object_entry& entry);
+
+}  // namespace afterlife::probes::detail

@@ -1,0 +1,249 @@
+// macOS probes (compiled on macOS only; untested here). There is no /dev/shm and no listing of
+// POSIX names or SysV objects without private sysctls: those are probed by name from the run's
+// ledger. Processes come from libproc; orphans are adopted by launchd (no subreaper), so the
+// run finds them by process group and by the AFTERLIFE_RUN marker in their environment.
+#include "probes/probes.hpp"
+
+#include <libproc.h>
+#include <mach/vm_region.h>
+#include <semaphore.h>
+#include <sys/mman.h>
+#include <sys/proc.h>
+#include <sys/proc_info.h>
+#include <sys/stat.h>
+#include <sys/sysctl.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace afterlife::probes {
+
+namespace {
+
+constexpr std::size_t pid_buffer_max = 65536;
+
+bool is_posix_kind(const std::string& kind) { return kind.starts_with("posix_"); }
+
+// KERN_PROCARGS2: int argc, the exec path, padding NULs, argv[0..argc), then the environment.
+struct process_arguments {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+};
+
+std::optional<process_arguments> arguments_of(int pid) {
+  int argmax = 0;
+  std::size_t size = sizeof argmax;
+  int max_mib[2] = {CTL_KERN, KERN_ARGMAX};
+  if (sysctl(max_mib, 2, &argmax, &size, nullptr, 0) != 0 || argmax <= 0) return std::nullopt;
+  std::vector<char> buffer(static_cast<std::size_t>(argmax));
+  int mib[3] = {CTL_KERN, KERN_PROCARGS2, pid};
+  size = buffer.size();
+  if (sysctl(mib, 3, buffer.data(), &size, nullptr, 0) != 0 || size < sizeof(int))
+    return std::nullopt;
+  int argc = 0;
+  std::memcpy(&argc, buffer.data(), sizeof argc);
+  std::size_t at = sizeof argc;
+  while (at < size && buffer[at] != '\0') ++at;  // exec path
+  while (at < size && buffer[at] == '\0') ++at;  // padding
+  process_arguments result;
+  while (at < size) {
+    const char* start = buffer.data() + at;
+    std::size_t length = strnlen(start, size - at);
+    if (length == 0) break;
+    if (static_cast<int>(result.argv.size()) < argc) result.argv.emplace_back(start, length);
+    else result.env.emplace_back(start, length);
+    at += length + 1;
+  }
+  return result;
+}
+
+std::vector<int> pid_list(int count_or_bytes, const std::vector<int>& buffer) {
+  std::vector<int> pids;
+  for (int i = 0; i < count_or_bytes && i < static_cast<int>(buffer.size()); ++i)
+    if (buffer[static_cast<std::size_t>(i)] > 0) pids.push_back(buffer[static_cast<std::size_t>(i)]);
+  return pids;
+}
+
+std::string fd_target_of(int pid, const proc_fdinfo& fd) {
+  switch (fd.proc_fdtype) {
+    case PROX_FDTYPE_VNODE: {
+      vnode_fdinfowithpath info{};
+      if (proc_pidfdinfo(pid, fd.proc_fd, PROC_PIDFDVNODEPATHINFO, &info, sizeof info) ==
+          static_cast<int>(sizeof info))
+        return info.pvip.vip_path;
+      return "vnode";
+    }
+    case PROX_FDTYPE_PSHM: {
+      pshm_fdinfo info{};
+      if (proc_pidfdinfo(pid, fd.proc_fd, PROC_PIDFDPSHMINFO, &info, sizeof info) ==
+          static_cast<int>(sizeof info))
+        return std::string("posix_shm:") + info.pshminfo.pshm_name;
+      return "posix_shm";
+    }
+    case PROX_FDTYPE_PSEM: {
+      psem_fdinfo info{};
+      if (proc_pidfdinfo(pid, fd.proc_fd, PROC_PIDFDPSEMINFO, &info, sizeof info) ==
+          static_cast<int>(sizeof info))
+        return std::string("posix_sem:") + info.pseminfo.psem_name;
+      return "posix_sem";
+    }
+    case PROX_FDTYPE_SOCKET: return "socket";
+    case PROX_FDTYPE_PIPE: return "pipe";
+    case PROX_FDTYPE_KQUEUE: return "kqueue";
+    default: return "other";
+  }
+}
+
+}  // namespace
+
+snapshot take_snapshot(const std::vector<std::filesystem::path>& watch_dirs) {
+  snapshot result;
+  result.notes.push_back(
+      "unsupported: macOS cannot list POSIX shm, semaphores or SysV objects; names and ids from "
+      "the run's ledger are probed instead");
+  for (const auto& dir : watch_dirs) detail::scan_watch_dir(dir, result);
+  return result;
+}
+
+void complete(object_entry& entry) {
+  if (!is_posix_kind(entry.kind) && !entry.kind.starts_with("sysv_")) detail::complete_file(entry);
+}
+
+std::optional<object_entry> probe_named(const std::string& kind, const std::string& name) {
+  if (kind == "posix_shm" || kind == "posix_sem") return detail::probe_posix_name(kind, name);
+  if (kind == "posix_mq") return std::nullopt;  // no POSIX message queues on macOS
+  if (kind.starts_with("sysv_")) return detail::probe_sysv(kind, name);
+  struct stat st {};
+  if (lstat(name.c_str(), &st) != 0) return std::nullopt;
+  return object_entry{kind, name, name, static_cast<std::uint64_t>(st.st_ino),
+                      static_cast<std::uint64_t>(st.st_size), 0};
+}
+
+bool listable(const std::string& kind) {
+  return !is_posix_kind(kind) && !kind.starts_with("sysv_");
+}
+
+std::string cleanup_command(const object_entry& entry) {
+  // No shell command unlinks POSIX names on macOS; the C library's own call, through Python.
+  if (entry.kind == "posix_shm" || entry.kind == "posix_sem")
+    return "python3 -c " + detail::shell_quote(fmt::format(
+        "import ctypes; ctypes.CDLL(None).{}(b'{}')",
+        entry.kind == "posix_shm" ? "shm_unlink" : "sem_unlink", entry.name));
+  return detail::cleanup_common(entry);
+}
+
+std::error_code remove_object(const object_entry& entry) noexcept {
+  if (entry.kind == "posix_shm") {
+    if (shm_unlink(entry.name.c_str()) != 0) return {errno, std::generic_category()};
+    return {};
+  }
+  if (entry.kind == "posix_sem") {
+    if (sem_unlink(entry.name.c_str()) != 0) return {errno, std::generic_category()};
+    return {};
+  }
+  if (entry.kind == "posix_mq") return std::make_error_code(std::errc::not_supported);
+  if (entry.kind.starts_with("sysv_")) return detail::remove_sysv(entry);
+  return detail::remove_file(entry);
+}
+
+std::optional<process_status> status_of(int pid) {
+  proc_bsdinfo info{};
+  if (proc_pidinfo(pid, PROC_PIDTBSDINFO, 0, &info, PROC_PIDTBSDINFO_SIZE) !=
+      PROC_PIDTBSDINFO_SIZE)
+    return std::nullopt;
+  process_status status;
+  status.pid = pid;
+  status.ppid = static_cast<int>(info.pbi_ppid);
+  status.pgid = static_cast<int>(info.pbi_pgid);
+  status.start_time = info.pbi_start_tvsec * 1000000ULL + info.pbi_start_tvusec;
+  status.zombie = info.pbi_status == SZOMB;
+  return status;
+}
+
+std::vector<int> children_of(int pid) {
+  std::vector<int> buffer(4096);
+  int count = proc_listchildpids(pid, buffer.data(), static_cast<int>(buffer.size() * sizeof(int)));
+  return pid_list(count, buffer);
+}
+
+std::vector<int> processes_with(const std::string& entry) {
+  std::vector<int> found;
+  std::vector<int> buffer(pid_buffer_max);
+  int count = proc_listallpids(buffer.data(), static_cast<int>(buffer.size() * sizeof(int)));
+  for (int pid : pid_list(count, buffer)) {
+    if (pid == getpid()) continue;
+    auto status = status_of(pid);
+    if (status && !status->zombie && environment_has(pid, entry)) found.push_back(pid);
+  }
+  return found;
+}
+
+std::vector<int> lost_descendants(int pgid, const std::string& marker) {
+  std::vector<int> lost;
+  std::vector<int> buffer(pid_buffer_max);
+  int count = proc_listpgrppids(pgid, buffer.data(), static_cast<int>(buffer.size() * sizeof(int)));
+  lost = pid_list(count, buffer);
+  // Orphans that left the group (setsid): adopted by launchd, recognised by the marker.
+  count = proc_listallpids(buffer.data(), static_cast<int>(buffer.size() * sizeof(int)));
+  for (int pid : pid_list(count, buffer)) {
+    auto status = status_of(pid);
+    if (status && status->ppid == 1 && environment_has(pid, marker)) lost.push_back(pid);
+  }
+  return lost;
+}
+
+bool environment_has(int pid, const std::string& entry) {
+  auto arguments = arguments_of(pid);
+  return arguments &&
+         std::find(arguments->env.begin(), arguments->env.end(), entry) != arguments->env.end();
+}
+
+process_details inspect(int pid) {
+  process_details details;
+  if (auto arguments = arguments_of(pid)) {
+    for (const auto& word : arguments->argv) {
+      if (!details.command.empty()) details.command += ' ';
+      details.command += word;
+    }
+  }
+  int bytes = proc_pidinfo(pid, PROC_PIDLISTFDS, 0, nullptr, 0);
+  if (bytes > 0) {
+    std::vector<proc_fdinfo> fds(static_cast<std::size_t>(bytes) / sizeof(proc_fdinfo) + 16);
+    bytes = proc_pidinfo(pid, PROC_PIDLISTFDS, 0, fds.data(),
+                         static_cast<int>(fds.size() * sizeof(proc_fdinfo)));
+    for (int i = 0; i < bytes / static_cast<int>(sizeof(proc_fdinfo)); ++i)
+      details.fds.push_back({fds[static_cast<std::size_t>(i)].proc_fd,
+                             fd_target_of(pid, fds[static_cast<std::size_t>(i)])});
+  } else {
+    details.notes.push_back(fmt::format("fds of {}: {}", pid, std::strerror(errno)));
+  }
+  // Regions one after another; PROC_PIDREGIONPATHINFO returns the region at or after address.
+  std::uint64_t address = 0;
+  for (int guard = 0; guard < 100000; ++guard) {
+    proc_regionwithpathinfo region{};
+    int got = proc_pidinfo(pid, PROC_PIDREGIONPATHINFO, address, &region, sizeof region);
+    if (got != static_cast<int>(sizeof region)) break;
+    const auto& info = region.prp_prinfo;
+    std::string path = region.prp_vip.vip_path;
+    if (!path.empty()) {
+      bool shared = info.pri_share_mode == SM_SHARED || info.pri_share_mode == SM_TRUESHARED ||
+                    info.pri_share_mode == SM_SHARED_ALIASED;
+      auto same = std::find_if(details.maps.begin(), details.maps.end(),
+                               [&](const mapping& m) { return m.path == path; });
+      if (same != details.maps.end()) {
+        same->size += info.pri_size;
+        same->shared = same->shared || shared;
+      } else {
+        details.maps.push_back({path, info.pri_size, shared});
+      }
+    }
+    address = info.pri_address + info.pri_size;
+  }
+  return details;
+}
+
+}  // namespace afterlife::probes

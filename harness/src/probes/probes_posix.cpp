@@ -1,0 +1,223 @@
+// Probes that POSIX gives on every platform: watched directories, SysV objects by id, POSIX
+// shm and semaphores by name, and the removal of files and SysV objects.
+#include "probes/probes.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <semaphore.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include <cerrno>
+#include <charconv>
+
+namespace afterlife::probes::detail {
+
+namespace {
+
+// Deep enough for build trees, bounded so that a watched `/` cannot take forever.
+constexpr int max_depth = 8;
+constexpr std::size_t max_entries = 200000;
+
+std::string kind_of(unsigned char d_type, int dirfd, const char* name) {
+  if (d_type == DT_UNKNOWN) {
+    struct stat st {};
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return {};
+    if (S_ISDIR(st.st_mode)) return "dir";
+    if (S_ISSOCK(st.st_mode)) return "socket";
+    if (S_ISFIFO(st.st_mode)) return "fifo";
+    return "file";
+  }
+  switch (d_type) {
+    case DT_DIR: return "dir";
+    case DT_SOCK: return "socket";
+    case DT_FIFO: return "fifo";
+    default: return "file";  // regular files, symlinks (as themselves), devices
+  }
+}
+
+void scan_dir_fd(int dirfd, const std::string& path, int depth, snapshot& into) {
+  DIR* dir = fdopendir(dirfd);
+  if (dir == nullptr) {
+    close(dirfd);
+    return;
+  }
+  while (const dirent* entry = readdir(dir)) {
+    std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    if (into.objects.size() >= max_entries) {
+      into.notes.push_back(fmt::format("watch: stopped after {} entries under {}", max_entries, path));
+      break;
+    }
+    std::string kind = kind_of(entry->d_type, dirfd, entry->d_name);
+    std::string full = path + "/" + std::string(name);
+    if (kind == "dir") {
+      if (depth >= max_depth) continue;
+      int sub = openat(dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) scan_dir_fd(sub, full, depth + 1, into);
+      continue;
+    }
+    if (kind.empty()) continue;
+    object_entry object{kind, full, full, static_cast<std::uint64_t>(entry->d_ino), 0, 0};
+    into.objects.emplace(object.key(), std::move(object));
+  }
+  closedir(dir);
+}
+
+// Opens each component of an absolute path's parent with O_NOFOLLOW, so that a directory
+// swapped for a symlink after the scan cannot redirect a removal. Returns -1 with errno set.
+int open_parent_nofollow(const std::filesystem::path& path) {
+  int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  for (const auto& part : path.parent_path().relative_path()) {
+    int next = openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int saved = errno;
+    close(fd);
+    if (next < 0) {
+      errno = saved;
+      return -1;
+    }
+    fd = next;
+  }
+  return fd;
+}
+
+std::optional<int> parse_id(const std::string& text) {
+  int id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return id;
+}
+
+}  // namespace
+
+void scan_watch_dir(const std::filesystem::path& dir, snapshot& into) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    into.notes.push_back(fmt::format("watch: cannot open {}: {}", dir.string(),
+                                     std::generic_category().message(errno)));
+    return;
+  }
+  scan_dir_fd(fd, dir.string(), 0, into);
+}
+
+void complete_file(object_entry& entry) {
+  struct stat st {};
+  if (lstat(entry.path.c_str(), &st) != 0) return;
+  entry.size = static_cast<std::uint64_t>(st.st_size);
+  entry.inode = static_cast<std::uint64_t>(st.st_ino);
+}
+
+std::optional<object_entry> probe_sysv(const std::string& kind, const std::string& name) {
+  auto id = parse_id(name);
+  if (!id) return std::nullopt;
+  object_entry entry{kind, name, "", 0, 0, 0};
+  if (kind == "sysv_shm") {
+    shmid_ds ds{};
+    if (shmctl(*id, IPC_STAT, &ds) != 0) return std::nullopt;
+    entry.size = ds.shm_segsz;
+    entry.creator_pid = static_cast<int>(ds.shm_cpid);
+  } else if (kind == "sysv_sem") {
+    semid_ds ds{};
+    if (semctl(*id, 0, IPC_STAT, &ds) != 0) return std::nullopt;
+    entry.size = ds.sem_nsems;
+  } else if (kind == "sysv_msg") {
+    msqid_ds ds{};
+    if (msgctl(*id, IPC_STAT, &ds) != 0) return std::nullopt;
+    entry.size = ds.msg_qnum;
+  } else {
+    return std::nullopt;
+  }
+  return entry;
+}
+
+std::optional<object_entry> probe_posix_name(const std::string& kind, const std::string& name) {
+  if (kind == "posix_shm") {
+    int fd = shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return std::nullopt;
+    struct stat st {};
+    object_entry entry{kind, name, "", 0, 0, 0};
+    if (fstat(fd, &st) == 0) {
+      entry.size = static_cast<std::uint64_t>(st.st_size);
+      entry.inode = static_cast<std::uint64_t>(st.st_ino);
+    }
+    close(fd);
+    return entry;
+  }
+  if (kind == "posix_sem") {
+    sem_t* sem = sem_open(name.c_str(), 0);
+    if (sem == SEM_FAILED) return std::nullopt;
+    sem_close(sem);
+    return object_entry{kind, name, "", 0, 0, 0};
+  }
+  return std::nullopt;
+}
+
+std::error_code remove_file(const object_entry& entry) noexcept {
+  std::filesystem::path path = entry.path;
+  int dirfd = open_parent_nofollow(path);
+  if (dirfd < 0) return {errno, std::generic_category()};
+  std::error_code result;
+  struct stat st {};
+  std::string leaf = path.filename().string();
+  if (fstatat(dirfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    result = {errno, std::generic_category()};
+  } else if (entry.inode != 0 && static_cast<std::uint64_t>(st.st_ino) != entry.inode) {
+    result = std::make_error_code(std::errc::operation_canceled);  // someone else's now
+  } else if (unlinkat(dirfd, leaf.c_str(), 0) != 0) {
+    result = {errno, std::generic_category()};
+  }
+  close(dirfd);
+  return result;
+}
+
+std::error_code remove_sysv(const object_entry& entry) noexcept {
+  auto id = parse_id(entry.name);
+  if (!id) return std::make_error_code(std::errc::invalid_argument);
+  int rc = -1;
+  if (entry.kind == "sysv_shm") {
+    // The id may have been reused by another creator since the snapshot.
+    shmid_ds ds{};
+    if (shmctl(*id, IPC_STAT, &ds) != 0) return {errno, std::generic_category()};
+    if (entry.creator_pid != 0 && static_cast<int>(ds.shm_cpid) != entry.creator_pid)
+      return std::make_error_code(std::errc::operation_canceled);
+    rc = shmctl(*id, IPC_RMID, nullptr);
+  } else if (entry.kind == "sysv_sem") {
+    rc = semctl(*id, 0, IPC_RMID);
+  } else if (entry.kind == "sysv_msg") {
+    rc = msgctl(*id, IPC_RMID, nullptr);
+  } else {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  if (rc != 0) return {errno, std::generic_category()};
+  return {};
+}
+
+std::string shell_quote(const std::string& word) {
+  bool plain = !word.empty() && word.find_first_not_of(
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=+,@%") ==
+      std::string::npos;
+  if (plain) return word;
+  std::string quoted = "'";
+  for (char c : word) {
+    if (c == '\'') quoted += "'\\''";
+    else quoted += c;
+  }
+  return quoted + "'";
+}
+
+std::string cleanup_common(const object_entry& entry) {
+  if (entry.kind == "sysv_shm") return "ipcrm -m " + entry.name;
+  if (entry.kind == "sysv_sem") return "ipcrm -s " + entry.name;
+  if (entry.kind == "sysv_msg") return "ipcrm -q " + entry.name;
+  return "rm -- " + shell_quote(entry.path);
+}
+
+}  // namespace afterlife::probes::detail

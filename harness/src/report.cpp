@@ -1,0 +1,205 @@
+#include "afterlife/harness/report.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+
+namespace afterlife {
+
+namespace {
+
+nlohmann::json exit_json(const exit_info& exit) {
+  nlohmann::json j{{"pid", exit.pid}};
+  if (exit.exited) {
+    j["code"] = exit.code;
+  } else if (exit.signal != 0) {
+    j["signal"] = exit.signal;
+    j["signal_name"] = exit.signal_name;
+    j["core_dumped"] = exit.core_dumped;
+  }
+  return j;
+}
+
+nlohmann::json survivor_json(const survivor& s) {
+  nlohmann::json fds = nlohmann::json::array();
+  for (const auto& fd : s.fds) fds.push_back({{"fd", fd.fd}, {"target", fd.target}});
+  nlohmann::json maps = nlohmann::json::array();
+  for (const auto& m : s.maps)
+    maps.push_back({{"path", m.path}, {"size", m.size}, {"shared", m.shared}});
+  return {{"pid", s.pid}, {"command", s.command}, {"fds", fds}, {"maps", maps}};
+}
+
+nlohmann::json leftover_json(const leftover& l) {
+  nlohmann::json j{{"kind", l.kind},         {"name", l.name},
+                   {"path", l.path},         {"size", l.size},
+                   {"attributed", l.attributed}, {"cleanup", l.cleanup},
+                   {"reaped", l.reaped}};
+  j["creator"] = l.creator ? nlohmann::json{{"pid", l.creator->pid}, {"site", l.creator->site}}
+                           : nlohmann::json(nullptr);
+  if (!l.reap_error.empty()) j["reap_error"] = l.reap_error;
+  return j;
+}
+
+std::string how_it_ended(const run_report& report) {
+  const exit_info& exit = report.exit;
+  if (exit.exited) return fmt::format("exited with code {}", exit.code);
+  if (exit.signal != 0)
+    return fmt::format("killed by signal {} (SIG{}){}", exit.signal, exit.signal_name,
+                       exit.core_dumped ? ", core dumped" : "");
+  return "never reaped";
+}
+
+std::string xml_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        // XML 1.0 forbids most control characters even escaped.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r')
+          out += '?';
+        else
+          out += c;
+    }
+  }
+  return out;
+}
+
+std::string command_line(const std::vector<std::string>& command) {
+  std::string text;
+  for (const auto& word : command) {
+    if (!text.empty()) text += ' ';
+    text += word;
+  }
+  return text;
+}
+
+}  // namespace
+
+nlohmann::json to_json(const run_report& report) {
+  nlohmann::json phases = nlohmann::json::array();
+  for (const auto& p : report.phases) {
+    nlohmann::json j{{"name", p.name}, {"begin_ms", p.begin_ms}};
+    j["end_ms"] = p.end_ms ? nlohmann::json(*p.end_ms) : nlohmann::json(nullptr);
+    phases.push_back(j);
+  }
+  nlohmann::json survivors = nlohmann::json::array();
+  for (const auto& s : report.survivors) survivors.push_back(survivor_json(s));
+  nlohmann::json leftovers = nlohmann::json::array();
+  for (const auto& l : report.leftovers) leftovers.push_back(leftover_json(l));
+  nlohmann::json expectations = nlohmann::json::array();
+  for (const auto& e : report.expectations)
+    expectations.push_back({{"expr", e.expr}, {"met", e.met}, {"actual", e.actual}});
+  return {
+      {"schema", "afterlife.report/1"},
+      {"run_id", report.run_id},
+      {"command", report.command},
+      {"mode", std::string(to_string(report.mode))},
+      {"trigger", report.trigger},
+      {"trigger_fired", report.trigger_fired},
+      {"action", report.action},
+      {"timed_out", report.timed_out},
+      {"interrupted", report.interrupted},
+      {"exit", exit_json(report.exit)},
+      {"duration_ms", report.duration_ms},
+      {"max_rss_kib", report.max_rss_kib},
+      {"phases", phases},
+      {"survivors", survivors},
+      {"leftovers", leftovers},
+      {"expectations", expectations},
+      {"malformed_messages", report.malformed_messages},
+      {"notes", report.notes},
+      {"verdict", report.pass ? "pass" : "fail"},
+  };
+}
+
+void write_text(std::ostream& out, const run_report& report) {
+  out << fmt::format("afterlife run: {}\n", command_line(report.command));
+  out << fmt::format("  mode      {}{}\n", to_string(report.mode),
+                     report.mode == exit_mode::natural
+                         ? std::string{}
+                         : fmt::format(" at {} ({})", report.trigger,
+                                       report.trigger_fired ? report.action : "never fired"));
+  out << fmt::format("  ended     pid {} {} after {:.1f} ms{}\n", report.exit.pid,
+                     how_it_ended(report), report.duration_ms,
+                     report.interrupted ? " — INTERRUPTED, the whole tree was killed"
+                     : report.timed_out ? " — TIMED OUT, the whole tree was killed"
+                                        : "");
+  out << fmt::format("  max rss   {} KiB\n", report.max_rss_kib);
+  if (report.phases.empty()) {
+    out << "  phases    none reported\n";
+  } else {
+    out << "  phases   ";
+    for (const auto& p : report.phases)
+      out << fmt::format(" {}{}", p.name, p.end_ms ? "" : "(unfinished)");
+    out << "\n";
+  }
+  if (report.survivors.empty()) {
+    out << "  survivors none\n";
+  } else {
+    out << fmt::format("  survivors {} (killed after the grace period)\n", report.survivors.size());
+    for (const auto& s : report.survivors) {
+      out << fmt::format("    pid {}  {}\n", s.pid, s.command);
+      for (const auto& fd : s.fds) out << fmt::format("      fd {} -> {}\n", fd.fd, fd.target);
+      for (const auto& m : s.maps)
+        if (m.shared) out << fmt::format("      maps {} ({} bytes, shared)\n", m.path, m.size);
+    }
+  }
+  auto attributed = std::count_if(report.leftovers.begin(), report.leftovers.end(),
+                                  [](const leftover& l) { return l.attributed; });
+  if (report.leftovers.empty()) {
+    out << "  leftovers none\n";
+  } else {
+    out << fmt::format("  leftovers {} ({} created by this run, {} by someone else)\n",
+                       report.leftovers.size(), attributed,
+                       static_cast<long>(report.leftovers.size()) - attributed);
+    for (const auto& l : report.leftovers) {
+      out << fmt::format("    {:<9} {}  {} bytes", l.kind, l.name, l.size);
+      if (l.creator)
+        out << fmt::format("  created by pid {} at {}", l.creator->pid, l.creator->site);
+      else
+        out << "  not created by this run";
+      out << "\n";
+      std::string state = l.reaped ? "reaped"
+                          : !l.reap_error.empty() ? "not reaped: " + l.reap_error
+                                                  : "left in place";
+      out << fmt::format("      remove: {}   [{}]\n", l.cleanup, state);
+    }
+  }
+  if (report.malformed_messages > 0)
+    out << fmt::format("  control   {} malformed messages\n", report.malformed_messages);
+  for (const auto& note : report.notes) out << fmt::format("  note      {}\n", note);
+  out << "  expect\n";
+  for (const auto& e : report.expectations)
+    out << fmt::format("    {} {}  ({})\n", e.met ? "ok  " : "FAIL", e.expr, e.actual);
+  out << fmt::format("  verdict   {}\n", report.pass ? "pass" : "FAIL");
+}
+
+void write_junit(std::ostream& out, const run_report& report) {
+  auto failures = std::count_if(report.expectations.begin(), report.expectations.end(),
+                                [](const expectation_result& e) { return !e.met; });
+  std::string suite = xml_escape(command_line(report.command));
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out << fmt::format("<testsuites tests=\"{}\" failures=\"{}\">\n", report.expectations.size(),
+                     failures);
+  out << fmt::format(
+      "  <testsuite name=\"afterlife run {}\" tests=\"{}\" failures=\"{}\" time=\"{:.3f}\">\n",
+      suite, report.expectations.size(), failures, report.duration_ms / 1000.0);
+  for (const auto& e : report.expectations) {
+    out << fmt::format("    <testcase classname=\"afterlife.{}\" name=\"{}\"", to_string(report.mode),
+                       xml_escape(e.expr));
+    if (e.met) {
+      out << "/>\n";
+    } else {
+      out << fmt::format(">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                         xml_escape(e.actual), xml_escape(how_it_ended(report)));
+    }
+  }
+  out << "  </testsuite>\n</testsuites>\n";
+}
+
+}  // namespace afterlife

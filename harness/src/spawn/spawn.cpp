@@ -1,0 +1,176 @@
+#include "spawn/spawn.hpp"
+
+#include "afterlife/harness/run.hpp"
+#include "run_dir.hpp"
+
+#include "spawn/boost_process.hpp"
+
+#include <fmt/core.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace afterlife::detail {
+
+namespace bp = boost::process::v2;
+
+environment_block::environment_block() {
+  for (char** entry = environ; *entry != nullptr; ++entry) entries_.emplace_back(*entry);
+}
+
+void environment_block::set(const std::string& name, const std::string& value) {
+  std::string prefix = name + "=";
+  for (auto& entry : entries_) {
+    if (entry.starts_with(prefix)) {
+      entry = prefix + value;
+      return;
+    }
+  }
+  entries_.push_back(prefix + value);
+}
+
+void environment_block::append(const std::string& name, const std::string& value,
+                               char separator) {
+  std::string prefix = name + "=";
+  for (auto& entry : entries_) {
+    if (entry.starts_with(prefix)) {
+      if (entry.size() > prefix.size()) entry += separator;
+      entry += value;
+      return;
+    }
+  }
+  entries_.push_back(prefix + value);
+}
+
+const char* const* environment_block::pointers() {
+  pointers_.clear();
+  for (const auto& entry : entries_) pointers_.push_back(entry.c_str());
+  pointers_.push_back(nullptr);
+  return pointers_.data();
+}
+
+namespace {
+
+// ---- the add-ons (Boost.Process v2 initializers). on_setup runs in the parent before the
+// fork, on_exec_setup in the child between fork and exec (async-signal-safe calls only). ----
+
+// Its own process group, so that a tree kill reaches every process that did not leave it.
+// Boost.Process v2 has no process-group option.
+struct process_group {
+  template <typename Launcher>
+  bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    if (setpgid(0, 0) != 0) return {errno, bp::system_category()};
+    return {};
+  }
+};
+
+// The child starts with default signal handling and nothing blocked, whatever the harness (or
+// the thread that spawns, under `afterlife matrix`) has set: ignored dispositions and blocked
+// masks survive exec.
+struct default_signals {
+  template <typename Launcher>
+  bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    return {};
+  }
+};
+
+// The Linux child subreaper: orphans of the run (setsid double forks included) become the
+// harness's children, stay visible, and can be reaped.
+struct subreaper {
+  std::string* note;
+  template <typename Launcher>
+  bp::error_code on_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    *note = become_subreaper();
+    return {};
+  }
+};
+
+// The run's private directory: TMPDIR inside it, and where the program finds the harness.
+struct run_directory {
+  const run_dir* dir;
+  environment_block* env;
+  template <typename Launcher>
+  bp::error_code on_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    env->set("TMPDIR", dir->tmp().string());
+    env->set("AFTERLIFE_RUN", dir->id());
+    env->set("AFTERLIFE_SOCKET", dir->socket().string());
+    env->set("AFTERLIFE_LEDGER", dir->ledger().string());
+    return {};
+  }
+};
+
+// The interposer that writes the ledger, preloaded into every process of the run.
+struct interposer_preload {
+  const std::filesystem::path* library;
+  environment_block* env;
+  template <typename Launcher>
+  bp::error_code on_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    if (library->empty()) return {};
+    env->append(preload_variable(), library->string(), ':');
+    // An ASan-built child checks that its runtime comes first in the preload list; ours is
+    // a plain C library with no interceptors of its own, so that check must be off.
+    env->append("ASAN_OPTIONS", "verify_asan_link_order=0", ':');
+    return {};
+  }
+};
+
+// Hands the finished environment block to the launcher; must come after every add-on that
+// edits it.
+struct environment {
+  environment_block* env;
+  template <typename Launcher>
+  bp::error_code on_setup(Launcher& launcher, const bp::filesystem::path&, const char* const*&) {
+    launcher.env = env->pointers();
+    return {};
+  }
+};
+
+}  // namespace
+
+std::filesystem::path resolve_command(const std::string& name) {
+  if (name.empty()) throw harness_error("command not found: (empty)");
+  if (name.find('/') != std::string::npos) {
+    if (access(name.c_str(), X_OK) != 0) throw harness_error("command not found: " + name);
+    return name;
+  }
+  auto found = bp::environment::find_executable(name);
+  if (found.empty()) throw harness_error("command not found: " + name);
+  return std::filesystem::path(found.string());
+}
+
+spawned spawn(const spawn_request& request) {
+  auto executable = resolve_command(request.command.front());
+  std::vector<std::string> args(request.command.begin() + 1, request.command.end());
+  boost::asio::io_context context;
+  bp::posix::default_launcher launcher;
+  std::string subreaper_note;
+  bp::error_code ec;
+  // The executor overload: the (context, ec, ...) one throws in 1.81 instead of setting ec.
+  auto process = launcher(
+      context.get_executor(), ec, bp::filesystem::path(executable.string()), args,
+      bp::process_stdio{request.stdin_fd, request.stdout_fd, request.stderr_fd},
+      subreaper{&subreaper_note}, process_group{}, default_signals{},
+      run_directory{request.dir, request.env},
+      interposer_preload{&request.interposer, request.env}, environment{request.env});
+  if (ec) {
+    throw harness_error(fmt::format("cannot start {}: {}", request.command.front(), ec.message()));
+  }
+  int pid = process.id();
+  // From here the harness waits for the pid itself (raw status, rusage); without detach the
+  // handle's destructor would kill the child.
+  process.detach();
+  return {pid, subreaper_note};
+}
+
+}  // namespace afterlife::detail

@@ -1,0 +1,73 @@
+// Spawning the run's main process on Boost.Process v2's launcher with small add-ons, each doing
+// one thing (spawn.cpp): its own process group, signal state reset, the run directory's
+// variables (TMPDIR, AFTERLIFE_*), the interposer preload, the environment block. The OS parts
+// (subreaper, exit watch, preload variable) are in spawn_linux.cpp / spawn_macos.cpp.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace afterlife::detail {
+
+class run_dir;
+
+// The environment the child gets: this process's, then the changes asked for.
+class environment_block {
+ public:
+  environment_block();  // a copy of this process's environment
+  void set(const std::string& name, const std::string& value);
+  // Appends value to a separator-joined list variable (LD_PRELOAD, ASAN_OPTIONS).
+  void append(const std::string& name, const std::string& value, char separator);
+  // The NULL-terminated array for execve; valid until the block changes or dies.
+  const char* const* pointers();
+
+ private:
+  std::vector<std::string> entries_;
+  std::vector<const char*> pointers_;
+};
+
+struct spawn_request {
+  std::vector<std::string> command;  // argv; argv[0] is resolved in PATH
+  environment_block* env = nullptr;
+  const run_dir* dir = nullptr;
+  std::filesystem::path interposer;  // empty: no preload
+  int stdin_fd = 0;
+  int stdout_fd = 1;
+  int stderr_fd = 2;
+};
+
+// The executable argv[0] names: itself when it has a slash, else the first match in PATH.
+// Throws harness_error("command not found: NAME").
+std::filesystem::path resolve_command(const std::string& name);
+
+struct spawned {
+  int pid = 0;
+  std::string note;  // "" or why the OS could not do an add-on ("unsupported: ...")
+};
+
+// Starts the process; the caller owns the pid from then on (waits for it itself, to keep the
+// raw wait status). Throws harness_error when the launch fails.
+spawned spawn(const spawn_request& request);
+
+// OS parts.
+// Makes this process the reaper of orphaned descendants where the OS can (Linux). Returns
+// "" or "unsupported: why". Process-wide and idempotent.
+std::string become_subreaper();
+// The environment variable that preloads a library, and the interposer's file name.
+const char* preload_variable();
+const char* interposer_file_name();
+std::filesystem::path self_executable();
+// A descriptor that becomes readable when pid exits (pidfd / kqueue); -1 when the OS cannot,
+// in which case the caller polls with a short timeout. The caller closes it.
+int open_exit_watch(int pid);
+// ru_maxrss in KiB (Linux reports KiB, macOS bytes).
+long max_rss_kib(const rusage& usage);
+// Sockets: no SIGPIPE when the peer is gone (MSG_NOSIGNAL on Linux, SO_NOSIGPIPE on macOS).
+int no_sigpipe_flags();
+void no_sigpipe(int fd);
+
+}  // namespace afterlife::detail

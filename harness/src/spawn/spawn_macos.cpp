@@ -1,0 +1,56 @@
+// macOS parts of spawning (compiled on macOS only; untested here): no subreaper (orphans go to
+// launchd; the probes find them by process group and a libproc scan), kqueue exit watch.
+#include "spawn/spawn.hpp"
+
+#include <mach-o/dyld.h>
+#include <sys/event.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace afterlife::detail {
+
+std::string become_subreaper() {
+  return "unsupported: macOS has no child subreaper; orphans are found by process group and "
+         "parent chain";
+}
+
+const char* preload_variable() { return "DYLD_INSERT_LIBRARIES"; }
+const char* interposer_file_name() { return "libafterlife_interposer.dylib"; }
+
+std::filesystem::path self_executable() {
+  std::uint32_t size = 0;
+  _NSGetExecutablePath(nullptr, &size);
+  std::vector<char> buffer(size + 1, '\0');
+  if (_NSGetExecutablePath(buffer.data(), &size) != 0) return {};
+  std::error_code ec;
+  auto resolved = std::filesystem::canonical(buffer.data(), ec);
+  return ec ? std::filesystem::path(buffer.data()) : resolved;
+}
+
+int open_exit_watch(int pid) {
+  // A kqueue descriptor is readable (poll/select) while an event is pending on it.
+  int queue = kqueue();
+  if (queue < 0) return -1;
+  struct kevent change;
+  EV_SET(&change, static_cast<uintptr_t>(pid), EVFILT_PROC, EV_ADD | EV_ONESHOT, NOTE_EXIT, 0,
+         nullptr);
+  if (kevent(queue, &change, 1, nullptr, 0, nullptr) != 0) {
+    close(queue);
+    return -1;
+  }
+  return queue;
+}
+
+long max_rss_kib(const rusage& usage) { return usage.ru_maxrss / 1024; }
+
+int no_sigpipe_flags() { return 0; }
+void no_sigpipe(int fd) {
+  int one = 1;
+  (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+}
+
+}  // namespace afterlife::detail

@@ -1,0 +1,266 @@
+/* A test program for `afterlife run`: performs the actions given as arguments, in order.
+ * Each argument is ACTION or ACTION=VALUE; a path starting with "@tmp/" is under $TMPDIR.
+ *
+ *   shm=NAME[:SIZE] shm-unlink=NAME shm-raw=NAME sem=NAME mq=NAME
+ *   sysv-shm=SIZE sysv-sem=NSEMS sysv-msg        (IPC_PRIVATE; prints "sysv ID")
+ *   fifo=PATH socket=PATH file=PATH fopen=PATH mkstemp=TEMPLATE touch=PATH symlink=TARGET:LINK
+ *   checkpoint=NAME phase-begin=NAME phase-end=NAME register=KIND:NAME
+ *   print=TEXT eprint=TEXT flood=BYTES sleep=MS close-fds close-stdout ignore-term
+ *   fork-sleep=MS fork-many=N fork-checkpoint=NAME daemonize=MS wait-children
+ *   bad-messages exit=N _exit=N abort pause
+ *
+ * Every child it forks sleeps or waits; none outlives its purpose by more than its sleep.
+ */
+#define _GNU_SOURCE
+#include "afterlife/control_client.h"
+
+#include <fcntl.h>
+#include <mqueue.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void fail(const char *what, const char *arg) {
+  fprintf(stderr, "actor: %s %s: %s\n", what, arg, strerror(errno));
+  exit(100);
+}
+
+static const char *path_of(const char *value, char *buffer, size_t size) {
+  if (strncmp(value, "@tmp/", 5) != 0) return value;
+  const char *tmp = getenv("TMPDIR");
+  snprintf(buffer, size, "%s/%s", tmp ? tmp : "/tmp", value + 5);
+  return buffer;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* Raw control-socket messages the client library would refuse to send. */
+static void send_raw(const char *data, size_t len) {
+  const char *path = getenv("AFTERLIFE_SOCKET");
+  struct sockaddr_un addr;
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (path == NULL || fd < 0) return;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
+    char answer[128];
+    (void)send(fd, data, len, MSG_NOSIGNAL);
+    shutdown(fd, SHUT_WR);
+    ssize_t n = recv(fd, answer, sizeof answer - 1, 0);
+    if (n > 0) {
+      answer[n] = '\0';
+      printf("answer: %s", answer);
+    }
+  }
+  close(fd);
+}
+
+static void bad_messages(void) {
+  char big[2048];
+  memset(big, 'x', sizeof big);
+  memcpy(big, "1 checkpoint ", 13);
+  big[sizeof big - 1] = '\n';
+  send_raw("hello\n", 6);                            /* no pid */
+  send_raw("12 dance now\n", 13);                    /* unknown verb */
+  send_raw("12 phase atexit sideways\n", 25);        /* bad begin|end */
+  send_raw("12 register nothing /x\n", 23);          /* unknown kind */
+  send_raw("12 checkpoint", 13);                     /* EOF before the newline */
+  send_raw(big, sizeof big);                         /* oversized */
+  fflush(stdout);
+}
+
+static void do_action(const char *action, const char *value) {
+  char buffer[4096];
+  if (strcmp(action, "shm") == 0) {
+    char name[256];
+    long size = 4096;
+    snprintf(name, sizeof name, "%s", value);
+    char *colon = strchr(name, ':');
+    if (colon) {
+      *colon = '\0';
+      size = atol(colon + 1);
+    }
+    int fd = shm_open(name, O_CREAT | O_RDWR, 0600);
+    if (fd < 0 || ftruncate(fd, size) != 0) fail("shm_open", name);
+    close(fd);
+  } else if (strcmp(action, "shm-unlink") == 0) {
+    if (shm_unlink(value) != 0) fail("shm_unlink", value);
+  } else if (strcmp(action, "shm-raw") == 0) {
+    /* Past the interposer: only a registration can attribute this one. */
+    snprintf(buffer, sizeof buffer, "/dev/shm/%s", value[0] == '/' ? value + 1 : value);
+    long fd = syscall(SYS_openat, AT_FDCWD, buffer, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) fail("openat", buffer);
+    close((int)fd);
+  } else if (strcmp(action, "sem") == 0) {
+    sem_t *sem = sem_open(value, O_CREAT, 0600, 1);
+    if (sem == SEM_FAILED) fail("sem_open", value);
+  } else if (strcmp(action, "mq") == 0) {
+    mqd_t q = mq_open(value, O_CREAT | O_RDWR, 0600, NULL);
+    if (q == (mqd_t)-1) fail("mq_open", value);
+  } else if (strcmp(action, "sysv-shm") == 0) {
+    int id = shmget(IPC_PRIVATE, (size_t)atol(value), IPC_CREAT | 0600);
+    if (id < 0) fail("shmget", value);
+    printf("sysv %d\n", id);
+  } else if (strcmp(action, "sysv-sem") == 0) {
+    int id = semget(IPC_PRIVATE, atoi(value), IPC_CREAT | 0600);
+    if (id < 0) fail("semget", value);
+    printf("sysv %d\n", id);
+  } else if (strcmp(action, "sysv-msg") == 0) {
+    int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    if (id < 0) fail("msgget", "");
+    printf("sysv %d\n", id);
+  } else if (strcmp(action, "fifo") == 0) {
+    if (mkfifo(path_of(value, buffer, sizeof buffer), 0600) != 0) fail("mkfifo", value);
+  } else if (strcmp(action, "socket") == 0) {
+    struct sockaddr_un addr;
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    strncpy(addr.sun_path, path_of(value, buffer, sizeof buffer), sizeof addr.sun_path - 1);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0) fail("bind", value);
+  } else if (strcmp(action, "file") == 0 || strcmp(action, "touch") == 0) {
+    int fd = open(path_of(value, buffer, sizeof buffer), O_CREAT | O_WRONLY, 0600);
+    if (fd < 0) fail("open", value);
+    close(fd);
+  } else if (strcmp(action, "symlink") == 0) {
+    char target[4096];
+    snprintf(target, sizeof target, "%s", value);
+    char *colon = strchr(target, ':');
+    if (colon == NULL) fail("symlink needs TARGET:LINK", value);
+    *colon = '\0';
+    if (symlink(target, path_of(colon + 1, buffer, sizeof buffer)) != 0) fail("symlink", value);
+  } else if (strcmp(action, "fopen") == 0) {
+    FILE *f = fopen(path_of(value, buffer, sizeof buffer), "w");
+    if (f == NULL) fail("fopen", value);
+    fclose(f);
+  } else if (strcmp(action, "mkstemp") == 0) {
+    char template_path[4096];
+    snprintf(template_path, sizeof template_path, "%s", path_of(value, buffer, sizeof buffer));
+    int fd = mkstemp(template_path);
+    if (fd < 0) fail("mkstemp", value);
+    printf("mkstemp %s\n", template_path);
+    close(fd);
+  } else if (strcmp(action, "checkpoint") == 0) {
+    afterlife_checkpoint(value);
+  } else if (strcmp(action, "phase-begin") == 0) {
+    afterlife_phase(value, 1);
+  } else if (strcmp(action, "phase-end") == 0) {
+    afterlife_phase(value, 0);
+  } else if (strcmp(action, "register") == 0) {
+    char kind[64];
+    snprintf(kind, sizeof kind, "%s", value);
+    char *colon = strchr(kind, ':');
+    if (colon == NULL) fail("register needs KIND:NAME", value);
+    *colon = '\0';
+    afterlife_register(kind, strchr(value, ':') + 1);
+  } else if (strcmp(action, "print") == 0) {
+    printf("%s\n", value);
+    fflush(stdout);
+  } else if (strcmp(action, "eprint") == 0) {
+    fprintf(stderr, "%s\n", value);
+  } else if (strcmp(action, "flood") == 0) {
+    long left = atol(value);
+    memset(buffer, 'x', sizeof buffer);
+    buffer[sizeof buffer - 1] = '\n';
+    while (left > 0) {
+      ssize_t n = write(1, buffer, left < (long)sizeof buffer ? (size_t)left : sizeof buffer);
+      if (n <= 0) break;
+      left -= n;
+    }
+  } else if (strcmp(action, "sleep") == 0) {
+    sleep_ms(atol(value));
+  } else if (strcmp(action, "close-fds") == 0) {
+    for (int fd = 3; fd < 1024; ++fd) close(fd);
+  } else if (strcmp(action, "close-stdout") == 0) {
+    fflush(stdout);
+    close(1);
+  } else if (strcmp(action, "ignore-term") == 0) {
+    signal(SIGTERM, SIG_IGN);
+  } else if (strcmp(action, "fork-sleep") == 0 || strcmp(action, "fork-many") == 0) {
+    long count = strcmp(action, "fork-many") == 0 ? atol(value) : 1;
+    long ms = strcmp(action, "fork-many") == 0 ? 60000 : atol(value);
+    for (long i = 0; i < count; ++i) {
+      pid_t pid = fork();
+      if (pid < 0) fail("fork", value);
+      if (pid == 0) {
+        sleep_ms(ms);
+        _exit(0);
+      }
+    }
+  } else if (strcmp(action, "fork-checkpoint") == 0) {
+    pid_t pid = fork();
+    if (pid < 0) fail("fork", value);
+    if (pid == 0) {
+      afterlife_checkpoint(value);
+      for (;;) pause();
+    }
+  } else if (strcmp(action, "daemonize") == 0) {
+    /* The classic double fork: the grandchild is in its own session, its parent gone. */
+    pid_t pid = fork();
+    if (pid < 0) fail("fork", value);
+    if (pid == 0) {
+      setsid();
+      if (fork() == 0) {
+        sleep_ms(atol(value));
+        _exit(0);
+      }
+      _exit(0);
+    }
+    waitpid(pid, NULL, 0);
+  } else if (strcmp(action, "wait-children") == 0) {
+    int status;
+    pid_t pid;
+    while ((pid = wait(&status)) > 0) {
+      if (WIFSIGNALED(status))
+        printf("child %d signal %d\n", (int)pid, WTERMSIG(status));
+      else
+        printf("child %d exit %d\n", (int)pid, WEXITSTATUS(status));
+    }
+    fflush(stdout);
+  } else if (strcmp(action, "bad-messages") == 0) {
+    bad_messages();
+  } else if (strcmp(action, "exit") == 0) {
+    exit(atoi(value));
+  } else if (strcmp(action, "_exit") == 0) {
+    _exit(atoi(value));
+  } else if (strcmp(action, "abort") == 0) {
+    abort();
+  } else if (strcmp(action, "pause") == 0) {
+    for (;;) pause();
+  } else {
+    fprintf(stderr, "actor: unknown action %s\n", action);
+    exit(99);
+  }
+}
+
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; ++i) {
+    char action[64];
+    const char *eq = strchr(argv[i], '=');
+    size_t len = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]);
+    if (len >= sizeof action) len = sizeof action - 1;
+    memcpy(action, argv[i], len);
+    action[len] = '\0';
+    do_action(action, eq ? eq + 1 : "");
+  }
+  return 0;
+}

@@ -1,0 +1,38 @@
+// Helpers for the `afterlife run` tests: run the real command with `--json -`, parse the report,
+// and check that no process of the run is left (every process of a test's run carries a marker
+// in its environment).
+#pragma once
+
+#include "child_process.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace afterlife_test {
+
+struct harness_run {
+  child_result raw;
+  nlohmann::json report;  // null when the harness printed none
+  int status() const { return raw.exit_code(); }
+};
+
+// A name unique to this test process and call, for shm names, markers and paths.
+std::string unique(const std::string& prefix);
+
+// The runtime directory every test run uses (AFTERLIFE_RUNTIME_DIR), apart from the machine's.
+std::string runtime_dir();
+
+// afterlife run --json - OPTIONS... -- COMMAND...; the run's processes carry `marker`.
+harness_run afterlife_run(const std::vector<std::string>& options,
+                          const std::vector<std::string>& command, const std::string& marker,
+                          child_options extra = {});
+
+// Pids of live (non-zombie) processes whose environment carries the marker.
+std::vector<int> processes_with(const std::string& marker);
+
+// Kills what processes_with() finds (cleanup after a deliberately broken harness).
+void kill_marked(const std::string& marker);
+
+}  // namespace afterlife_test
