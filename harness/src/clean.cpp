@@ -5,11 +5,15 @@
 #include "run_dir.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <algorithm>
 #include <set>
+#include <thread>
 
 namespace afterlife {
 
@@ -19,8 +23,14 @@ namespace {
 bool abandoned(const std::filesystem::path& run) {
   std::error_code ec;
   if (std::filesystem::exists(run / "finished", ec)) return false;
-  int fd = open((run / "lock").c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT;
+  int fd = open((run / "ledger").c_str(), O_WRONLY | O_CLOEXEC);  // also the run's lock
+  if (fd < 0) {
+    // A run is created (mkdir) a moment before it takes its lock: only a ledgerless directory
+    // that has been around for a while is abandoned.
+    if (errno != ENOENT) return false;
+    auto written = std::filesystem::last_write_time(run, ec);
+    return !ec && std::filesystem::file_time_type::clock::now() - written > std::chrono::minutes(1);
+  }
   bool free = flock(fd, LOCK_EX | LOCK_NB) == 0;
   close(fd);  // releases the lock we may have taken
   return free;
@@ -34,9 +44,24 @@ bool same_object(const detail::ledger_record& record, const probes::object_entry
   return true;
 }
 
+// Its processes first: one of them could still be creating what the ledger lists.
+void kill_processes(const std::string& id, clean_result& result) {
+  for (int round = 0; round < 100; ++round) {
+    auto alive = probes::processes_with("AFTERLIFE_RUN=" + id);
+    if (alive.empty()) return;
+    for (int pid : alive) {
+      if (kill(pid, SIGKILL) == 0 &&
+          std::find(result.killed.begin(), result.killed.end(), pid) == result.killed.end())
+        result.killed.push_back(pid);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 void clean_run(const std::filesystem::path& run, clean_result& result) {
   std::string id = run.filename().string();
   result.runs.push_back(id);
+  kill_processes(id, result);
   std::set<std::string> done;
   for (const auto& record : detail::read_ledger(run / "ledger")) {
     if (!done.insert(record.kind + ":" + record.name).second) continue;

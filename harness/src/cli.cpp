@@ -51,26 +51,35 @@ struct run_arguments {
 void add_run_options(CLI::App& run, run_arguments& args) {
   run.add_option("--mode", args.mode,
                  "how the run ends: natural (default), sigterm, sigint, sigkill, abort, "
-                 "tree-kill, child-death");
+                 "tree-kill, child-death")
+      ->type_name("MODE");
   run.add_option("--at", args.at,
-                 "when a signal mode fires: checkpoint[:NAME] (default: the first checkpoint), "
-                 "line:REGEX, delay:DURATION, file:PATH");
-  run.add_option("--timeout", args.timeout, "hard limit for the whole run (default 10m)");
+                 "when a signal mode fires: checkpoint[:NAME], line:REGEX, delay:DURATION, "
+                 "file:PATH (default: the first checkpoint if the program uses the control "
+                 "client, else immediately after start)")
+      ->type_name("WHEN");
+  run.add_option("--timeout", args.timeout, "hard limit for the whole run (default 10m)")
+      ->type_name("DURATION");
   run.add_option("--grace", args.grace,
-                 "how long descendants may outlive the main process (default 1s)");
+                 "how long descendants may outlive the main process (default 1s)")
+      ->type_name("DURATION");
   // One value per occurrence (repeat the option): a vector option would otherwise take every
   // word up to `--` and swallow the separator.
   run.add_option("--watch", args.watch, "another directory to check for leftover files (repeatable)")
+      ->type_name("DIR")
       ->allow_extra_args(false);
   run.add_option("--expect", args.expect,
                  "clean, exit=N, signal=NAME, KIND=N, leftovers=N, survivors=N, phase=NAME, "
                  "phases=N, output~REGEX (repeatable; default: clean)")
+      ->type_name("EXPR")
       ->allow_extra_args(false);
   run.add_flag("--strict", args.strict, "leftovers not created by the run also fail `clean`");
   run.add_flag("--no-reap", args.no_reap, "leave leftovers in place for inspection");
-  run.add_option("--json", args.json, "write the JSON report to FILE (- for stdout)");
-  run.add_option("--junit", args.junit, "write a JUnit XML report to FILE");
-  run.add_option("command", args.command, "the program to run and its arguments (after --)")
+  run.add_option("--json", args.json, "write the JSON report to FILE (- for stdout)")
+      ->type_name("FILE|-");
+  run.add_option("--junit", args.junit, "write a JUnit XML report to FILE")->type_name("FILE");
+  run.add_option("command", args.command, "the program to run and its arguments, after --")
+      ->type_name("COMMAND [ARG...]")
       ->required();
 }
 
@@ -143,6 +152,7 @@ int clean_command() {
         fmt::print("could not remove {} {} (run {}): {}\n", entry.kind, entry.name, entry.run_id,
                    entry.error);
     }
+    for (int pid : result.killed) fmt::print("killed pid {}\n", pid);
     fmt::print("afterlife clean: {} unfinished run(s) cleaned\n", result.runs.size());
     return exit_met;
   } catch (const std::exception& e) {

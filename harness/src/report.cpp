@@ -103,6 +103,7 @@ nlohmann::json to_json(const run_report& report) {
       {"trigger_fired", report.trigger_fired},
       {"action", report.action},
       {"timed_out", report.timed_out},
+      {"interrupted", report.interrupted},
       {"exit", exit_json(report.exit)},
       {"duration_ms", report.duration_ms},
       {"max_rss_kib", report.max_rss_kib},
@@ -125,7 +126,9 @@ void write_text(std::ostream& out, const run_report& report) {
                                        report.trigger_fired ? report.action : "never fired"));
   out << fmt::format("  ended     pid {} {} after {:.1f} ms{}\n", report.exit.pid,
                      how_it_ended(report), report.duration_ms,
-                     report.timed_out ? " — TIMED OUT, the whole tree was killed" : "");
+                     report.interrupted ? " — INTERRUPTED, the whole tree was killed"
+                     : report.timed_out ? " — TIMED OUT, the whole tree was killed"
+                                        : "");
   out << fmt::format("  max rss   {} KiB\n", report.max_rss_kib);
   if (report.phases.empty()) {
     out << "  phases    none reported\n";

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <regex>
@@ -90,6 +91,38 @@ std::string comparable_path(const std::string& recorded) {
   return ec ? path.string() : (parent / path.filename()).string();
 }
 
+// Whether the executable was built with the control client: its getenv("AFTERLIFE_SOCKET")
+// leaves that string in the file. A program without it never reaches a checkpoint.
+bool uses_control_client(const std::filesystem::path& executable) {
+  constexpr std::string_view marker = "AFTERLIFE_SOCKET";
+  std::ifstream in(executable, std::ios::binary);
+  std::string window;
+  std::vector<char> chunk(1 << 20);
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    // Keep the tail of the previous chunk: the marker may straddle two reads.
+    window.erase(0, window.size() > marker.size() ? window.size() - marker.size() : 0);
+    window.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
+    if (window.find(marker) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// DESIGN.md: "default: first checkpoint, else immediately after start". The first checkpoint
+// when the program can send one; otherwise at once (delay 0).
+trigger default_trigger(const std::string& command) {
+  trigger result;
+  try {
+    if (!uses_control_client(detail::resolve_command(command))) {
+      result.what = trigger::kind::delay;
+      result.argument = "0";
+    }
+  } catch (const harness_error&) {
+    // Not found: the spawn reports it.
+  }
+  return result;
+}
+
 class run_state {
  public:
   explicit run_state(const run_options& options);
@@ -154,8 +187,10 @@ run_state::run_state(const run_options& options)
   report_.command = options.command;
   report_.mode = options.mode;
   if (options.mode != exit_mode::natural) {
-    trigger_ = options.at.value_or(trigger{});
-    report_.trigger = options.at ? trigger_->text() : "checkpoint (default)";
+    trigger_ = options.at.value_or(default_trigger(options.command.front()));
+    report_.trigger = options.at                               ? trigger_->text()
+                      : trigger_->what == trigger::kind::delay ? "start (default)"
+                                                               : "checkpoint (default)";
     if (trigger_->what == trigger::kind::line) line_pattern_.emplace(trigger_->argument);
   }
   std::error_code ec;
@@ -365,8 +400,7 @@ void run_state::fire(int sender, int connection) {
 void run_state::on_timeout() {
   report_.timed_out = true;
   timeout_at_ = steady::now();
-  bool interrupted = options_.interrupted != nullptr && options_.interrupted->load();
-  if (!interrupted)
+  if (!report_.interrupted)
     note(fmt::format("timed out after {} ms: the whole process tree was killed",
                      options_.timeout.count()));
   kill_all(true);
@@ -469,6 +503,7 @@ void run_state::serve_until_main_exits() noexcept {
       }
       if (!report_.timed_out && now >= deadline) on_timeout();
       if (!report_.timed_out && options_.interrupted != nullptr && options_.interrupted->load()) {
+        report_.interrupted = true;
         note("interrupted: the whole process tree was killed");
         on_timeout();
       }
@@ -628,7 +663,8 @@ void run_state::judge_expectations() noexcept {
     }
     // A run that had to be killed for hanging never passes, whatever else was expected.
     if (report_.timed_out) {
-      report_.expectations.push_back({"no timeout", false, "timed out or interrupted"});
+      report_.expectations.push_back(
+          {"no timeout", false, report_.interrupted ? "interrupted" : "timed out"});
       report_.pass = false;
     }
   } catch (const std::exception& e) {

@@ -1,6 +1,6 @@
 // The run's private directory: <runtime dir>/afterlife-<uid>/<run-id>/ holding control.sock,
-// ledger, lock and tmp/ (the child's TMPDIR). The harness holds an exclusive flock on `lock`
-// while the run is in progress, so `afterlife clean` can tell a live run from an abandoned one.
+// ledger and tmp/ (the child's TMPDIR). The harness holds an exclusive flock on `ledger` while
+// the run is in progress, so `afterlife clean` can tell a live run from an abandoned one.
 #pragma once
 
 #include <filesystem>
@@ -10,6 +10,8 @@ namespace afterlife::detail {
 
 // <runtime dir>/afterlife-<uid>, created 0700 if missing; refuses one that is a symlink or
 // belongs to someone else. Throws std::system_error / std::runtime_error.
+// The runtime dir: `configured`, else $AFTERLIFE_RUNTIME_DIR, $XDG_RUNTIME_DIR, /run/user/<uid>,
+// /dev/shm, /tmp (the first that exists; memory file systems first).
 std::filesystem::path runtime_root(const std::filesystem::path& configured);
 
 class run_dir {

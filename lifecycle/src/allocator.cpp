@@ -11,8 +11,11 @@
 //    taken to refill or drain a cache in batches. A cached block counts as available, not in
 //    use, but it keeps its pool (and so its arena) from being freed until the cache is flushed.
 //  - Arenas are aligned to their size (mmap with slack and trim), so no pool is lost to
-//    alignment and "bytes lost to arena alignment" is always 0. Each arena's mapping also holds
-//    the tracer's side table right after the arena (untouched, so free, unless tracing).
+//    alignment and "bytes lost to arena alignment" is always 0. Each arena's mapping also holds,
+//    after the arena, the tracer's side table (untouched, so free, unless tracing) and a class
+//    map (one byte per pool) that object_free reads instead of the pool header: pool headers
+//    all sit at pool-aligned addresses, in the same few cache sets, and miss often. The pool
+//    header keeps its size class too, for the paths under the lock.
 //  - The radix tree (two levels, CPython has three) maps an address straight to its
 //    arena_object (leaves every 256 KiB), never reading the block itself, so allocator_owns is
 //    safe for any pointer.
@@ -143,7 +146,7 @@ constinit pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 constinit allocator_state g_state{};
 // Read on the fast paths without the lock: log2(pool_size) of the current configuration.
 constinit std::atomic<unsigned> g_pool_shift{14};
-constinit std::atomic<unsigned> g_arena_shift{20};
+constinit std::atomic<std::uintptr_t> g_arena_size{std::uintptr_t{1} << 20};
 constinit std::atomic<std::size_t> g_large_in_use{0};
 constinit std::atomic<radix_leaf*> g_radix_root[std::size_t{1}
                                                 << (address_bits - granule_bits - level_bits)]{};
@@ -209,12 +212,19 @@ void discard_pages(void* p, std::size_t size) noexcept {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Radix tree: address -> arena_object, O(1), never touching the address itself.
+// Address arithmetic and the radix tree: address -> arena_object, O(1), never touching the
+// address itself.
 
-[[gnu::always_inline]] inline const pool_header* pool_of(const void* p) noexcept {
+// The class map byte of the pool holding `p`: computed from the address alone (arenas are
+// aligned to their size), so the load does not wait for the radix lookup.
+[[gnu::always_inline]] inline std::uint8_t* class_entry(const void* p) noexcept {
+  const std::uintptr_t arena_size = g_arena_size.load(std::memory_order_relaxed);
   const unsigned pool_shift = g_pool_shift.load(std::memory_order_relaxed);
-  return reinterpret_cast<const pool_header*>((reinterpret_cast<std::uintptr_t>(p) >> pool_shift)
-                                              << pool_shift);
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t offset = address & (arena_size - 1);
+  return reinterpret_cast<std::uint8_t*>(address - offset + arena_size +
+                                         trace_table_bytes(arena_size)) +
+         (offset >> pool_shift);
 }
 
 [[gnu::always_inline]] inline arena_object* radix_lookup(const void* p) noexcept {
@@ -280,8 +290,7 @@ void configure(const allocator_config& config) noexcept {
   g_state.pools_per_arena = static_cast<std::uint32_t>(config.arena_size / config.pool_size);
   g_pool_shift.store(static_cast<unsigned>(__builtin_ctzll(config.pool_size)),
                      std::memory_order_relaxed);
-  g_arena_shift.store(static_cast<unsigned>(__builtin_ctzll(config.arena_size)),
-                      std::memory_order_relaxed);
+  g_arena_size.store(config.arena_size, std::memory_order_relaxed);
   g_state.initialized = true;
 }
 
@@ -293,9 +302,16 @@ void ensure_initialized() noexcept {
 // ---------------------------------------------------------------------------------------------
 // Arenas
 
-// An arena and its trace table, mapped and unmapped together.
+// After the trace table: one byte per pool, its size class. object_free reads it instead of the
+// pool header: pool headers sit at pool-aligned addresses, which all fall in the same few cache
+// sets and keep evicting each other, while one class map line covers 64 pools.
+std::size_t class_map_bytes() noexcept {
+  return std::max<std::size_t>(4096, g_state.pools_per_arena);
+}
+
+// An arena, its trace table and its class map, mapped and unmapped together.
 std::size_t arena_mapping_bytes() noexcept {
-  return g_state.arena_size + trace_table_bytes(g_state.arena_size);
+  return g_state.arena_size + trace_table_bytes(g_state.arena_size) + class_map_bytes();
 }
 
 // Under g_lock. A fresh arena_object from the unused list, growing it by a chunk when empty.
@@ -441,6 +457,7 @@ pool_header* new_pool(std::size_t size_class) noexcept {
   const auto block_size = static_cast<std::uint32_t>(size_class_block_size(size_class));
   pool->ref_count = 0;
   pool->size_class = static_cast<std::uint32_t>(size_class);
+  *class_entry(pool) = static_cast<std::uint8_t>(size_class);
   pool->arena = ao;
   pool->freeblock = nullptr;
   pool->nextoffset = static_cast<std::uint32_t>(pool_header_size);
@@ -618,15 +635,16 @@ std::size_t cached_blocks(std::size_t size_class) noexcept {
 // per 16 bytes. (Numbering slots by block within each pool packs them denser but costs a
 // multiplication on every traced call; measured slower.)
 [[gnu::always_inline]] inline std::uint32_t* slot_of(const void* p) noexcept {
-  const unsigned arena_shift = g_arena_shift.load(std::memory_order_relaxed);
+  const std::uintptr_t arena_size = g_arena_size.load(std::memory_order_relaxed);
   const auto address = reinterpret_cast<std::uintptr_t>(p);
-  const std::uintptr_t arena_base = (address >> arena_shift) << arena_shift;
-  auto* table = reinterpret_cast<std::uint32_t*>(arena_base + (std::uintptr_t{1} << arena_shift));
-  return table + ((address - arena_base) >> 4);
+  const std::uintptr_t offset = address & (arena_size - 1);
+  auto* table = reinterpret_cast<std::uint32_t*>(address - offset + arena_size);
+  return table + (offset >> 4);
 }
 
-[[gnu::always_inline]] inline void store_trace(void* p, std::uint32_t node, std::size_t size, std::size_t size_class,
-                 std::uint32_t state) noexcept {
+[[gnu::always_inline]] inline void store_trace(void* p, std::uint32_t node, std::size_t size,
+                                               std::size_t size_class,
+                                               std::uint32_t state) noexcept {
   std::atomic_ref<std::uint32_t>(*slot_of(p)).store(
       tracemalloc::detail::make_slot(node, size, size_class_block_size(size_class)),
       std::memory_order_relaxed);
@@ -641,14 +659,29 @@ std::size_t cached_blocks(std::size_t size_class) noexcept {
   if (node != 0) store_trace(p, node, size, size_class, state);
 }
 
-// The traced part of object_malloc for a small block: no lock and no call (so no register
-// spills) unless this thread meets a new (frames, site) pair.
-[[gnu::noinline]] void trace_small_alloc(void* p, std::size_t size, std::size_t size_class,
-                                         const std::source_location& site,
-                                         std::uint32_t state) noexcept {
+[[gnu::noinline]] void trace_small_alloc_framed(void* p, std::size_t size,
+                                                std::size_t size_class,
+                                                const std::source_location& site,
+                                                std::uint32_t state) noexcept {
   const std::uint32_t node = tracemalloc::detail::site_node_cached(site, state);
   if (node == 0) return trace_small_alloc_slow(p, size, size_class, site, state);
   store_trace(p, node, size, size_class, state);
+}
+
+// The traced part of object_malloc for a small block: no lock unless this thread meets a new
+// (frames, site) pair; every call in it is a tail call. The traceback-limit-1 case, which never
+// reads the frame stack, is kept apart from the framed one to keep it short.
+[[gnu::noinline]] void trace_small_alloc(void* p, std::size_t size, std::size_t size_class,
+                                         const std::source_location& site,
+                                         std::uint32_t state) noexcept {
+  using namespace tracemalloc::detail;
+  if ((state & flag_frames) != 0) return trace_small_alloc_framed(p, size, size_class, site, state);
+  const std::uintptr_t key = site_key(site);
+  const site_cache_entry& e = tracer_tls.sites[site_slot(key, 0)];
+  if (e.key != key || e.tag != site_tag(state >> epoch_shift, 0)) [[unlikely]] {
+    return trace_small_alloc_slow(p, size, size_class, site, state);
+  }
+  store_trace(p, e.node, size, size_class, state);
 }
 
 // The traced part of object_free for a small block.
@@ -699,8 +732,9 @@ void object_free(void* p) noexcept {
     std::free(p);
     return;
   }
-  // The pool header is read in parallel with the radix lookup (an address mask, no dependency).
-  const std::size_t size_class = pool_of(p)->size_class;
+  // Read in parallel with the radix lookup (no dependency on it); valid once `ao` says the
+  // address is in an arena.
+  const std::size_t size_class = *class_entry(p);
   const std::uint32_t state = tracemalloc::detail::load_state();
   if (tracemalloc::detail::holding_traces(state)) trace_small_free(p, size_class, state);
   auto* b = static_cast<block*>(p);

@@ -208,8 +208,7 @@ std::uint32_t site_node_slow(const std::source_location& site, std::uint32_t epo
                                     static_cast<std::uint32_t>(site.line()));
     if (id == 0) return 0;
     const std::uintptr_t key = site_key(site);
-    const std::size_t h = (key >> 4) ^ (key >> 12) ^ (context * 0x9E3779B1u);
-    tracer_tls.sites[h & (site_cache_entries - 1)] = site_cache_entry{key, context, epoch, id};
+    tracer_tls.sites[site_slot(key, context)] = site_cache_entry{key, site_tag(epoch, context), id};
     return id;
   } catch (const std::bad_alloc&) {
     return 0;

@@ -1,7 +1,10 @@
 // What `afterlife run` adds to a run: `afterlife run -- /bin/true` (the command, and the
 // library's run() in-process) against a bare spawn + wait of /bin/true, measured in the same
 // process, with 1,000 unrelated entries in /dev/shm (created here and removed at the end), as
-// on a busy machine. Goal: at most 2 ms added per run. Prints median and mean of each.
+// on a busy machine. Goal: at most 2 ms added per run. Prints wall time (min, median, mean;
+// the three are interleaved so that other load weighs on each alike) and CPU time per run
+// (this process + children: independent of how busy the machine is), each with what it adds
+// to the bare spawn.
 //
 //   cmake --preset release && cmake --build --preset release --target run_overhead
 //   build/release/tests/bench/run_overhead [RUNS]
@@ -9,6 +12,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,6 +70,7 @@ int spawn_and_wait(const std::vector<std::string>& argv) {
 
 struct figures {
   std::vector<double> ms;
+  double cpu_ms = 0;  // user + system time of this process and its waited-for children, total
   double min() const { return *std::min_element(ms.begin(), ms.end()); }
   double median() const {
     auto sorted = ms;
@@ -77,15 +82,32 @@ struct figures {
   }
 };
 
-double time_ms(const std::function<void()>& once) {
+double cpu_ms_now() {
+  double total = 0;
+  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage usage{};
+    getrusage(who, &usage);
+    for (const timeval& t : {usage.ru_utime, usage.ru_stime})
+      total += static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_usec) / 1000.0;
+  }
+  return total;
+}
+
+// Wall time of one call; adds its CPU time (ours and the children's) to f.
+void time_once(figures& f, const std::function<void()>& once) {
+  double cpu = cpu_ms_now();
   auto start = steady::now();
   once();
-  return std::chrono::duration<double, std::milli>(steady::now() - start).count();
+  f.ms.push_back(std::chrono::duration<double, std::milli>(steady::now() - start).count());
+  f.cpu_ms += cpu_ms_now() - cpu;
 }
 
 void print(const char* what, const figures& f, const figures& bare) {
-  fmt::print("  {:<36} min {:7.3f}  median {:7.3f}  mean {:7.3f} ms   median added {:+.3f} ms\n",
-             what, f.min(), f.median(), f.mean(), f.median() - bare.median());
+  double cpu = f.cpu_ms / static_cast<double>(f.ms.size());
+  double bare_cpu = bare.cpu_ms / static_cast<double>(bare.ms.size());
+  fmt::print("  {:<32} wall: min {:6.3f} median {:6.3f} mean {:6.3f} ms (median {:+.3f})   "
+             "cpu: {:6.3f} ms ({:+.3f})\n",
+             what, f.min(), f.median(), f.mean(), f.median() - bare.median(), cpu, cpu - bare_cpu);
 }
 
 }  // namespace
@@ -117,9 +139,9 @@ int main(int argc, char** argv) {
     library_once();
     figures bare, command, library;
     for (int i = 0; i < runs; ++i) {
-      bare.ms.push_back(time_ms(bare_once));
-      command.ms.push_back(time_ms(command_once));
-      library.ms.push_back(time_ms(library_once));
+      time_once(bare, bare_once);
+      time_once(command, command_once);
+      time_once(library, library_once);
     }
     fmt::print("run_overhead: {} runs each (interleaved), {} unrelated entries in /dev/shm\n", runs,
                unrelated_entries);

@@ -21,3 +21,21 @@ TEST_CASE("no subcommand is a usage error") {
   CHECK(r.exit_code() == 2);
   CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring("subcommand"));
 }
+
+TEST_CASE("--help lists the subcommands; run --help lists the run options") {
+  auto top = run_child({AFTERLIFE_EXE, "--help"});
+  CHECK(top.exit_code() == 0);
+  for (const char* word : {"run", "clean", "matrix", "scenarios", "--version"})
+    CHECK_THAT(top.out, Catch::Matchers::ContainsSubstring(word));
+  auto run = run_child({AFTERLIFE_EXE, "run", "--help"});
+  CHECK(run.exit_code() == 0);
+  for (const char* word : {"--mode", "--at", "--timeout", "--grace", "--watch", "--expect",
+                           "--strict", "--no-reap", "--json", "--junit"})
+    CHECK_THAT(run.out, Catch::Matchers::ContainsSubstring(word));
+}
+
+TEST_CASE("run without a command is a usage error") {
+  auto r = run_child({AFTERLIFE_EXE, "run", "--mode", "sigkill"});
+  CHECK(r.exit_code() == 2);
+  CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring("command"));
+}

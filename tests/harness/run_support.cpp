@@ -20,8 +20,9 @@ std::string unique(const std::string& prefix) {
 }
 
 std::string runtime_dir() {
-  auto path = std::filesystem::temp_directory_path() /
-              ("afterlife-harness-test-" + std::to_string(getpid()));
+  // One for every test process: runs have unique ids, and `afterlife clean` is tested in a
+  // directory of its own.
+  auto path = std::filesystem::temp_directory_path() / "afterlife-harness-test";
   std::filesystem::create_directories(path);
   return path.string();
 }

@@ -21,7 +21,7 @@ struct harness_run {
 // A name unique to this test process and call, for shm names, markers and paths.
 std::string unique(const std::string& prefix);
 
-// The private runtime directory every test run uses (AFTERLIFE_RUNTIME_DIR).
+// The runtime directory every test run uses (AFTERLIFE_RUNTIME_DIR), apart from the machine's.
 std::string runtime_dir();
 
 // afterlife run --json - OPTIONS... -- COMMAND...; the run's processes carry `marker`.

@@ -4,6 +4,9 @@
 #include "run_support.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <unistd.h>
@@ -512,15 +515,105 @@ TEST_CASE("afterlife clean removes what a run whose harness died left behind") {
   auto killed = run_child({AFTERLIFE_EXE, "run", "--", actor(), "shm=" + name, "pause"}, opts);
   CHECK(killed.timed_out);
   CHECK(shm_exists(name));
-  kill_marked(marker);  // the program itself lives on without its harness
+  auto orphaned = processes_with(marker);  // the program lives on without its harness
+  CHECK(orphaned.size() == 1);
 
   opts.timeout = std::chrono::milliseconds(30000);
   auto clean = run_child({AFTERLIFE_EXE, "clean"}, opts);
   CHECK(clean.exit_code() == 0);
   CHECK_THAT(clean.out, ContainsSubstring("removed posix_shm " + name));
   CHECK_THAT(clean.out, ContainsSubstring("1 unfinished run(s) cleaned"));
+  if (!orphaned.empty())
+    CHECK_THAT(clean.out, ContainsSubstring("killed pid " + std::to_string(orphaned[0])));
+  CHECK(processes_with(marker).empty());
+  kill_marked(marker);  // should the check above fail, leave nothing behind
   CHECK_FALSE(shm_exists(name));
   auto again = run_child({AFTERLIFE_EXE, "clean"}, opts);
   CHECK_THAT(again.out, ContainsSubstring("0 unfinished run(s) cleaned"));
   std::filesystem::remove_all(runtime);
+}
+
+TEST_CASE("robustness: SIGTERM to the harness kills the run's tree and still reports") {
+  auto marker = unique("m");
+  auto json = std::filesystem::temp_directory_path() / (unique("al-int-") + ".json");
+  std::string env_marker = "AFTERLIFE_TEST_MARKER=" + marker;
+  std::string env_runtime = "AFTERLIFE_RUNTIME_DIR=" + runtime_dir();
+  std::vector<std::string> args{AFTERLIFE_EXE, "run", "--json", json.string(), "--", actor(),
+                                "fork-sleep=30000", "checkpoint=ready", "sleep=30000", "exit=0"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp{env_marker.data(), env_runtime.data(), nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  pid_t harness = 0;
+  REQUIRE(posix_spawn(&harness, argv[0], &actions, nullptr, argv.data(), envp.data()) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+  // Once the program is at its checkpoint, the run is under way.
+  for (int i = 0; i < 500 && processes_with(marker).size() < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(processes_with(marker).size() == 3);  // harness, actor, its child
+  kill(harness, SIGTERM);
+  int status = 0;
+  REQUIRE(waitpid(harness, &status, 0) == harness);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  std::ifstream in(json);
+  auto report = nlohmann::json::parse(in, nullptr, false);
+  REQUIRE(report.is_object());
+  CHECK(report["interrupted"] == true);
+  CHECK(report["exit"]["signal_name"] == "KILL");
+  CHECK(processes_with(marker).empty());
+  std::filesystem::remove(json);
+}
+
+TEST_CASE("watched directories: files created in a watched directory are listed, attributed and reaped") {
+  auto marker = unique("m");
+  auto dir = std::filesystem::temp_directory_path() / unique("al-watch-");
+  std::filesystem::create_directories(dir / "sub");
+  auto r = afterlife_run({"--watch", dir.string(), "--expect", "file=2", "--expect", "fifo=1"},
+                         {actor(), "file=" + (dir / "a.log").string(),
+                          "file=" + (dir / "sub" / "b.log").string(),
+                          "fifo=" + (dir / "pipe").string(), "exit=0"},
+                         marker);
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 0);
+  auto canonical = std::filesystem::canonical(dir);
+  const auto* nested = find_leftover(r.report, "file", (canonical / "sub" / "b.log").string());
+  REQUIRE(nested != nullptr);
+  CHECK((*nested)["attributed"] == true);
+  CHECK((*nested)["reaped"] == true);
+  CHECK(std::filesystem::is_empty(dir / "sub"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("reaping never follows a symlink: the link goes, its target stays") {
+  auto marker = unique("m");
+  auto target = std::filesystem::temp_directory_path() / unique("al-target-");
+  { std::ofstream(target) << "precious"; }
+  auto r = afterlife_run({"--expect", "file=1"},
+                         {actor(), "symlink=" + target.string() + ":@tmp/link", "exit=0"}, marker);
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 0);
+  REQUIRE(r.report["leftovers"].size() == 1);
+  CHECK(r.report["leftovers"][0]["reaped"] == true);
+  CHECK(std::filesystem::exists(target));
+  std::ifstream in(target);
+  std::string text;
+  in >> text;
+  CHECK(text == "precious");
+  std::filesystem::remove(target);
+}
+
+TEST_CASE("default trigger: immediately after start for a program without the control client") {
+  auto marker = unique("m");
+  auto started = std::chrono::steady_clock::now();
+  auto r = afterlife_run({"--mode", "sigterm", "--expect", "signal=TERM"}, {"sleep", "30"}, marker);
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 0);
+  CHECK(r.report["trigger"] == "start (default)");
+  CHECK(r.report["trigger_fired"] == true);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+  CHECK(processes_with(marker).empty());
 }

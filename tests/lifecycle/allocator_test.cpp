@@ -79,7 +79,7 @@ TEST_CASE("object_malloc returns 16-byte aligned, writable blocks") {
   lifecycle::object_free(nullptr);
 }
 
-TEST_CASE("sizes round up to 32 classes of 16 bytes; 0 and > 512 go to the system allocator") {
+TEST_CASE("sizes round up to 32 classes of 16 bytes, and 0 and > 512 go to the system allocator") {
   fresh_allocator();
   CHECK(lifecycle::size_class_of(1) == 0);
   CHECK(lifecycle::size_class_of(16) == 0);
@@ -155,7 +155,7 @@ TEST_CASE("allocator_owns is exact for arena memory and safe for foreign pointer
   CHECK_FALSE(lifecycle::allocator_owns(reinterpret_cast<void*>(arena)));
 }
 
-TEST_CASE("usable arenas are used fullest first; a wholly free arena is unmapped but the last is kept") {
+TEST_CASE("usable arenas are used fullest first, and a wholly free arena is unmapped but the last is kept") {
   fresh_allocator();
   const std::size_t arena_size = lifecycle::allocator_current_config().arena_size;
   // Fill arenas with 512-byte blocks until a third arena appears.
@@ -322,7 +322,7 @@ TEST_CASE("many threads allocate and free, also each other's blocks, without los
   for (const auto& c : stats.classes) CHECK(c.blocks_in_use == 0);
 }
 
-TEST_CASE("stats count arenas, pools and blocks; debug_malloc_stats prints CPython's report") {
+TEST_CASE("stats count arenas, pools and blocks, and debug_malloc_stats prints CPython's report") {
   fresh_allocator();
   std::vector<void*> blocks;
   for (int i = 0; i < 1000; ++i) blocks.push_back(lifecycle::object_malloc(100));  // class 6
@@ -364,7 +364,7 @@ TEST_CASE("stats count arenas, pools and blocks; debug_malloc_stats prints CPyth
   for (void* p : blocks) lifecycle::object_free(p);
 }
 
-TEST_CASE("the classic preset uses 256 KiB arenas and 4 KiB pools; re-initialising works") {
+TEST_CASE("the classic preset uses 256 KiB arenas and 4 KiB pools, and re-initialising works") {
   constexpr auto classic = allocator_config::preset(lifecycle::allocator_preset::classic);
   STATIC_REQUIRE(classic.arena_size == 256 * 1024);
   STATIC_REQUIRE(classic.pool_size == 4 * 1024);

@@ -83,7 +83,7 @@ TEST_CASE("start validates nframe and does nothing while already tracing") {
   CHECK_FALSE(tmc::is_tracing());
 }
 
-TEST_CASE("take_snapshot is an error when not tracing; stop clears traces") {
+TEST_CASE("take_snapshot is an error when not tracing, and stop clears traces") {
   fresh_tracer(1);
   void* p = lifecycle::object_malloc(100);
   CHECK(tmc::traced_memory().current == 100);
@@ -102,7 +102,7 @@ TEST_CASE("take_snapshot is an error when not tracing; stop clears traces") {
   CHECK(tmc::take_snapshot().traces().empty());
 }
 
-TEST_CASE("traced memory counts requested sizes; peak and reset_peak") {
+TEST_CASE("traced memory counts requested sizes, and peak and reset_peak") {
   fresh_tracer(1);
   std::vector<void*> blocks;
   for (int i = 0; i < 100; ++i) blocks.push_back(lifecycle::object_malloc(100));
@@ -180,7 +180,7 @@ TEST_CASE("a growing global cache and an unbounded memo are the top compare_to l
   release_leaky_program();
 }
 
-TEST_CASE("statistics sort by size, count, traceback; cumulative counts every frame") {
+TEST_CASE("statistics sort by size, count, traceback, and cumulative counts every frame") {
   const tmc::snapshot snap(
       {fake_trace(30, {fr("a.py", 1), fr("b.py", 2)}), fake_trace(30, {fr("a.py", 1), fr("b.py", 2)}),
        fake_trace(60, {fr("a.py", 5), fr("c.py", 3)}), fake_trace(10, {fr("c.py", 3), fr("c.py", 3)}),
@@ -418,7 +418,7 @@ TEST_CASE("stop(keep_traces) lets allocator_release name each leaked block's sit
   CHECK(tmc::traced_memory().current == 0);
 }
 
-TEST_CASE("threads trace concurrently; the counts add up once they are done") {
+TEST_CASE("threads trace concurrently, and the counts add up once they are done") {
   fresh_tracer(2);
   constexpr int thread_count = 4;
   std::vector<std::vector<void*>> kept(thread_count);

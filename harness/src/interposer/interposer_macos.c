@@ -13,6 +13,7 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
+#include <sys/param.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>

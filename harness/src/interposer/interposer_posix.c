@@ -19,12 +19,20 @@ enum { afterlife_path_max = 4096, afterlife_record_max = 2 * afterlife_path_max 
  * order (and is C anyway). */
 static char ledger_path[afterlife_path_max];
 
+static int ledger_known;
+
+/* At load time, and on first use: another library's constructor may create something before
+ * ours has run. Threads racing here copy the same bytes. */
 __attribute__((constructor)) static void afterlife_interposer_init(void) {
   const char *path = getenv("AFTERLIFE_LEDGER");
   if (path != NULL && strlen(path) < sizeof ledger_path) strcpy(ledger_path, path);
+  ledger_known = 1;
 }
 
-int afterlife_recording(void) { return ledger_path[0] != '\0'; }
+int afterlife_recording(void) {
+  if (!ledger_known) afterlife_interposer_init();
+  return ledger_path[0] != '\0';
+}
 
 /* Appends src to dst[used..size), escaping '%' and '\n'; returns the new length. */
 static size_t append_escaped(char *dst, size_t used, size_t size, const char *src) {
@@ -253,9 +261,9 @@ int afterlife_hook_bind(int fd, const struct sockaddr *addr, socklen_t len, cons
   int rc = afterlife_real_bind(fd, addr, len);
   if (rc != 0 || addr == NULL || addr->sa_family != AF_UNIX) return rc;
   const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
-  size_t path_len = (size_t)len - offsetof(struct sockaddr_un, sun_path);
   /* Abstract (Linux) and unnamed sockets have no file to leave behind. */
   if ((size_t)len <= offsetof(struct sockaddr_un, sun_path) || un->sun_path[0] == '\0') return rc;
+  size_t path_len = (size_t)len - offsetof(struct sockaddr_un, sun_path);
   char path[sizeof un->sun_path + 1];
   if (path_len > sizeof un->sun_path) path_len = sizeof un->sun_path;
   memcpy(path, un->sun_path, path_len);

@@ -71,6 +71,9 @@ std::vector<int> children_of(int pid);
 // process group `pgid` or by `marker` in their environment. Linux: none (the harness is their
 // subreaper, so children_of() reaches them). macOS: orphans adopted by launchd.
 std::vector<int> lost_descendants(int pgid, const std::string& marker);
+// Every live process on the machine whose environment holds exactly `entry` (a full scan:
+// for `afterlife clean`, which has no process tree to walk).
+std::vector<int> processes_with(const std::string& entry);
 // True when pid's environment holds exactly `entry` (e.g. "AFTERLIFE_RUN=<id>").
 bool environment_has(int pid, const std::string& entry);
 

@@ -38,6 +38,16 @@ std::string read_file(const std::string& path) {
   return data;
 }
 
+// "/NAME" for a directory entry NAME. (Built by appending: GCC 12 warns falsely about
+// `"/" + std::string(...)` under -O3.)
+std::string posix_name(std::string_view name) {
+  std::string result;
+  result.reserve(name.size() + 1);
+  result += '/';
+  result += name;
+  return result;
+}
+
 bool mqueue_mounted() {
   struct stat st {};
   return stat(mqueue_dir, &st) == 0 && S_ISDIR(st.st_mode);
@@ -57,10 +67,10 @@ void scan_dev_shm(snapshot& into) {
     object_entry object;
     if (name.starts_with("sem.")) {
       object.kind = "posix_sem";
-      object.name = "/" + std::string(name.substr(4));
+      object.name = posix_name(name.substr(4));
     } else {
       object.kind = "posix_shm";
-      object.name = "/" + std::string(name);
+      object.name = posix_name(name);
     }
     object.inode = entry->d_ino;
     into.objects.emplace(object.key(), std::move(object));
@@ -74,8 +84,8 @@ void scan_dev_mqueue(snapshot& into) {
   while (const dirent* entry = readdir(dir)) {
     std::string_view name = entry->d_name;
     if (name == "." || name == "..") continue;
-    object_entry object{"posix_mq", "/" + std::string(name),
-                        std::string(mqueue_dir) + "/" + std::string(name), entry->d_ino, 0, 0};
+    object_entry object{"posix_mq", posix_name(name),
+                        std::string(mqueue_dir) + posix_name(name), entry->d_ino, 0, 0};
     into.objects.emplace(object.key(), std::move(object));
   }
   closedir(dir);
@@ -266,6 +276,22 @@ std::vector<int> children_of(int pid) {
   closedir(tasks);
   if (!have_children_file) return children_by_scan(pid);
   return children;
+}
+
+std::vector<int> processes_with(const std::string& entry) {
+  std::vector<int> found;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return found;
+  while (const dirent* item = readdir(proc)) {
+    int pid = 0;
+    std::string_view name = item->d_name;
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (ec != std::errc{} || end != name.data() + name.size() || pid == getpid()) continue;
+    auto status = status_of(pid);
+    if (status && !status->zombie && environment_has(pid, entry)) found.push_back(pid);
+  }
+  closedir(proc);
+  return found;
 }
 
 std::vector<int> lost_descendants(int, const std::string&) {

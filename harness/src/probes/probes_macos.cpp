@@ -170,6 +170,18 @@ std::vector<int> children_of(int pid) {
   return pid_list(count, buffer);
 }
 
+std::vector<int> processes_with(const std::string& entry) {
+  std::vector<int> found;
+  std::vector<int> buffer(pid_buffer_max);
+  int count = proc_listallpids(buffer.data(), static_cast<int>(buffer.size() * sizeof(int)));
+  for (int pid : pid_list(count, buffer)) {
+    if (pid == getpid()) continue;
+    auto status = status_of(pid);
+    if (status && !status->zombie && environment_has(pid, entry)) found.push_back(pid);
+  }
+  return found;
+}
+
 std::vector<int> lost_descendants(int pgid, const std::string& marker) {
   std::vector<int> lost;
   std::vector<int> buffer(pid_buffer_max);

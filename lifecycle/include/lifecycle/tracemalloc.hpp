@@ -235,9 +235,8 @@ inline std::uint32_t slot_node(std::uint32_t slot) noexcept { return slot >> slo
 
 // Per-thread tracer state (trivially destructible; flushed by on_thread_exit).
 struct site_cache_entry {
-  std::uintptr_t key;     // the allocation site's identity (see site_key)
-  std::uint32_t context;  // node of the frame stack under it (0 with one frame)
-  std::uint32_t epoch;
+  std::uintptr_t key;  // the allocation site's identity (see site_key)
+  std::uint64_t tag;   // see site_tag: the epoch and the node of the frame stack under the site
   std::uint32_t node;
 };
 inline constexpr std::size_t site_cache_entries = 256;
@@ -268,6 +267,13 @@ inline std::uintptr_t site_key(const std::source_location& site) noexcept {
 std::uint32_t site_node_slow(const std::source_location& site, std::uint32_t epoch) noexcept;
 void count_slow(std::int64_t delta, std::uint32_t epoch) noexcept;
 
+inline std::uint64_t site_tag(std::uint32_t epoch, std::uint32_t context) noexcept {
+  return (std::uint64_t{epoch} << 32) | context;
+}
+inline std::size_t site_slot(std::uintptr_t key, std::uint32_t context) noexcept {
+  return ((key >> 4) ^ (key >> 12) ^ (context * 0x9E3779B1u)) & (site_cache_entries - 1);
+}
+
 // The traceback node of an allocation at `site` on this thread when this thread has met the same
 // (frames, site) pair in this epoch; else 0 (ask site_node_slow). Makes no call.
 inline std::uint32_t site_node_cached(const std::source_location& site, std::uint32_t state) noexcept {
@@ -280,9 +286,8 @@ inline std::uint32_t site_node_cached(const std::source_location& site, std::uin
     }
   }
   const std::uintptr_t key = site_key(site);
-  const std::size_t h = (key >> 4) ^ (key >> 12) ^ (context * 0x9E3779B1u);
-  const site_cache_entry& e = tracer_tls.sites[h & (site_cache_entries - 1)];
-  return e.key == key && e.context == context && e.epoch == epoch ? e.node : 0;
+  const site_cache_entry& e = tracer_tls.sites[site_slot(key, context)];
+  return e.key == key && e.tag == site_tag(epoch, context) ? e.node : 0;
 }
 
 // The traceback node of an allocation at `site` on this thread; 0: do not trace it.

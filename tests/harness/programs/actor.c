@@ -3,7 +3,7 @@
  *
  *   shm=NAME[:SIZE] shm-unlink=NAME shm-raw=NAME sem=NAME mq=NAME
  *   sysv-shm=SIZE sysv-sem=NSEMS sysv-msg        (IPC_PRIVATE; prints "sysv ID")
- *   fifo=PATH socket=PATH file=PATH fopen=PATH mkstemp=TEMPLATE touch=PATH
+ *   fifo=PATH socket=PATH file=PATH fopen=PATH mkstemp=TEMPLATE touch=PATH symlink=TARGET:LINK
  *   checkpoint=NAME phase-begin=NAME phase-end=NAME register=KIND:NAME
  *   print=TEXT eprint=TEXT flood=BYTES sleep=MS close-fds close-stdout ignore-term
  *   fork-sleep=MS fork-many=N fork-checkpoint=NAME daemonize=MS wait-children
@@ -141,6 +141,13 @@ static void do_action(const char *action, const char *value) {
     int fd = open(path_of(value, buffer, sizeof buffer), O_CREAT | O_WRONLY, 0600);
     if (fd < 0) fail("open", value);
     close(fd);
+  } else if (strcmp(action, "symlink") == 0) {
+    char target[4096];
+    snprintf(target, sizeof target, "%s", value);
+    char *colon = strchr(target, ':');
+    if (colon == NULL) fail("symlink needs TARGET:LINK", value);
+    *colon = '\0';
+    if (symlink(target, path_of(colon + 1, buffer, sizeof buffer)) != 0) fail("symlink", value);
   } else if (strcmp(action, "fopen") == 0) {
     FILE *f = fopen(path_of(value, buffer, sizeof buffer), "w");
     if (f == NULL) fail("fopen", value);

@@ -1,5 +1,6 @@
 // `afterlife clean`: removes what runs that never finished (the harness was killed) left behind,
-// from their ledgers. A run in progress holds a lock on its directory and is skipped.
+// from their ledgers, and kills their processes still alive (they carry AFTERLIFE_RUN=<id>).
+// A run in progress holds a lock on its directory and is skipped.
 #pragma once
 
 #include <filesystem>
@@ -18,6 +19,7 @@ struct clean_entry {
 
 struct clean_result {
   std::vector<std::string> runs;  // run ids cleaned
+  std::vector<int> killed;        // processes of those runs still alive, SIGKILLed
   std::vector<clean_entry> entries;
 };
 

@@ -53,7 +53,9 @@ struct harness_error : std::runtime_error {
 struct run_options {
   std::vector<std::string> command;  // argv; argv[0] is looked up in PATH
   exit_mode mode = exit_mode::natural;
-  std::optional<trigger> at;  // default: the first checkpoint
+  // Default: the first checkpoint when the executable uses the control client (it contains
+  // the string AFTERLIFE_SOCKET), else immediately after start.
+  std::optional<trigger> at;
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   std::chrono::milliseconds grace{std::chrono::seconds(1)};
   std::vector<std::filesystem::path> watch;  // the run's TMPDIR is always watched
@@ -67,7 +69,8 @@ struct run_options {
   int copy_stderr_to = 2;
   bool inherit_stdin = true;  // else /dev/null
   std::filesystem::path interposer;  // empty: found next to the executable, then in the build
-  std::filesystem::path runtime_dir;  // empty: $AFTERLIFE_RUNTIME_DIR, $XDG_RUNTIME_DIR, /tmp
+  // Empty: $AFTERLIFE_RUNTIME_DIR, $XDG_RUNTIME_DIR, /run/user/<uid>, /dev/shm, /tmp.
+  std::filesystem::path runtime_dir;
   // Set (e.g. from a SIGINT handler) to stop the run early: the tree is killed as on --timeout
   // and the report says so.
   const std::atomic<bool>* interrupted = nullptr;
@@ -126,10 +129,11 @@ struct run_report {
   std::string run_id;
   std::vector<std::string> command;
   exit_mode mode = exit_mode::natural;
-  std::string trigger;        // as written, or "checkpoint (default)"
+  std::string trigger;        // as written, or "checkpoint (default)" / "start (default)"
   bool trigger_fired = false;
   std::string action;         // what the harness did to end the run, e.g. "SIGKILL to 1234"
-  bool timed_out = false;
+  bool timed_out = false;     // --timeout, or interrupted: the tree was killed
+  bool interrupted = false;   // options.interrupted was set (SIGINT/SIGTERM to the harness)
   exit_info exit;
   double duration_ms = 0;
   long max_rss_kib = 0;
