@@ -4,11 +4,12 @@
 
 #include <fmt/core.h>
 
+#include <boost/regex.hpp>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <csignal>
-#include <regex>
 #include <stdexcept>
 
 namespace afterlife {
@@ -35,18 +36,17 @@ long parse_count(std::string_view text, std::string_view whole) {
   return value;
 }
 
-bool output_matches(const std::string& text, const std::regex& pattern) {
-  // Line by line: std::regex recurses per character, and a MiB in one search can overflow.
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    auto end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    if (std::regex_search(text.begin() + static_cast<long>(start),
-                          text.begin() + static_cast<long>(end), pattern))
-      return true;
-    start = end + 1;
-  }
-  return false;
+// output~REGEX is searched in the whole of stdout, then of stderr, so one pattern can check an
+// order across lines (`first[\s\S]*second`). Boost.Regex, not std::regex: it does not recurse per
+// character (std::regex overflows the stack on a MiB of output) and reports runaway
+// backtracking as an error instead. Perl syntax; `^`/`$` match at line boundaries and `.` does
+// not match a newline, as grep users expect.
+boost::regex output_pattern(const std::string& text) {
+  return boost::regex(text, boost::regex::perl);
+}
+
+bool output_matches(const std::string& text, const boost::regex& pattern) {
+  return boost::regex_search(text, pattern, boost::match_not_dot_newline);
 }
 
 std::string describe_exit(const exit_info& exit) {
@@ -81,8 +81,8 @@ expectation parse_expectation(std::string_view text) {
     result.what = expectation::kind::output;
     result.subject = std::string(text.substr(7));
     try {
-      std::regex check(result.subject);
-    } catch (const std::regex_error& e) {
+      (void)output_pattern(result.subject);
+    } catch (const boost::regex_error& e) {
       throw std::invalid_argument(fmt::format("bad expectation '{}': {}", text, e.what()));
     }
     return result;
@@ -173,10 +173,15 @@ expectation_result judge(const expectation& expected, const run_report& report, 
       break;
     }
     case expectation::kind::output: {
-      std::regex pattern(expected.subject);
-      result.met = output_matches(report.stdout_text, pattern) ||
-                   output_matches(report.stderr_text, pattern);
-      result.actual = result.met ? "matched" : "no line matched";
+      try {
+        auto pattern = output_pattern(expected.subject);
+        result.met = output_matches(report.stdout_text, pattern) ||
+                     output_matches(report.stderr_text, pattern);
+        result.actual = result.met ? "matched" : "no match in stdout or stderr";
+      } catch (const std::runtime_error& e) {  // boost::regex_error: too complex to match
+        result.met = false;
+        result.actual = fmt::format("could not be matched: {}", e.what());
+      }
       break;
     }
   }

@@ -367,10 +367,15 @@ void run_state::fire(int sender, int connection) {
       break;
     }
     case exit_mode::tree_kill: {
-      auto count = run_processes().size();
-      kill_all(true);
+      // The process group only, as a CI runner or a terminal ends a job: a descendant that left
+      // the group (setsid, like a detached resource tracker or a daemon) survives it. That
+      // difference is what the mode exists to show (DESIGN.md "Exit modes"); survivors are
+      // still inspected and ended after --grace.
+      std::size_t members = 0;
+      for (const auto& p : run_processes()) members += p.pgid == main_pid_ && !p.zombie;
+      kill(-main_pid_, SIGKILL);
       report_.action = fmt::format("SIGKILL sent to process group {} ({} processes)", main_pid_,
-                                   count);
+                                   members);
       break;
     }
     case exit_mode::child_death: {

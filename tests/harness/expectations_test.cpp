@@ -60,13 +60,31 @@ TEST_CASE("judging counts attributed leftovers; --strict adds the others to clea
   CHECK_FALSE(judge(parse_expectation("clean"), report, true).met);
 }
 
-TEST_CASE("phases must have ended; output matches line by line in stdout or stderr") {
+TEST_CASE("phases must have ended; output matches in stdout or stderr, ^ at any line") {
   auto report = killed_with_leftovers();
   CHECK(judge(parse_expectation("phase=atexit"), report, false).met);
   CHECK_FALSE(judge(parse_expectation("phase=collect"), report, false).met);
   CHECK(judge(parse_expectation("phases=1"), report, false).met);
   CHECK(judge(parse_expectation("output~^resource_tracker: "), report, false).met);
   CHECK_FALSE(judge(parse_expectation("output~^leaked"), report, false).met);
+}
+
+TEST_CASE("an output pattern can check an order across lines; . stays within a line") {
+  run_report report;
+  report.stdout_text = "del _a\nsomething else\ndel b\n";
+  CHECK(judge(parse_expectation(R"(output~del _a[\s\S]*del b)"), report, false).met);
+  CHECK_FALSE(judge(parse_expectation(R"(output~del b[\s\S]*del _a)"), report, false).met);
+  CHECK_FALSE(judge(parse_expectation("output~del _a.*del b"), report, false).met);
+  CHECK(judge(parse_expectation("output~^del b$"), report, false).met);
+  auto unmet = judge(parse_expectation("output~nowhere"), report, false);
+  CHECK(unmet.actual == "no match in stdout or stderr");
+}
+
+TEST_CASE("a MiB of output with a line-spanning pattern is matched, not a stack overflow") {
+  run_report report;
+  report.stderr_text = "start\n" + std::string(1 << 20, 'x') + "\nend\n";
+  CHECK(judge(parse_expectation(R"(output~start[\s\S]*end)"), report, false).met);
+  CHECK_FALSE(judge(parse_expectation(R"(output~end[\s\S]*start)"), report, false).met);
 }
 
 TEST_CASE("durations, modes and triggers parse; bad ones are rejected") {
