@@ -57,7 +57,9 @@ endfunction()
 function(afterlife_add_scenario name)
   cmake_parse_arguments(arg "" "" "SOURCES;LIBRARIES" ${ARGN})
   add_executable(${name} ${arg_SOURCES})
-  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/scenarios)
+  # ENABLE_EXPORTS (-rdynamic): the interposer names creation sites by symbol through dladdr.
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/scenarios
+                                           ENABLE_EXPORTS ON)
   target_link_libraries(${name} PRIVATE afterlife_scenario_support afterlife_build_settings ${arg_LIBRARIES})
   set_property(GLOBAL APPEND PROPERTY AFTERLIFE_SCENARIO_TARGETS ${name})
 

@@ -11,6 +11,9 @@
 
 namespace afterlife::detail {
 
+// The site of a record that came from a control-socket `register` rather than the interposer.
+inline constexpr const char* registration_site = "registered";
+
 struct ledger_record {
   std::string kind;
   int pid = 0;

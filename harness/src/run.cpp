@@ -340,7 +340,7 @@ void run_state::handle_message(const detail::control_message& message) {
     // Into the ledger, so that a run whose harness dies is still cleanable.
     try {
       detail::append_ledger(dir_.ledger(),
-                            {message.kind, message.pid, 0, "registered", message.name});
+                            {message.kind, message.pid, 0, detail::registration_site, message.name});
     } catch (const std::system_error& e) {
       note(fmt::format("could not record a registration: {}", e.what()));
     }
@@ -638,8 +638,11 @@ void run_state::list_leftovers() noexcept {
                          (is_file_kind(record.kind) && is_file_kind(entry.kind));
         bool same_object = record.inode == 0 || entry.inode == 0 || record.inode == entry.inode;
         if (same_kind && same_object && record.name == entry.name) {
+          // A runtime registration confirms what the interposer saw; it must not replace the
+          // call site the interposer recorded.
+          bool keep_site = l.attributed && record.site == detail::registration_site;
           l.attributed = true;
-          l.creator = creator_info{record.pid, record.site};
+          if (!keep_site) l.creator = creator_info{record.pid, record.site};
         }
       }
       if (!l.attributed && entry.kind == "sysv_shm" && pids.count(entry.creator_pid) != 0) {

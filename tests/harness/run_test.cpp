@@ -436,6 +436,20 @@ TEST_CASE("a runtime registration attributes what the interposer could not see")
   CHECK_FALSE(shm_exists(name));
 }
 
+TEST_CASE("a registration of what the interposer saw keeps the interposer's call site") {
+  auto marker = unique("m");
+  auto name = unique("/al-both-");
+  auto r = afterlife_run({"--expect", "posix_shm=1"},
+                         {actor(), "shm=" + name, "register=posix_shm:" + name, "exit=0"}, marker);
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 0);
+  const auto* leftover = find_leftover(r.report, "posix_shm", name);
+  REQUIRE(leftover != nullptr);
+  CHECK((*leftover)["attributed"] == true);
+  CHECK_THAT((*leftover)["creator"]["site"].get<std::string>(), ContainsSubstring("harness_actor"));
+  CHECK_FALSE(shm_exists(name));
+}
+
 TEST_CASE("the ledger is still written by a program that closed every descriptor") {
   auto marker = unique("m");
   auto name = unique("/al-closed-");
