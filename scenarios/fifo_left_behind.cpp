@@ -12,8 +12,7 @@
 
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
-  const char* tmp = std::getenv("TMPDIR");
-  std::string path = std::string(tmp ? tmp : "/tmp") + "/fifo_left_behind." + std::to_string(getpid());
+  std::string path = scenario::tmp_dir() + "/fifo_left_behind." + std::to_string(getpid());
   if (mkfifo(path.c_str(), 0600) != 0) {
     std::perror("fifo_left_behind: mkfifo");
     return 3;

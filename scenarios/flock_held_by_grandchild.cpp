@@ -31,8 +31,7 @@ namespace {
 
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
-  const char* tmp = std::getenv("TMPDIR");
-  std::string path = std::string(tmp ? tmp : "/tmp") + "/flock_held_by_grandchild." + std::to_string(getpid()) + ".lock";
+  std::string path = scenario::tmp_dir() + "/flock_held_by_grandchild." + std::to_string(getpid()) + ".lock";
 
   int ready[2];
   if (pipe(ready) != 0) return 3;

@@ -12,8 +12,7 @@
 
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
-  const char* tmp = std::getenv("TMPDIR");
-  std::string path = std::string(tmp ? tmp : "/tmp") + "/orphan_after_parent_death." + std::to_string(getpid()) + ".log";
+  std::string path = scenario::tmp_dir() + "/orphan_after_parent_death." + std::to_string(getpid()) + ".log";
   int ready[2];
   if (pipe(ready) != 0) return 3;
   pid_t helper = fork();

@@ -27,11 +27,7 @@ inline bool has_flag(const scenario::options& opts, std::string_view flag) {
   return false;
 }
 
-// $TMPDIR (the harness points it at the run's private, watched directory), else /tmp.
-inline std::string tmp_dir() {
-  const char* dir = std::getenv("TMPDIR");
-  return (dir != nullptr && dir[0] != '\0') ? dir : "/tmp";
-}
+inline std::string tmp_dir() { return scenario::tmp_dir(); }
 
 // A default name unique to this process.
 inline std::string default_ipc_name(std::string_view prefix) {

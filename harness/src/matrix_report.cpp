@@ -5,6 +5,7 @@
 #include <map>
 
 #include "afterlife/harness/matrix.hpp"
+#include "xml_escape.hpp"
 
 namespace afterlife {
 
@@ -26,22 +27,6 @@ const matrix_cell_result* find_cell(const matrix_result& result, const std::stri
   return nullptr;
 }
 
-std::string xml_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        // XML 1.0 forbids most control characters even escaped: show them as '?'.
-        out += (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') ? '?' : c;
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -117,14 +102,14 @@ std::string matrix_junit(const matrix_result& result) {
   out += fmt::format("<testsuites><testsuite name=\"afterlife.matrix\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
                      result.cells.size(), failures, errors, static_cast<double>(result.elapsed.count()) / 1000.0);
   for (const auto& c : result.cells) {
-    out += fmt::format("  <testcase classname=\"scenario.{}\" name=\"{}\" time=\"{:.3f}\"", xml_escape(c.scenario),
-                       xml_escape(c.mode), static_cast<double>(c.duration.count()) / 1000.0);
+    out += fmt::format("  <testcase classname=\"scenario.{}\" name=\"{}\" time=\"{:.3f}\"", detail::xml_escape(c.scenario),
+                       detail::xml_escape(c.mode), static_cast<double>(c.duration.count()) / 1000.0);
     if (c.verdict == cell_verdict::pass) {
       out += "/>\n";
       continue;
     }
     const char* tag = c.verdict == cell_verdict::fail ? "failure" : "error";
-    out += fmt::format(">\n    <{} message=\"{}\"/>\n  </testcase>\n", tag, xml_escape(c.reason));
+    out += fmt::format(">\n    <{} message=\"{}\"/>\n  </testcase>\n", tag, detail::xml_escape(c.reason));
   }
   out += "</testsuite></testsuites>\n";
   return out;

@@ -1,5 +1,7 @@
 #include "afterlife/harness/report.hpp"
 
+#include "xml_escape.hpp"
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -49,6 +51,20 @@ std::string how_it_ended(const run_report& report) {
   return "never reaped";
 }
 
+
+std::string command_line(const std::vector<std::string>& command) {
+  std::string text;
+  for (const auto& word : command) {
+    if (!text.empty()) text += ' ';
+    text += word;
+  }
+  return text;
+}
+
+}  // namespace
+
+namespace detail {
+
 std::string xml_escape(std::string_view text) {
   std::string out;
   for (char c : text) {
@@ -69,16 +85,7 @@ std::string xml_escape(std::string_view text) {
   return out;
 }
 
-std::string command_line(const std::vector<std::string>& command) {
-  std::string text;
-  for (const auto& word : command) {
-    if (!text.empty()) text += ' ';
-    text += word;
-  }
-  return text;
-}
-
-}  // namespace
+}  // namespace detail
 
 nlohmann::json to_json(const run_report& report) {
   nlohmann::json phases = nlohmann::json::array();
@@ -182,7 +189,7 @@ void write_text(std::ostream& out, const run_report& report) {
 void write_junit(std::ostream& out, const run_report& report) {
   auto failures = std::count_if(report.expectations.begin(), report.expectations.end(),
                                 [](const expectation_result& e) { return !e.met; });
-  std::string suite = xml_escape(command_line(report.command));
+  std::string suite = detail::xml_escape(command_line(report.command));
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out << fmt::format("<testsuites tests=\"{}\" failures=\"{}\">\n", report.expectations.size(),
                      failures);
@@ -191,12 +198,12 @@ void write_junit(std::ostream& out, const run_report& report) {
       suite, report.expectations.size(), failures, report.duration_ms / 1000.0);
   for (const auto& e : report.expectations) {
     out << fmt::format("    <testcase classname=\"afterlife.{}\" name=\"{}\"", to_string(report.mode),
-                       xml_escape(e.expr));
+                       detail::xml_escape(e.expr));
     if (e.met) {
       out << "/>\n";
     } else {
       out << fmt::format(">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                         xml_escape(e.actual), xml_escape(how_it_ended(report)));
+                         detail::xml_escape(e.actual), detail::xml_escape(how_it_ended(report)));
     }
   }
   out << "  </testsuite>\n</testsuites>\n";

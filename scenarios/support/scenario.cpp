@@ -26,6 +26,11 @@ constexpr std::string_view mode_names[] = {"normal",    "error", "exception",
 
 }  // namespace
 
+std::string tmp_dir() {
+  const char* dir = std::getenv("TMPDIR");
+  return (dir != nullptr && dir[0] != '\0') ? dir : "/tmp";
+}
+
 std::string_view to_string(exit_mode mode) { return mode_names[static_cast<int>(mode)]; }
 
 options parse(int argc, char** argv) {
