@@ -19,6 +19,9 @@ struct options {
 
 std::string_view to_string(exit_mode mode);
 
+// $TMPDIR (under `afterlife run`, the run's private and always-watched directory), else /tmp.
+std::string tmp_dir();
+
 // Parses argv and initializes the lifecycle runtime (if the program has not); on a usage error
 // prints one line to stderr and exits 2.
 options parse(int argc, char** argv);
