@@ -10,7 +10,7 @@
 // At exit with phases (normal, error, exception, SIGINT), the tracer still running:
 //   lifecycle: 1 blocks still in use at exit, by allocation site:
 //     .../native_malloc_leak.cpp:LINE: size=256 B, count=1
-// Under the asan preset, LeakSanitizer reports the 8 MiB block at exit (and exits 23).
+// Under the asan preset LeakSanitizer sees the 8 MiB block too (see the suppression below).
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -61,6 +61,12 @@ void show_what_each_sees() {
 }
 
 }  // namespace
+
+// Under the asan preset LeakSanitizer finds the native block at exit (it intercepts malloc) and
+// would change the exit status to 23; suppressed by name, it is listed under "Suppressions
+// used" instead, and the status stays the one the exit mode chose.
+extern "C" const char* __lsan_default_suppressions();
+extern "C" const char* __lsan_default_suppressions() { return "leak:leak_natively\n"; }
 
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
