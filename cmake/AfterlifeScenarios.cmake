@@ -46,6 +46,9 @@ function(_afterlife_json_strings json out_var)
     math(EXPR last "${count} - 1")
     foreach(i RANGE ${last})
       string(JSON value GET "${json}" ${ARGN} ${i})
+      # A `;` would split the value into two list elements (two arguments); as a generator
+      # expression it reaches the command line whole.
+      string(REPLACE ";" "$<SEMICOLON>" value "${value}")
       list(APPEND values "${value}")
     endforeach()
   endif()
