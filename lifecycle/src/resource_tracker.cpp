@@ -96,6 +96,12 @@ void close_quietly(int fd) noexcept {
   sigemptyset(&none);
   // The mask survives exec; start clean. The forked child has one thread: sigprocmask is right.
   (void)sigprocmask(SIG_SETMASK, &none, nullptr);  // NOLINT(concurrency-mt-unsafe)
+  // Ignored dispositions survive exec: the tracker is immune to SIGINT/SIGTERM (a Ctrl-C or a
+  // `kill` of its owners) from its first instruction, not only once its main() got to say so.
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGPIPE}) (void)sigaction(sig, &ignore, nullptr);
   // The pipe becomes the tracker's stdin; dup2 clears close-on-exec on the new descriptor.
   if (data_read != STDIN_FILENO) {
     (void)dup2(data_read, STDIN_FILENO);
