@@ -17,11 +17,21 @@ target_include_directories(afterlife_catch_main INTERFACE ${PROJECT_SOURCE_DIR}/
 function(afterlife_add_unit_test component feature)
   cmake_parse_arguments(arg "" "" "LIBRARIES" ${ARGN})
   set(target ${component}_${feature}_test)
+  # CTest keeps test names in CMake lists: a ';' in a Catch2 test name would split it into two
+  # tests that each match nothing. Refuse such names here (a name split over several string
+  # literals escapes this check, but then --warn NoTests below fails both halves).
+  file(READ ${CMAKE_CURRENT_SOURCE_DIR}/${feature}_test.cpp source)
+  if(source MATCHES "TEST_CASE\\([ \t\r\n]*\"[^\"]*;[^\"]*\"")
+    message(FATAL_ERROR "${feature}_test.cpp: a TEST_CASE name contains ';' (${CMAKE_MATCH_0}), "
+                        "which CTest would split in two; use ',' instead")
+  endif()
   add_executable(${target} ${feature}_test.cpp)
   target_link_libraries(${target} PRIVATE afterlife_catch_main afterlife_build_settings
                                           ${arg_LIBRARIES})
   catch_discover_tests(${target}
     TEST_PREFIX "${component}::${feature}::"
+    # A test whose name filter matches no test case fails instead of passing silently.
+    EXTRA_ARGS --warn NoTests
     PROPERTIES LABELS ${component}
     # Discovery runs the binary; give it the same environment the tests get.
     DISCOVERY_TIMEOUT 30)

@@ -22,7 +22,7 @@ TEST_CASE("no subcommand is a usage error") {
   CHECK_THAT(r.err, Catch::Matchers::ContainsSubstring("subcommand"));
 }
 
-TEST_CASE("--help lists the subcommands; run --help lists the run options") {
+TEST_CASE("--help lists the subcommands, run --help lists the run options") {
   auto top = run_child({AFTERLIFE_EXE, "--help"});
   CHECK(top.exit_code() == 0);
   for (const char* word : {"run", "clean", "matrix", "scenarios", "--version"})

@@ -47,7 +47,7 @@ TEST_CASE("bad expressions are rejected with the expression in the message") {
   CHECK_THROWS_WITH(parse_expectation("leaks=1"), Catch::Matchers::ContainsSubstring("leaks=1"));
 }
 
-TEST_CASE("judging counts attributed leftovers; --strict adds the others to clean") {
+TEST_CASE("judging counts attributed leftovers, --strict adds the others to clean") {
   auto report = killed_with_leftovers();
   CHECK(judge(parse_expectation("signal=KILL"), report, false).met);
   CHECK_FALSE(judge(parse_expectation("exit=0"), report, false).met);
@@ -60,7 +60,7 @@ TEST_CASE("judging counts attributed leftovers; --strict adds the others to clea
   CHECK_FALSE(judge(parse_expectation("clean"), report, true).met);
 }
 
-TEST_CASE("phases must have ended; output matches in stdout or stderr, ^ at any line") {
+TEST_CASE("phases must have ended, output matches in stdout or stderr, ^ at any line") {
   auto report = killed_with_leftovers();
   CHECK(judge(parse_expectation("phase=atexit"), report, false).met);
   CHECK_FALSE(judge(parse_expectation("phase=collect"), report, false).met);
@@ -69,7 +69,7 @@ TEST_CASE("phases must have ended; output matches in stdout or stderr, ^ at any 
   CHECK_FALSE(judge(parse_expectation("output~^leaked"), report, false).met);
 }
 
-TEST_CASE("an output pattern can check an order across lines; . stays within a line") {
+TEST_CASE("an output pattern can check an order across lines, . stays within a line") {
   run_report report;
   report.stdout_text = "del _a\nsomething else\ndel b\n";
   CHECK(judge(parse_expectation(R"(output~del _a[\s\S]*del b)"), report, false).met);
@@ -87,7 +87,7 @@ TEST_CASE("a MiB of output with a line-spanning pattern is matched, not a stack 
   CHECK_FALSE(judge(parse_expectation(R"(output~end[\s\S]*start)"), report, false).met);
 }
 
-TEST_CASE("durations, modes and triggers parse; bad ones are rejected") {
+TEST_CASE("durations, modes and triggers parse, bad ones are rejected") {
   CHECK(parse_duration("250ms").count() == 250);
   CHECK(parse_duration("1.5s").count() == 1500);
   CHECK(parse_duration("2").count() == 2000);

@@ -94,7 +94,7 @@ TEST_CASE("sigkill at a checkpoint: the shm segment is listed, attributed, expla
   CHECK(processes_with(marker).empty());
 }
 
-TEST_CASE("clean fails on a leak; --no-reap leaves the object in place") {
+TEST_CASE("clean fails on a leak, --no-reap leaves the object in place") {
   auto marker = unique("m");
   auto name = unique("/al-keep-");
   auto r = afterlife_run({"--no-reap"}, {actor(), "shm=" + name, "exit=0"}, marker);

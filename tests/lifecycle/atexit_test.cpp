@@ -71,7 +71,7 @@ TEST_CASE("unregister removes every registration of the function, whatever its a
   CHECK(calls == std::vector<std::string>{"other"});
 }
 
-TEST_CASE("a callback may unregister a later one; ones registered while running are dropped") {
+TEST_CASE("a callback may unregister a later one, ones registered while running are dropped") {
   cycle c;
   atexit::register_callback("other", &other);
   atexit::register_callback("registers_more", &registers_more);
@@ -97,7 +97,7 @@ TEST_CASE("an exception is reported as unraisable and the other callbacks still 
   CHECK(reported[0].exception_value == "boom");
 }
 
-TEST_CASE("clear forgets callbacks; registering needs a runtime") {
+TEST_CASE("clear forgets callbacks, registering needs a runtime") {
   {
     cycle c;
     atexit::register_callback("record", &record, 1);

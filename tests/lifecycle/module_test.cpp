@@ -76,7 +76,7 @@ struct runtime_cycle {
 
 }  // namespace
 
-TEST_CASE("sys, builtins and __main__ exist in that order; sys holds the registry") {
+TEST_CASE("sys, builtins and __main__ exist in that order, sys holds the registry") {
   runtime_cycle cycle;
   CHECK(registry_names() == std::vector<std::string>{"sys", "builtins", "__main__"});
   CHECK(same(sys_module()->dict->get("modules"), modules()));

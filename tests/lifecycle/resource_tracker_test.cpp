@@ -150,7 +150,7 @@ TEST_CASE("tracker: a cleanup that fails is reported and exits 2") {
   CHECK(path_exists(not_a_file));
 }
 
-TEST_CASE("tracker: malformed lines are a protocol error (exit 3); the rest is still cleaned") {
+TEST_CASE("tracker: malformed lines are a protocol error (exit 3), the rest is still cleaned") {
   leftover_guard guard;
   std::string name = unique_ipc_name("p");
   guard.posix_shm(name);
@@ -308,7 +308,7 @@ TEST_CASE("an attacher's tracker never unlinks the creator's segment") {
   }
 }
 
-TEST_CASE("fork()ed children share the tracker; it cleans up when the last holder is gone") {
+TEST_CASE("fork()ed children share the tracker, it cleans up when the last holder is gone") {
   leftover_guard guard;
   temp_dir dir;
   std::string a = unique_ipc_name("fa");

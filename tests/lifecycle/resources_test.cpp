@@ -189,7 +189,7 @@ TEST_CASE("make_ipc_name gives distinct valid names like CPython's psm_ names") 
 
 // ---- close, finalize, unlink, scoped (in-process, judged on the system) -----------------------
 
-TEST_CASE("the finalizer warns once, closes, and never unlinks; close and unlink are idempotent") {
+TEST_CASE("the finalizer warns once, closes, and never unlinks, close and unlink are idempotent") {
   leftover_guard guard;
   std::string name = unique_ipc_name("fin");
   guard.posix_shm(name);
@@ -212,7 +212,7 @@ TEST_CASE("the finalizer warns once, closes, and never unlinks; close and unlink
   CHECK_NOTHROW(segment.unlink());
 }
 
-TEST_CASE("close without a warning; a second object cannot create a taken name") {
+TEST_CASE("close without a warning, a second object cannot create a taken name") {
   leftover_guard guard;
   std::string name = unique_ipc_name("dup");
   guard.posix_shm(name);
@@ -315,7 +315,7 @@ TEST_CASE("file buffers writes until the buffer fills, flush or close") {
   CHECK_FALSE(path_exists(path));
 }
 
-TEST_CASE("an attacher sees the creator's bytes and size; only an explicit unlink removes it") {
+TEST_CASE("an attacher sees the creator's bytes and size, only an explicit unlink removes it") {
   leftover_guard guard;
   std::string name = unique_ipc_name("att");
   guard.posix_shm(name);
@@ -437,7 +437,7 @@ TEST_CASE("unix listener: accepts, and its path stays after close until unlinked
 }
 
 TEST_CASE(
-    "with AFTERLIFE_SOCKET set, creators tell the harness register and unregister; attachers "
+    "with AFTERLIFE_SOCKET set, creators tell the harness register and unregister, attachers "
     "nothing") {
   leftover_guard guard;
   temp_dir dir;

@@ -143,7 +143,7 @@ TEST_CASE("observers belong to one cycle and are bounded") {
   CHECK(r.lines.size() == 2 * ten_phases.size() * (max_phase_observers - 1));
 }
 
-TEST_CASE("initialize twice throws; finalize is harmless when not initialized or re-entered") {
+TEST_CASE("initialize twice throws, finalize is harmless when not initialized or re-entered") {
   CHECK(finalize() == 0);
   initialize();
   CHECK(is_initialized());
