@@ -748,26 +748,6 @@ void object_free(void* p) noexcept {
   small_free_slow(b, size_class);
 }
 
-void object_free_sized(void* p, std::size_t size) noexcept {
-  if (size - 1 >= small_request_threshold) {
-    object_free(p);
-    return;
-  }
-  // object_free's small path, with the class from the size: no radix lookup, no class map.
-  const std::size_t size_class = size_class_of(size);
-  const std::uint32_t state = tracemalloc::detail::load_state();
-  if (tracemalloc::detail::holding_traces(state)) trace_small_free(p, size_class, state);
-  auto* b = static_cast<block*>(p);
-  thread_cache* tc = t_cache;
-  if (tc != nullptr && tc->count[size_class] < g_capacity[size_class]) {
-    b->next = tc->head[size_class];
-    tc->head[size_class] = b;
-    store_count(tc->count[size_class], tc->count[size_class] + 1);
-    return;
-  }
-  small_free_slow(b, size_class);
-}
-
 bool allocator_owns(const void* address) noexcept { return radix_lookup(address) != nullptr; }
 
 void allocator_init(const allocator_config& config) {

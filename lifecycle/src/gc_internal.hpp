@@ -19,8 +19,6 @@ namespace lifecycle::gc::detail {
 //   mask, so no pass is needed to mark the collected generation first;
 // - LEAF (during a collection only, cleared with gc_refs): count_internal_refs found no referent
 //   of the object inside the collected set, so move_unreachable need not traverse it again;
-// - 10 bits: the size the object's memory was allocated with when it is 1..512 (0: larger), set
-//   once by init_header, so that its death frees it with object_free_sized (object.cpp);
 // - gc_refs: during a collection, the number of references from inside the collected set
 //   (CPython keeps refcount minus that; keeping the count of internal references lets it start
 //   at zero, which saves CPython's update_refs pass). Zero outside collections.
@@ -30,11 +28,8 @@ inline constexpr std::uint64_t flag_weakrefs = 1u << 2;
 inline constexpr unsigned tag_shift = 3;
 inline constexpr std::uint64_t tag_mask = std::uint64_t{7} << tag_shift;
 inline constexpr std::uint64_t flag_leaf = std::uint64_t{1} << 6;
-inline constexpr unsigned size_shift = 7;
-inline constexpr std::uint64_t size_mask = std::uint64_t{0x3ff} << size_shift;
-inline constexpr unsigned refs_shift = 17;
-// What rest_in keeps: the flags that outlive a collection and the allocation size.
-inline constexpr std::uint64_t keep_flags = flag_finalized | flag_weakrefs | size_mask;
+inline constexpr unsigned refs_shift = 7;
+inline constexpr std::uint64_t keep_flags = flag_finalized | flag_weakrefs;
 inline constexpr std::uint64_t one_ref = std::uint64_t{1} << refs_shift;
 inline constexpr std::uint64_t refs_mask = ~std::uint64_t{0} << refs_shift;
 

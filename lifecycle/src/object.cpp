@@ -50,17 +50,16 @@ void release_allocation(const type_object& type, void* memory) noexcept {
   object_free(memory);
 }
 
-void init_header_untracked(object* op, const type_object& type, std::size_t size) noexcept {
+void init_header_untracked(object* op, const type_object& type) noexcept {
   op->refcnt = 1;
   op->type = &type;
   op->gc_next = nullptr;
   op->gc_prev = nullptr;
-  // The allocation size rides in the header so that the death frees with object_free_sized.
-  op->gc_bits = size <= small_request_threshold ? std::uint64_t{size} << gcd::size_shift : 0;
+  op->gc_bits = 0;
 }
 
-void init_header(object* op, const type_object& type, std::size_t size) noexcept {
-  init_header_untracked(op, type, size);
+void init_header(object* op, const type_object& type) noexcept {
+  init_header_untracked(op, type);
   if (has_flag(type.flags, type_flags::gc)) gcd::track_young(op);
 }
 
@@ -108,16 +107,9 @@ bool legacy_del_dying(object* op) noexcept {
   return false;
 }
 
-// Differs from CPython (PyObject_Free finds the pool from the address): the size recorded at
-// allocation picks the size class, so the free skips the arena lookup.
 void destroy_and_free(object* op) noexcept {
-  const auto size = static_cast<std::size_t>((op->gc_bits & gcd::size_mask) >> gcd::size_shift);
   op->type->destroy(op);
-  if (size != 0) {
-    object_free_sized(op, size);
-  } else {
-    object_free(op);
-  }
+  object_free(op);
 }
 
 void empty_trash() noexcept {
@@ -155,13 +147,7 @@ void dealloc(object* op) noexcept {
       (op->gc_bits & gcd::flag_weakrefs) != 0) {
     if (!run_death_hooks(op)) return;
   }
-  // CPython's trashcan guards the deallocs of containers (list, dict, tuple, instances:
-  // Py_TRASHCAN_BEGIN), the only ones that nest; atoms such as int and str are freed at once.
-  if (!has_flag(type.flags, type_flags::gc)) {
-    destroy_and_free(op);
-    return;
-  }
-  gcd::note_deallocation(op);
+  if (has_flag(type.flags, type_flags::gc)) gcd::note_deallocation(op);
 
   if (dealloc_depth >= trashcan_depth) {
     op->gc_prev = trash;

@@ -21,12 +21,6 @@ void destroy_as(object* self) noexcept {
   static_cast<T*>(self)->~T();
 }
 
-// A container's buffer, allocated with object_malloc(bytes) (bytes == 0: none): its size is
-// known, so the free skips the arena lookup.
-void free_buffer(void* buffer, std::size_t bytes) noexcept {
-  if (buffer != nullptr) object_free_sized(buffer, bytes);
-}
-
 // ---- None ----
 void none_destroy(object*) noexcept {
   // CPython: Py_FatalError("deallocating None"). Only an unbalanced decref gets here.
@@ -174,7 +168,7 @@ handle<str_object> new_str(std::string_view text) {
   char* chars = reinterpret_cast<char*>(op + 1);
   if (!text.empty()) std::memcpy(chars, text.data(), text.size());
   chars[text.size()] = '\0';
-  detail::init_header(op, str_type, sizeof(str_object) + text.size() + 1);
+  detail::init_header(op, str_type);
   return handle<str_object>::steal(op);
 }
 
@@ -200,7 +194,7 @@ void list_object::append(ref item) {
     const std::size_t capacity = capacity_ == 0 ? 4 : capacity_ * 2;
     auto** items = static_cast<object**>(object_malloc(capacity * sizeof(object*)));
     if (size_ != 0) std::memcpy(items, items_, size_ * sizeof(object*));
-    free_buffer(items_, capacity_ * sizeof(object*));
+    object_free(items_);
     items_ = items;
     capacity_ = capacity;
   }
@@ -223,9 +217,9 @@ void list_object::clear() noexcept {
   // The list is empty before any item dies: an item's finalizer may look at (or append to) it.
   object** items = std::exchange(items_, nullptr);
   std::size_t n = std::exchange(size_, 0);
-  const std::size_t capacity = std::exchange(capacity_, 0);
+  capacity_ = 0;
   while (n > 0) decref(items[--n]);
-  free_buffer(items, capacity * sizeof(object*));
+  object_free(items);
 }
 
 handle<list_object> new_list() { return new_object<list_object>(list_type); }
@@ -299,8 +293,8 @@ void dict_resize(dict_object& d, std::size_t needed) {
     index[slot] = static_cast<std::int32_t>(n);
     entries[n++] = e;
   }
-  free_buffer(d.entries_, d.entry_capacity_ * sizeof(dict_object::entry));
-  free_buffer(d.index_, d.index_size_ * sizeof(std::int32_t));
+  object_free(d.entries_);
+  object_free(d.index_);
   d.entries_ = entries;
   d.index_ = index;
   d.filled_ = n;
@@ -405,15 +399,15 @@ void dict_object::clear() noexcept {
   std::int32_t* index = std::exchange(index_, nullptr);
   const std::size_t filled = std::exchange(filled_, 0);
   used_ = 0;
-  const std::size_t entry_capacity = std::exchange(entry_capacity_, 0);
-  const std::size_t index_size = std::exchange(index_size_, 0);
+  entry_capacity_ = 0;
+  index_size_ = 0;
   for (std::size_t i = 0; i < filled; ++i) {
     if (entries[i].key == nullptr) continue;
     decref(entries[i].key);
     decref(entries[i].value);
   }
-  free_buffer(entries, entry_capacity * sizeof(entry));
-  free_buffer(index, index_size * sizeof(std::int32_t));
+  object_free(entries);
+  object_free(index);
 }
 
 namespace {
@@ -429,7 +423,7 @@ handle<dict_object> new_instance_dict() {
 handle<dict_object> new_dict() {
   void* memory = detail::allocate(dict_type, sizeof(dict_object));
   auto* op = ::new (memory) dict_object();
-  detail::init_header_untracked(op, dict_type, sizeof(dict_object));
+  detail::init_header_untracked(op, dict_type);
   return handle<dict_object>::steal(op);
 }
 

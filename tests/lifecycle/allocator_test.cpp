@@ -125,29 +125,6 @@ TEST_CASE("sizes round up to 32 classes of 16 bytes, and 0 and > 512 go to the s
   CHECK(lifecycle::allocator_get_stats().large_blocks_in_use == large_before);
 }
 
-TEST_CASE("object_free_sized gives every size back like object_free, traces included") {
-  fresh_allocator();
-  lifecycle::tracemalloc::start(1);
-  const auto blocks_before = lifecycle::allocator_blocks_in_use();
-  std::vector<std::pair<void*, std::size_t>> blocks;
-  for (std::size_t size : {1, 16, 17, 48, 100, 511, 512, 513, 4096}) {
-    blocks.emplace_back(lifecycle::object_malloc(size), size);
-  }
-  CHECK(lifecycle::allocator_blocks_in_use() == blocks_before + blocks.size());
-  std::size_t requested = 0;
-  for (const auto& block : blocks) requested += block.second;
-  CHECK(lifecycle::tracemalloc::traced_memory().current == requested);
-  for (const auto& [p, size] : blocks) lifecycle::object_free_sized(p, size);
-  CHECK(lifecycle::allocator_blocks_in_use() == blocks_before);
-  CHECK(lifecycle::tracemalloc::traced_memory().current == 0);
-  lifecycle::tracemalloc::stop();
-  // A freed small block is handed out again, as after object_free.
-  void* a = lifecycle::object_malloc(40);
-  lifecycle::object_free_sized(a, 40);
-  CHECK(lifecycle::object_malloc(40) == a);
-  lifecycle::object_free(a);
-}
-
 TEST_CASE("allocator_owns is exact for arena memory and safe for foreign pointers") {
   fresh_allocator();
   static int static_object = 0;

@@ -58,10 +58,6 @@ void* object_malloc(std::size_t size,
 // Releases memory from object_malloc; nullptr is ignored. A pointer that is not in an arena is
 // handed to std::free (as PyObject_Free hands foreign pointers to PyMem_RawFree).
 void object_free(void* block) noexcept;
-// object_free for a block known to come from object_malloc(size) with this very `size` (C++
-// sized deallocation): the size class comes from the caller, so the arena lookup is skipped.
-// The runtime's object deaths use it; anything else should call object_free.
-void object_free_sized(void* block, std::size_t size) noexcept;
 
 // (Re)initialises with `config`. Throws std::invalid_argument for a bad config and
 // std::logic_error when blocks from a previous initialisation are still in use (release first).

@@ -134,11 +134,10 @@ void dealloc(object* op) noexcept;
 void* allocate(const type_object& type, std::size_t size);
 // Gives back memory from allocate when the constructor threw.
 void release_allocation(const type_object& type, void* memory) noexcept;
-// Fills the header of a freshly constructed object (whose memory came from allocate(type, size))
-// and tracks gc objects.
-void init_header(object* op, const type_object& type, std::size_t size) noexcept;
+// Fills the header of a freshly constructed object and tracks gc objects.
+void init_header(object* op, const type_object& type) noexcept;
 // The same without tracking, for gc types that start untracked (CPython's dict).
-void init_header_untracked(object* op, const type_object& type, std::size_t size) noexcept;
+void init_header_untracked(object* op, const type_object& type) noexcept;
 }  // namespace detail
 
 inline void incref(object* op) noexcept { ++op->refcnt; }
@@ -240,7 +239,7 @@ handle<T> new_object(const type_object& type, Args&&... args) {
     detail::release_allocation(type, memory);
     throw;
   }
-  detail::init_header(op, type, sizeof(T));
+  detail::init_header(op, type);
   return handle<T>::steal(op);
 }
 
