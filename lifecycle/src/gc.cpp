@@ -98,7 +98,7 @@ struct scan {
   unsigned survivor_tag;
   object* young;
   std::size_t objects;      // in the set (count_internal_refs)
-  std::size_t internal;     // references from inside the set to inside it (count_internal_refs)
+  bool touched;             // the last traverse of count_internal_refs met an object of the set
   std::size_t saturated;    // objects whose every reference is internal (count_internal_refs)
   std::size_t unreachable;  // objects in the unreachable list
   bool special;  // some object of the set needs finalizer, weakref or legacy handling
@@ -118,7 +118,7 @@ void visit_count_internal(object* op, void* arg) {
   // Objects outside the set (older generations, untracked and non-gc objects: tag 0) are
   // ignored with one test.
   if (!in_set(bits, s->young_tags)) return;
-  ++s->internal;
+  s->touched = true;  // a plain store: no chain of increments through memory across visits
   bits += one_ref;
   op->gc_bits = bits;
   // Internal references never exceed the refcount (traverse visits each reference once), so
@@ -162,11 +162,11 @@ void count_internal_refs(scan& s) noexcept {
   for (object* op = young->gc_next; op != young; op = op->gc_next) {
     ++s.objects;
     if (needs_special_handling(op)) s.special = true;
-    const std::size_t internal = s.internal;
+    s.touched = false;
     traverse_object<&visit_count_internal>(op, s);
     // Differs from CPython: an object none of whose referents is in the set (a list of ints and
     // strs, say) is marked so that move_unreachable does not read its referents again.
-    if (s.internal == internal) op->gc_bits |= flag_leaf;
+    if (!s.touched) op->gc_bits |= flag_leaf;
   }
 }
 
@@ -394,7 +394,7 @@ std::size_t handle_resurrected_objects(object* unreachable, object* still_unreac
                                        object* old, unsigned old_tag) noexcept {
   for (object* op = unreachable->gc_next; op != unreachable; op = op->gc_next)
     rest_in(op, tag_resurrection);
-  scan s{1u << tag_resurrection, old_tag, unreachable, 0, 0, 0, 0, false, false, 0};
+  scan s{1u << tag_resurrection, old_tag, unreachable, 0, false, 0, 0, false, false, 0};
   deduce_unreachable(s, still_unreachable);
   list_merge(unreachable, old);
   return s.unreachable;
@@ -477,7 +477,7 @@ result collect_main(int generation) noexcept {
   list_head unreachable;
   // CPython untracks dicts in full collections only, "to avoid quadratic dict build-up"
   // (issue #14775).
-  scan sc{young_tags, old_tag, young, 0, 0, 0, 0, false, young == old, 0};
+  scan sc{young_tags, old_tag, young, 0, false, 0, 0, false, young == old, 0};
   deduce_unreachable(sc, &unreachable);
 
   // Survivors age (the long-lived heuristic counts what enters the oldest generation). What is
