@@ -98,9 +98,14 @@ struct scan {
   unsigned survivor_tag;
   object* young;
   std::size_t objects;      // in the set (count_internal_refs)
+  bool touched;             // the last traverse of count_internal_refs met an object of the set
   std::size_t saturated;    // objects whose every reference is internal (count_internal_refs)
   std::size_t unreachable;  // objects in the unreachable list
   bool special;  // some object of the set needs finalizer, weakref or legacy handling
+  // Full collections only: reachable dicts holding nothing that may be tracked are untracked
+  // (CPython's untrack_dicts / _PyDict_MaybeUntrack), and counted here.
+  bool untrack_dicts;
+  std::size_t untracked;
 };
 
 inline bool in_set(std::uint64_t bits, unsigned young_tags) noexcept {
@@ -113,11 +118,34 @@ void visit_count_internal(object* op, void* arg) {
   // Objects outside the set (older generations, untracked and non-gc objects: tag 0) are
   // ignored with one test.
   if (!in_set(bits, s->young_tags)) return;
+  s->touched = true;  // a plain store: no chain of increments through memory across visits
   bits += one_ref;
   op->gc_bits = bits;
   // Internal references never exceed the refcount (traverse visits each reference once), so
   // this is the moment op's last outside reference is accounted for.
   if ((bits >> refs_shift) == static_cast<std::uint64_t>(op->refcnt)) ++s->saturated;
+}
+
+// The passes call traverse once per object of the set. For lists and dicts, most of a program's
+// containers, the loop is inlined with the visit instead of two indirect calls per reference; it
+// visits exactly what list_traverse / dict_traverse visit, in the same order.
+template <void (*visit)(object*, void*)>
+[[gnu::always_inline]] inline void traverse_object(object* op, scan& s) {
+  const type_object* type = op->type;
+  if (type == &list_type) {
+    const auto* list = static_cast<const list_object*>(op);
+    object* const* items = list->items_;
+    const std::size_t n = list->size_;
+    for (std::size_t i = 0; i < n; ++i) visit(items[i], &s);
+  } else if (type == &dict_type) {
+    const auto* dict = static_cast<const dict_object*>(op);
+    const dict_object::entry* entries = dict->entries_;
+    const std::size_t n = dict->filled_;
+    for (std::size_t i = 0; i < n; ++i)
+      if (entries[i].key != nullptr) visit(entries[i].value, &s);
+  } else {
+    type->traverse(op, visit, &s);
+  }
 }
 
 bool needs_special_handling(const object* op) noexcept {
@@ -134,7 +162,11 @@ void count_internal_refs(scan& s) noexcept {
   for (object* op = young->gc_next; op != young; op = op->gc_next) {
     ++s.objects;
     if (needs_special_handling(op)) s.special = true;
-    op->type->traverse(op, &visit_count_internal, &s);
+    s.touched = false;
+    traverse_object<&visit_count_internal>(op, s);
+    // Differs from CPython: an object none of whose referents is in the set (a list of ints and
+    // strs, say) is marked so that move_unreachable does not read its referents again.
+    if (!s.touched) op->gc_bits |= flag_leaf;
   }
 }
 
@@ -160,6 +192,22 @@ void list_splice_run(object* first, object* last, object* to) noexcept {
   first->gc_prev = tail;
   last->gc_next = to;
   to->gc_prev = last;
+}
+
+// A reachable dict in a full collection: visit_reachable on each value (as its traverse), and
+// whether any value may be tracked (_PyObject_GC_MAY_BE_TRACKED: any gc object, tracked or not;
+// keys are str). Returns false when the dict can be untracked (_PyDict_MaybeUntrack).
+bool traverse_reachable_dict(dict_object* dict, scan& s) noexcept {
+  const dict_object::entry* entries = dict->entries_;
+  const std::size_t n = dict->filled_;
+  bool may_hold_tracked = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (entries[i].key == nullptr) continue;
+    object* value = entries[i].value;
+    if (is_gc(value)) may_hold_tracked = true;
+    visit_reachable(value, &s);
+  }
+  return may_hold_tracked;
 }
 
 void flag_unreachable_run(object* first, object* last) noexcept {
@@ -191,7 +239,20 @@ void move_unreachable(scan& s, object* unreachable) noexcept {
         run = nullptr;
       }
       // traverse may append to young, so the next object is read after it.
-      op->type->traverse(op, &visit_reachable, &s);
+      if (s.untrack_dicts && op->type == &dict_type &&
+          !static_cast<const dict_object*>(op)->instance_storage_) {
+        if (!traverse_reachable_dict(static_cast<dict_object*>(op), s)) {
+          // Untracked here rather than in a pass over the survivors afterwards (CPython's
+          // untrack_dicts): the dict is reachable for good and no code runs in between.
+          object* next = op->gc_next;
+          untrack_object(op);
+          ++s.untracked;
+          op = next;
+          continue;
+        }
+      } else if ((op->gc_bits & flag_leaf) == 0) {
+        traverse_object<&visit_reachable>(op, s);
+      }
       rest_in(op, s.survivor_tag);
     } else {
       ++s.unreachable;
@@ -333,7 +394,7 @@ std::size_t handle_resurrected_objects(object* unreachable, object* still_unreac
                                        object* old, unsigned old_tag) noexcept {
   for (object* op = unreachable->gc_next; op != unreachable; op = op->gc_next)
     rest_in(op, tag_resurrection);
-  scan s{1u << tag_resurrection, old_tag, unreachable, 0, 0, 0, false};
+  scan s{1u << tag_resurrection, old_tag, unreachable, 0, false, 0, 0, false, false, 0};
   deduce_unreachable(s, still_unreachable);
   list_merge(unreachable, old);
   return s.unreachable;
@@ -414,16 +475,21 @@ result collect_main(int generation) noexcept {
   object* old = generation + 1 < generations ? generation_head(generation + 1) : young;
 
   list_head unreachable;
-  scan sc{young_tags, old_tag, young, 0, 0, 0, false};
+  // CPython untracks dicts in full collections only, "to avoid quadratic dict build-up"
+  // (issue #14775).
+  scan sc{young_tags, old_tag, young, 0, false, 0, 0, false, young == old, 0};
   deduce_unreachable(sc, &unreachable);
 
-  // Survivors age (the long-lived heuristic counts what enters the oldest generation).
+  // Survivors age (the long-lived heuristic counts what enters the oldest generation). What is
+  // left in young: the set minus the unreachable and the dicts just untracked (counted on the
+  // way rather than by walking the survivors again, as CPython's gc_list_size does).
+  const std::size_t survivors = sc.objects - sc.unreachable - sc.untracked;
   if (young != old) {
-    if (generation == generations - 2) s.long_lived_pending += list_size(young);
+    if (generation == generations - 2) s.long_lived_pending += survivors;
     list_merge(young, old);
   } else {
     s.long_lived_pending = 0;
-    s.long_lived_total = list_size(young);
+    s.long_lived_total = survivors;
   }
 
   list_head finalizers;

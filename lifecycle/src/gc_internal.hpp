@@ -17,16 +17,19 @@ namespace lifecycle::gc::detail {
 //   two values alternate at every full collection, see state::gen2_tag), 5 the resurrection
 //   check's set. "Is this referent part of the collection?" is one test of the tag against a
 //   mask, so no pass is needed to mark the collected generation first;
+// - LEAF (during a collection only, cleared with gc_refs): count_internal_refs found no referent
+//   of the object inside the collected set, so move_unreachable need not traverse it again;
 // - gc_refs: during a collection, the number of references from inside the collected set
 //   (CPython keeps refcount minus that; keeping the count of internal references lets it start
 //   at zero, which saves CPython's update_refs pass). Zero outside collections.
 inline constexpr std::uint64_t flag_finalized = 1u << 0;
 inline constexpr std::uint64_t flag_unreachable = 1u << 1;
 inline constexpr std::uint64_t flag_weakrefs = 1u << 2;
-inline constexpr std::uint64_t keep_flags = flag_finalized | flag_weakrefs;
 inline constexpr unsigned tag_shift = 3;
 inline constexpr std::uint64_t tag_mask = std::uint64_t{7} << tag_shift;
-inline constexpr unsigned refs_shift = 6;
+inline constexpr std::uint64_t flag_leaf = std::uint64_t{1} << 6;
+inline constexpr unsigned refs_shift = 7;
+inline constexpr std::uint64_t keep_flags = flag_finalized | flag_weakrefs;
 inline constexpr std::uint64_t one_ref = std::uint64_t{1} << refs_shift;
 inline constexpr std::uint64_t refs_mask = ~std::uint64_t{0} << refs_shift;
 

@@ -50,12 +50,16 @@ void release_allocation(const type_object& type, void* memory) noexcept {
   object_free(memory);
 }
 
-void init_header(object* op, const type_object& type) noexcept {
+void init_header_untracked(object* op, const type_object& type) noexcept {
   op->refcnt = 1;
   op->type = &type;
   op->gc_next = nullptr;
   op->gc_prev = nullptr;
   op->gc_bits = 0;
+}
+
+void init_header(object* op, const type_object& type) noexcept {
+  init_header_untracked(op, type);
   if (has_flag(type.flags, type_flags::gc)) gcd::track_young(op);
 }
 

@@ -1,6 +1,7 @@
 // Built-in types: None, int, str, list, dict, classes and instances.
 #include "lifecycle/types.hpp"
 
+#include "gc_internal.hpp"
 #include "lifecycle/allocator.hpp"
 
 #include <fmt/format.h>
@@ -234,6 +235,15 @@ dict_object::~dict_object() { clear(); }
 
 namespace {
 
+namespace gcd = gc::detail;
+
+// MAINTAIN_TRACKING (CPython's dictobject.c): a dict starts untracked and is tracked once it is
+// given a value that may be tracked — any gc object, tracked or not (keys are str, never
+// tracked) — whether the key is new or not. Only a full collection untracks it again (gc.cpp).
+void maintain_tracking(dict_object& d, const object* value) noexcept {
+  if (!gcd::tracked(&d) && gcd::is_gc(value)) gcd::track_young(&d);
+}
+
 // The index slot holding key, or the first empty slot where it would go. index_size_ > 0.
 std::size_t find_slot(const dict_object& d, std::string_view key, std::uint64_t hash,
                       bool& found) noexcept {
@@ -315,6 +325,7 @@ void dict_object::set(std::string_view key, ref value) {
     bool found = false;
     const std::size_t slot = find_slot(*this, key, hash, found);
     if (found) {
+      maintain_tracking(*this, value.get());
       // In place: the position in insertion order is kept; the old value dies last.
       object* old = std::exchange(entries_[index_[slot]].value, value.release());
       decref(old);
@@ -327,6 +338,7 @@ void dict_object::set(std::string_view key, ref value) {
 void dict_object::set(const handle<str_object>& key, ref value) {
   if (!key) throw std::invalid_argument("dict key must not be NULL");
   require_item(value, "dict set");
+  maintain_tracking(*this, value.get());
   const std::string_view text = key->view();
   const std::uint64_t hash = key->hash;
   bool found = false;
@@ -376,6 +388,7 @@ void dict_object::replace_at(std::size_t pos, ref value) {
   if (pos == 0 || pos > filled_ || entries_[pos - 1].key == nullptr)
     throw std::out_of_range("dict position does not name a live entry");
   require_item(value, "dict replace");
+  maintain_tracking(*this, value.get());
   object* old = std::exchange(entries_[pos - 1].value, value.release());
   decref(old);
 }
@@ -397,7 +410,22 @@ void dict_object::clear() noexcept {
   object_free(index);
 }
 
-handle<dict_object> new_dict() { return new_object<dict_object>(dict_type); }
+namespace {
+// An instance's attribute storage (see instance_object): tracked at once and for good.
+handle<dict_object> new_instance_dict() {
+  auto dict = new_object<dict_object>(dict_type);
+  dict->instance_storage_ = true;
+  return dict;
+}
+}  // namespace
+
+// PyDict_New: untracked until it holds something that may be tracked (maintain_tracking).
+handle<dict_object> new_dict() {
+  void* memory = detail::allocate(dict_type, sizeof(dict_object));
+  auto* op = ::new (memory) dict_object();
+  detail::init_header_untracked(op, dict_type);
+  return handle<dict_object>::steal(op);
+}
 
 // ---- classes and instances ----
 
@@ -422,7 +450,7 @@ handle<class_object> new_class(std::string_view name, class_options options) {
 
 handle<instance_object> new_instance(const handle<class_object>& cls) {
   if (!cls) throw std::invalid_argument("new_instance: no class");
-  return new_object<instance_object>(cls->instance_type, cls, new_dict());
+  return new_object<instance_object>(cls->instance_type, cls, new_instance_dict());
 }
 
 bool is_instance(const object* op) noexcept {
@@ -434,7 +462,7 @@ ref instance_object::get_attr(std::string_view name) const {
 }
 
 void instance_object::set_attr(std::string_view name, ref value) {
-  if (!dict) dict = new_dict();
+  if (!dict) dict = new_instance_dict();
   dict->set(name, std::move(value));
 }
 

@@ -399,7 +399,7 @@ TEST_CASE("is_tracked and is_finalized") {
   CHECK_FALSE(gc::is_tracked(s.get()));
   CHECK_FALSE(gc::is_tracked(lifecycle::none_object()));
   CHECK(gc::is_tracked(l.get()));
-  CHECK(gc::is_tracked(d.get()));
+  CHECK_FALSE(gc::is_tracked(d.get()));  // CPython 3.11: gc.is_tracked({}) is False
   gc::untrack(l.get());
   CHECK_FALSE(gc::is_tracked(l.get()));
   gc::track(l.get());
@@ -447,6 +447,99 @@ TEST_CASE("the 3.13 preset thresholds") {
   CHECK(collections == 0);
   keep.push_back(lifecycle::new_list());
   CHECK(collections == 1);
+}
+
+// What CPython 3.11 prints for the same steps (MAINTAIN_TRACKING / _PyDict_MaybeUntrack).
+TEST_CASE("a dict is tracked once it holds a gc object and untracked by full collections only") {
+  fresh_gc fresh;
+  auto d = lifecycle::new_dict();
+  CHECK_FALSE(gc::is_tracked(d.get()));
+  d->set("i", lifecycle::new_int(1));
+  d->set("s", lifecycle::new_str("x"));
+  d->set("n", lifecycle::none());
+  CHECK_FALSE(gc::is_tracked(d.get()));  // atoms only
+  d->set("l", lifecycle::new_list());
+  CHECK(gc::is_tracked(d.get()));
+  d->set("l", lifecycle::new_int(2));  // the list is gone, the dict stays tracked...
+  CHECK(gc::is_tracked(d.get()));
+  gc::collect(0);
+  CHECK(gc::is_tracked(d.get()));
+  gc::collect(1);
+  CHECK(gc::is_tracked(d.get()));  // ... until a full collection finds only atoms in it
+  CHECK(gc::get_objects(2).size() == 1);
+  CHECK(gc::collect(2) == 0);
+  CHECK_FALSE(gc::is_tracked(d.get()));
+  CHECK(gc::get_objects().empty());
+
+  // Any gc object counts, tracked or not: a dict holding an (untracked) empty dict stays tracked.
+  auto outer = lifecycle::new_dict();
+  outer->set("inner", lifecycle::new_dict());
+  CHECK(gc::is_tracked(outer.get()));
+  gc::collect();
+  CHECK(gc::is_tracked(outer.get()));
+  CHECK_FALSE(gc::is_tracked(outer->get("inner").get()));
+
+  // Erasing the gc value or clearing does not untrack; the next full collection does.
+  auto e = lifecycle::new_dict();
+  e->set("l", lifecycle::new_list());
+  CHECK(e->erase("l"));
+  CHECK(gc::is_tracked(e.get()));
+  auto c = lifecycle::new_dict();
+  c->set("l", lifecycle::new_list());
+  c->clear();
+  CHECK(gc::is_tracked(c.get()));
+  gc::collect();
+  CHECK_FALSE(gc::is_tracked(e.get()));
+  CHECK_FALSE(gc::is_tracked(c.get()));
+
+  // Replacing a value in place (as module clearing does) tracks too.
+  auto r = lifecycle::new_dict();
+  r->set("k", lifecycle::none());
+  std::size_t pos = 0;
+  lifecycle::str_object* key = nullptr;
+  object* value = nullptr;
+  REQUIRE(r->next(pos, key, value));
+  r->replace_at(pos, lifecycle::new_list());
+  CHECK(gc::is_tracked(r.get()));
+}
+
+TEST_CASE("an untracked dict is not part of collections, and a tracked one in a cycle is") {
+  fresh_gc fresh;
+  {
+    auto l = lifecycle::new_list();
+    auto atoms = lifecycle::new_dict();
+    atoms->set("i", lifecycle::new_int(1));
+    l->append(atoms);
+    l->append(l);  // a self-cycle holding an untracked dict
+  }
+  CHECK(gc::collect() == 1);  // the list only; the dict died by refcount with it
+  {
+    auto l = lifecycle::new_list();
+    auto d = lifecycle::new_dict();
+    d->set("back", l);
+    l->append(d);  // list <-> dict
+  }
+  CHECK(gc::collect() == 2);
+  // Surviving dicts of atoms leave the generations at the full collection.
+  std::vector<handle<lifecycle::dict_object>> kept;
+  for (int i = 0; i < 8; ++i) {
+    kept.push_back(lifecycle::new_dict());
+    kept.back()->set("l", lifecycle::new_list());
+    kept.back()->set("l", lifecycle::none());
+  }
+  CHECK(gc::get_objects().size() == 8);
+  CHECK(gc::collect() == 0);
+  CHECK(gc::get_objects().empty());
+}
+
+TEST_CASE("an instance's attribute dict is tracked from its creation on, whatever it holds") {
+  fresh_gc fresh;
+  auto inst = lifecycle::new_instance(lifecycle::new_class("Plain"));
+  inst->set_attr("i", lifecycle::new_int(1));
+  CHECK(gc::is_tracked(inst->dict.get()));
+  gc::collect();
+  CHECK(gc::is_tracked(inst->dict.get()));
+  CHECK(gc::get_objects().size() == 2);
 }
 
 TEST_CASE("the long-lived heuristic delays full collections") {

@@ -136,6 +136,8 @@ void* allocate(const type_object& type, std::size_t size);
 void release_allocation(const type_object& type, void* memory) noexcept;
 // Fills the header of a freshly constructed object and tracks gc objects.
 void init_header(object* op, const type_object& type) noexcept;
+// The same without tracking, for gc types that start untracked (CPython's dict).
+void init_header_untracked(object* op, const type_object& type) noexcept;
 }  // namespace detail
 
 inline void incref(object* op) noexcept { ++op->refcnt; }

@@ -73,6 +73,12 @@ handle<list_object> new_list();
 // ---- dict (gc; insertion-ordered; keys are str) ------------------------------------------------
 // Setting an existing key replaces its value in place and keeps its position; erase then set
 // appends at the end (CPython's dict order).
+//
+// Tracking follows CPython 3.11 (MAINTAIN_TRACKING, _PyDict_MaybeUntrack): a new dict is
+// untracked; storing any gc object in it (tracked or not, a new key or not) tracks it; only a
+// full collection untracks a surviving dict whose values are all non-gc objects. An instance's
+// attribute dict is the exception: it is tracked from the start and never untracked (see
+// instance_object).
 struct dict_object : object {
   struct entry {
     str_object* key;  // nullptr: erased slot
@@ -98,6 +104,7 @@ struct dict_object : object {
   void replace_at(std::size_t pos, ref value);
   void clear() noexcept;
 
+  bool instance_storage_ = false;  // an instance's attributes: always tracked
   entry* entries_ = nullptr;     // insertion order; erased entries have key == nullptr
   std::int32_t* index_ = nullptr;  // open addressing: -1 empty, -2 erased, else entry index
   std::size_t used_ = 0;          // live entries
@@ -130,7 +137,9 @@ struct class_object : object {
 };
 handle<class_object> new_class(std::string_view name, class_options options = {});
 
-// An instance: gc-tracked, weakrefable, attributes in a dict (its __dict__).
+// An instance: gc-tracked, weakrefable, attributes in a dict (its __dict__). CPython 3.11 keeps
+// the attributes in the instance itself until __dict__ is asked for; this dict stands in for
+// that storage, so it is tracked like the instance, from its creation on, whatever it holds.
 struct instance_object : object {
   instance_object(handle<class_object> of_class, handle<dict_object> attributes) noexcept
       : cls(std::move(of_class)), dict(std::move(attributes)) {}
