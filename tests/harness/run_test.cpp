@@ -114,7 +114,10 @@ TEST_CASE("a program that unlinks what it creates is clean") {
   auto r = afterlife_run({}, {actor(), "shm=" + name, "shm-unlink=" + name, "exit=0"}, marker);
   REQUIRE(r.report.is_object());
   CHECK(r.status() == 0);
-  CHECK(r.report["leftovers"].empty());
+  // Other tests create /dev/shm entries at the same time; those are listed as unattributed.
+  // Nothing of this run's may be among the leftovers.
+  CHECK(find_leftover(r.report, "posix_shm", name) == nullptr);
+  for (const auto& leftover : r.report["leftovers"]) CHECK(leftover["attributed"] == false);
 }
 
 TEST_CASE("sigterm to a program that ignores it: the run goes on to its natural exit") {
