@@ -28,7 +28,9 @@ def make_workload(steps):
     rng = random.Random(20240611)
     slots = [rng.randrange(LIVE_BLOCKS) for _ in range(steps)]
     payloads = [rng.randint(16, 512) - BYTES_HEADER for _ in range(steps)]
-    return slots, [max(0, p) for p in payloads]
+    # bytes(0) is the shared empty object and allocates nothing: every step must allocate, so the
+    # smallest payload is 1 byte (a 34-byte block, the 48-byte class like 17..33-byte requests).
+    return slots, [max(1, p) for p in payloads]
 
 
 def replace_blocks(live, slots, payloads):

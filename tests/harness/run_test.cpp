@@ -17,6 +17,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 using namespace afterlife_test;
@@ -466,7 +467,8 @@ TEST_CASE("the ledger is still written by a program that closed every descriptor
 
 TEST_CASE("CPython multiprocessing.shared_memory: the resource tracker and the exit mode") {
   if (run_child({"python3", "-c", "import multiprocessing.shared_memory"}).exit_code() != 0) {
-    WARN("python3 with multiprocessing.shared_memory is not available: test skipped");
+    // CTest reports the test as skipped on this line (SKIP_REGULAR_EXPRESSION), not as passed.
+    std::cout << "SKIPPED: python3 with multiprocessing.shared_memory is not available\n";
     return;
   }
   auto marker = unique("m");
