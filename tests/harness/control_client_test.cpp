@@ -1,6 +1,7 @@
 #include "afterlife/control_client.h"
 #include "catch.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -54,6 +55,11 @@ class fake_harness {
     return line;
   }
   bool answered() const { return answered_; }
+  // Whether a client connected and nobody accepted it yet.
+  bool has_pending_connection() const {
+    pollfd pending{listener_, POLLIN, 0};
+    return poll(&pending, 1, 0) == 1;
+  }
 
  private:
   std::filesystem::path dir_;
@@ -105,6 +111,7 @@ TEST_CASE("an oversized message is refused before anything is sent") {
   errno = 0;
   CHECK(afterlife_checkpoint(name.c_str()) == -1);
   CHECK(errno == EMSGSIZE);
+  CHECK_FALSE(harness.has_pending_connection());
 }
 
 TEST_CASE("a harness that hangs up without answering is an error, not a hang") {

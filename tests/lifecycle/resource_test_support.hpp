@@ -93,6 +93,16 @@ inline bool wait_until(const std::function<bool()>& ready,
   return true;
 }
 
+// Whether a process has ended: gone, or a zombie (an orphan nobody reaps here still has an entry,
+// and kill(pid, 0) succeeds on it). Reads /proc/PID/stat (Linux).
+inline bool process_ended(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!stat || !std::getline(stat, line)) return true;
+  auto name_end = line.rfind(')');
+  return name_end != std::string::npos && name_end + 2 < line.size() && line[name_end + 2] == 'Z';
+}
+
 // The value of `key=` in a child's stdout ("name=/x\ntracker=123\n").
 inline std::string output_value(const std::string& out, const std::string& key) {
   std::istringstream lines(out);

@@ -446,20 +446,19 @@ TEST_CASE(
   fake_harness harness(dir, fake_harness::at_checkpoint::answer_continue);
   setenv("AFTERLIFE_SOCKET", harness.socket_path().c_str(), 1);
   setenv("TMPDIR", dir.path().c_str(), 1);
+  std::string temp_name;
   {
     lifecycle::scoped<lifecycle::shared_memory> creator(lifecycle::create, name, 64);
     lifecycle::scoped<lifecycle::shared_memory> attacher(lifecycle::attach, name);
     lifecycle::scoped<lifecycle::temp_file> temp("harness");
+    temp_name = temp->name();
     temp->unlink();
     creator->unlink();
     lifecycle::scoped<lifecycle::file> existing(temp->name());  // recreated: announced again
   }
   unsetenv("AFTERLIFE_SOCKET");
   unsetenv("TMPDIR");
-  std::string temp_name;
-  for (const auto& m : harness.messages()) {
-    if (m.rfind("register file ", 0) == 0) temp_name = m.substr(14);
-  }
+  REQUIRE(temp_name.rfind(dir.path() + "/", 0) == 0);
   CHECK(harness.messages() ==
         std::vector<std::string>{"register posix_shm " + name, "register file " + temp_name,
                                  "unregister file " + temp_name, "unregister posix_shm " + name,
