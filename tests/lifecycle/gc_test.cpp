@@ -1,6 +1,7 @@
 // The cycle collector against CPython 3.11's observable behaviour (gc module semantics).
 // Counts: an instance is two gc objects (the instance and its __dict__), a list is one.
 #include "catch.hpp"
+#include "fresh_gc.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/types.hpp"
 #include "lifecycle/unraisable.hpp"
@@ -21,16 +22,6 @@ using lifecycle::ref;
 
 namespace {
 
-// Every test starts and ends with an empty collector in its default configuration.
-struct fresh_gc {
-  fresh_gc() { reset(); }
-  ~fresh_gc() { reset(); }
-  static void reset() {
-    gc::garbage()->clear();
-    gc::detail::collect_no_fail();
-    gc::detail::reset_state();
-  }
-};
 
 struct unraisable_capture {
   std::vector<lifecycle::unraisable_event> events;

@@ -1,5 +1,6 @@
 // Objects, handles, built-in types, user types and refcount death.
 #include "catch.hpp"
+#include "fresh_gc.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/types.hpp"
 #include "lifecycle/unraisable.hpp"
@@ -18,15 +19,6 @@ using lifecycle::type_flags;
 
 namespace {
 
-struct fresh_gc {
-  fresh_gc() { reset(); }
-  ~fresh_gc() { reset(); }
-  static void reset() {
-    gc::garbage()->clear();
-    gc::detail::collect_no_fail();
-    gc::detail::reset_state();
-  }
-};
 
 // A user C++ type with one strong reference.
 struct node : object {

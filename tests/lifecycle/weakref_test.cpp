@@ -1,5 +1,6 @@
 // Weak references at refcount death (the collector's side is in gc_test.cpp).
 #include "catch.hpp"
+#include "fresh_gc.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/types.hpp"
 #include "lifecycle/unraisable.hpp"
@@ -17,15 +18,6 @@ using lifecycle::weakref_object;
 
 namespace {
 
-struct fresh_gc {
-  fresh_gc() { reset(); }
-  ~fresh_gc() { reset(); }
-  static void reset() {
-    gc::garbage()->clear();
-    gc::detail::collect_no_fail();
-    gc::detail::reset_state();
-  }
-};
 
 }  // namespace
 
