@@ -16,11 +16,6 @@ using lifecycle::object;
 using lifecycle::ref;
 using lifecycle::weakref_object;
 
-namespace {
-
-
-}  // namespace
-
 TEST_CASE("a weakref follows its referent and dies with it") {
   fresh_gc fresh;
   auto target = lifecycle::new_instance(lifecycle::new_class("Target"));
