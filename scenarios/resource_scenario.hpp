@@ -34,11 +34,6 @@ inline std::string default_ipc_name(std::string_view prefix) {
   return "/" + std::string(prefix) + "_" + std::to_string(getpid());
 }
 
-// One line on stdout with one write(2): nothing is left in a stdio buffer for _exit to lose.
-inline void say(const std::string& line) {
-  std::string text = line + "\n";
-  ssize_t ignored = ::write(STDOUT_FILENO, text.data(), text.size());
-  (void)ignored;
-}
+using scenario::say;
 
 }  // namespace resource_scenario

@@ -8,35 +8,21 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <cerrno>
 #include <string>
 #include <string_view>
 
+#include "lifecycle/atexit.hpp"
 #include "lifecycle/phases.hpp"
+#include "lifecycle/resources.hpp"
 #include "lifecycle/warnings.hpp"
 #include "scenario.hpp"
 
 namespace runtime_scenario {
 
-// One line with one write(2): nothing waits in a stdio buffer that _exit would lose, and lines
-// written by finalizers keep their order with the runtime's own reports.
-inline void write_line(int fd, std::string_view text) noexcept {
-  std::string line;
-  try {
-    line = std::string(text) + "\n";
-  } catch (...) {
-    return;
-  }
-  std::string_view rest = line;
-  while (!rest.empty()) {
-    ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
-inline void say(std::string_view text) noexcept { write_line(STDOUT_FILENO, text); }
+using scenario::say;
+using scenario::write_line;
 
 // ---- the phase finalization is in ------------------------------------------------------------
 
@@ -55,6 +41,30 @@ inline std::string_view phase_now() noexcept {
   int p = detail::current_phase.load();
   return p < 0 ? std::string_view("running")
                : lifecycle::phase_name(static_cast<lifecycle::phase>(p));
+}
+
+// ---- a segment an atexit callback unlinks --------------------------------------------------------
+
+namespace detail {
+// On the heap: an exception escaping main does not unwind main's frames, and the callback owns
+// the segment's end.
+inline constinit lifecycle::shared_memory* atexit_segment = nullptr;
+inline void unlink_segment() {
+  std::string name = atexit_segment->name();
+  atexit_segment->unlink();
+  atexit_segment->close();
+  delete atexit_segment;
+  atexit_segment = nullptr;
+  say("atexit: unlinked " + name);
+}
+}  // namespace detail
+
+// Creates a 4 KiB POSIX shared memory segment holding `content` and registers the atexit
+// callback `unlink_segment` that unlinks it: whether it is left behind tells whether atexit ran.
+inline void create_segment_unlinked_at_exit(const std::string& name, std::string_view content) {
+  detail::atexit_segment = new lifecycle::shared_memory(lifecycle::create, name, 4096);
+  std::memcpy(detail::atexit_segment->data().data(), content.data(), content.size());
+  lifecycle::atexit::register_callback("unlink_segment", &detail::unlink_segment);
 }
 
 // ---- warnings --------------------------------------------------------------------------------

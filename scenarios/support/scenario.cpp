@@ -1,8 +1,10 @@
 #include "scenario.hpp"
 
 #include <afterlife/control_client.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -25,6 +27,24 @@ constexpr std::string_view mode_names[] = {"normal",    "error", "exception",
 }
 
 }  // namespace
+
+void write_line(int fd, std::string_view text) noexcept {
+  std::string line;
+  try {
+    line = std::string(text) + "\n";
+  } catch (...) {
+    return;
+  }
+  std::string_view rest = line;
+  while (!rest.empty()) {
+    ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void say(std::string_view text) noexcept { write_line(STDOUT_FILENO, text); }
 
 std::string tmp_dir() {
   const char* dir = std::getenv("TMPDIR");

@@ -19,6 +19,12 @@ struct options {
 
 std::string_view to_string(exit_mode mode);
 
+// One line on stdout with one write(2) per chunk: nothing waits in a stdio buffer that _exit
+// would lose, and lines written by finalizers keep their order with the runtime's own reports.
+void say(std::string_view text) noexcept;
+// The same on any descriptor (stderr for what a program reports as an error).
+void write_line(int fd, std::string_view text) noexcept;
+
 // $TMPDIR (under `afterlife run`, the run's private and always-watched directory), else /tmp.
 std::string tmp_dir();
 
