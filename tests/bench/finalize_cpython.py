@@ -7,7 +7,8 @@ os._exit (nothing runs). The child prints time.monotonic() right before it ends;
 reads the clock when the child has been reaped. finalize_ms is the difference between the two
 exits (best of REPEAT each), i.e. what finalization costs beyond the OS tearing the process
 down. Prints `finalize_ms=X`, and `finalize_cpu_ms=Y`: the same difference in the children's
-CPU time (user + system, from getrusage), which a loaded machine disturbs less.
+CPU time (user + system) spent after that last line, which a loaded machine disturbs less. The
+child prints its own CPU time with the clock, so start-up and building the heap are not counted.
 """
 import os
 import resource
@@ -17,10 +18,11 @@ import time
 
 REPEAT = 3
 CHILD = r"""
-import os, sys, time
+import os, resource, sys, time
 n = int(sys.argv[1])
 data = [[i, str(i), {}] for i in range(n)]
-print(time.monotonic(), flush=True)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(time.monotonic(), usage.ru_utime + usage.ru_stime, flush=True)
 if sys.argv[2] == "immediate":
     os._exit(0)
 """
@@ -32,7 +34,7 @@ def children_cpu():
 
 
 def exit_seconds(n, mode):
-    """(wall seconds from the child's last line to its reaping, the child's CPU seconds)."""
+    """(wall seconds from the child's last line to its reaping, its CPU seconds after that line)."""
     cpu_before = children_cpu()
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(n), mode], stdout=subprocess.PIPE)
     line = child.stdout.readline()
@@ -40,7 +42,8 @@ def exit_seconds(n, mode):
     end = time.monotonic()
     if child.returncode != 0:
         sys.exit(f"child ({mode}) failed with {child.returncode}")
-    return end - float(line), children_cpu() - cpu_before
+    stamp, cpu_at_line = (float(field) for field in line.split())
+    return end - stamp, children_cpu() - cpu_before - cpu_at_line
 
 
 def main():
