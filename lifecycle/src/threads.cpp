@@ -40,6 +40,7 @@ struct shared_state {
   std::uint64_t cycle = 0;  // incremented by each initialize()
   std::thread::id owner;
   unsigned depth = 0;
+  unsigned waiters = 0;  // threads blocked in acquire()
   std::thread::id finalizer;
   std::vector<std::shared_ptr<thread_record>> threads;
 };
@@ -72,7 +73,9 @@ void acquire(shared_state& s, unsigned depth) {
   if (s.current == stage::stopped && my_cycle == 0) {
     throw std::logic_error("lifecycle: the runtime lock needs an initialized runtime");
   }
+  ++s.waiters;
   s.changed.wait(lock, [&] { return s.owner == std::thread::id{} && may_enter(s, me); });
+  --s.waiters;
   s.owner = me;
   s.depth = depth;
 }
@@ -267,6 +270,12 @@ void release_runtime_lock() noexcept {
     s.owner = {};
     s.changed.notify_all();
   }
+}
+
+unsigned detail::runtime_lock_waiters() noexcept {
+  auto& s = detail::state();
+  std::lock_guard lock(s.mutex);
+  return s.waiters;
 }
 
 bool runtime_lock_held() noexcept {

@@ -101,7 +101,14 @@ TEST_CASE("the runtime lock is recursive for its owner and excludes other thread
     runtime_lock_guard lock;
     entered = true;
   });
-  std::this_thread::sleep_for(50ms);  // a plain sleep keeps the lock
+  // The contender is provably waiting at the lock (not merely not scheduled yet) and stays out:
+  // the owner's plain sleep keeps the lock.
+  auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (detail::runtime_lock_waiters() != 1 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(1ms);
+  REQUIRE(detail::runtime_lock_waiters() == 1);
+  std::this_thread::sleep_for(20ms);
+  CHECK(detail::runtime_lock_waiters() == 1);
   CHECK_FALSE(entered);
   release_runtime_lock();
   CHECK(runtime_lock_held());  // still once

@@ -16,7 +16,10 @@ namespace lifecycle {
 
 namespace detail {
 struct thread_record;
-}
+// How many threads are blocked waiting for the runtime lock right now (tests and scenarios use
+// it to know a thread is waiting, rather than inferring it from a sleep).
+unsigned runtime_lock_waiters() noexcept;
+}  // namespace detail
 
 // A handle to a runtime thread; copies refer to the same thread. Finalization joins the OS
 // threads of non-daemon ones (so a cycle leaves none behind); daemon threads are detached.
