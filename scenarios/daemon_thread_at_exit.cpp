@@ -2,10 +2,10 @@
 // `wait_for_threads`, stops when the finalizing thread takes the runtime lock for the atexit
 // phase, and from `mark_finalizing` on it waits at that lock forever (CPython 3.14; 3.11 ended
 // it with pthread_exit). The program counts its ticks (each under the runtime lock): a
-// low-level exit function, after every phase and a 20 ms pause, sees no tick since the atexit
-// callback and the thread still alive (blocked, never ended):
+// low-level exit function, after every phase, sees no tick since the atexit callback, the thread
+// still alive, and it among the runtime lock's waiters (blocked, never ended):
 //   daemon: ticks before exit>0: yes
-//   daemon: ticks since atexit=0, alive=true (stopped at the runtime lock)
+//   daemon: ticks since atexit=0, alive=true, waiting at the runtime lock=1
 // _exit, abort and signals without phases just end it with the process.
 #include <fmt/format.h>
 
