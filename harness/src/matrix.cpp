@@ -202,8 +202,7 @@ matrix_cell_result judge_cell(const catalog_cell& cell, int wait_status,
   return r;
 }
 
-matrix_result run_matrix(const matrix_options& options) {
-  auto cat = load_catalog(options.catalog_path);
+matrix_result run_matrix(const catalog& cat, const matrix_options& options) {
   auto cells = select_cells(cat, options.scenarios, options.modes);
 
   matrix_result result;

@@ -96,8 +96,8 @@ int run_scenarios_command(const matrix_command_args& args) {
 }
 
 int run_matrix_command(const matrix_command_args& args, const char* argv0) {
+  std::filesystem::path catalog_path = args.catalog.empty() ? default_catalog() : args.catalog;
   matrix_options options;
-  options.catalog_path = args.catalog.empty() ? default_catalog() : args.catalog;
   options.scenario_dir = args.scenario_dir.empty() ? default_scenario_dir() : args.scenario_dir;
   options.out_dir = args.out.empty() ? default_report_dir() : args.out;
   options.afterlife_exe = self_executable(argv0);
@@ -108,9 +108,9 @@ int run_matrix_command(const matrix_command_args& args, const char* argv0) {
 
   catalog cat;
   try {
-    cat = load_catalog(options.catalog_path);
+    cat = load_catalog(catalog_path);
     if (select_cells(cat, options.scenarios, options.modes).empty()) {
-      fmt::print(stderr, "afterlife: the catalog {} has no cells to run{}\n", options.catalog_path.string(),
+      fmt::print(stderr, "afterlife: the catalog {} has no cells to run{}\n", catalog_path.string(),
                  cat.scenarios.empty() ? " (no scenarios yet)" : " for these filters");
       return exit_harness_error;
     }
@@ -124,14 +124,16 @@ int run_matrix_command(const matrix_command_args& args, const char* argv0) {
 
   matrix_result result;
   try {
-    result = run_matrix(options);
+    result = run_matrix(cat, options);
     auto json = matrix_json(result).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     write_file(options.out_dir / "matrix.json", json);
-    write_file(options.out_dir / "matrix.xml", matrix_junit(result));
-    write_file(options.out_dir / "matrix.html", matrix_html(result));
+    auto junit = matrix_junit(result);
+    auto html = matrix_html(result);
+    write_file(options.out_dir / "matrix.xml", junit);
+    write_file(options.out_dir / "matrix.html", html);
     if (!args.json.empty()) write_or_stdout(args.json, json);
-    if (!args.junit.empty()) write_or_stdout(args.junit, matrix_junit(result));
-    if (!args.html.empty()) write_or_stdout(args.html, matrix_html(result));
+    if (!args.junit.empty()) write_or_stdout(args.junit, junit);
+    if (!args.html.empty()) write_or_stdout(args.html, html);
   } catch (const std::exception& e) {
     fmt::print(stderr, "afterlife: {}\n", e.what());
     return exit_harness_error;

@@ -15,7 +15,6 @@
 namespace afterlife {
 
 struct matrix_options {
-  std::filesystem::path catalog_path;
   std::filesystem::path scenario_dir;     // where the scenario executables are
   std::filesystem::path afterlife_exe;    // the `afterlife` that runs each cell
   std::vector<std::string> scenarios;     // only these (empty: all)
@@ -52,8 +51,9 @@ struct matrix_result {
 std::vector<catalog_cell> select_cells(const catalog& cat, const std::vector<std::string>& scenarios,
                                        const std::vector<std::string>& modes);
 
-// Runs the selected cells (throws std::runtime_error if the catalog cannot be loaded).
-matrix_result run_matrix(const matrix_options& options);
+// Runs the cells of `cat` that options.scenarios / options.modes select. Throws
+// std::invalid_argument for an unknown filter.
+matrix_result run_matrix(const catalog& cat, const matrix_options& options);
 
 // Judges one finished `afterlife run`: its raw wait status and its JSON report (if written).
 matrix_cell_result judge_cell(const catalog_cell& cell, int wait_status,
