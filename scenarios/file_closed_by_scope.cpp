@@ -38,17 +38,11 @@ void write_in_scope(const std::string& path) {
   out->write("buffered tail\n");  // still in the buffer: the end of the scope writes it
 }
 
-void report_warnings() {
-  runtime_scenario::say(
-      fmt::format("file_closed_by_scope: warnings={}", runtime_scenario::warnings_seen()));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
-  runtime_scenario::count_warnings();
-  (void)lifecycle::register_low_level_exit(&report_warnings);
+  runtime_scenario::report_warnings_at_exit("file_closed_by_scope");
   std::string path = resource_scenario::option(
       opts, "--path",
       resource_scenario::tmp_dir() + "/afl-scoped-" + std::to_string(getpid()) + ".txt");

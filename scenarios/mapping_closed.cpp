@@ -39,17 +39,11 @@ std::string file_prefix(const std::string& path, std::size_t n) {
   return text;
 }
 
-void report_warnings() {
-  runtime_scenario::say(
-      fmt::format("mapping_closed: warnings={}", runtime_scenario::warnings_seen()));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
-  runtime_scenario::count_warnings();
-  (void)lifecycle::register_low_level_exit(&report_warnings);
+  runtime_scenario::report_warnings_at_exit("mapping_closed");
   std::string path = resource_scenario::option(
       opts, "--path",
       resource_scenario::tmp_dir() + "/afl-mapc-" + std::to_string(getpid()) + ".bin");

@@ -82,4 +82,19 @@ inline void counting_sink(lifecycle::warning_category category, std::string_view
 inline void count_warnings() noexcept { lifecycle::set_warning_sink(&detail::counting_sink); }
 inline int warnings_seen() noexcept { return detail::warnings_seen.load(); }
 
+namespace detail {
+inline constinit const char* warnings_reporter = "";
+inline void report_warnings() {
+  say(fmt::format("{}: warnings={}", warnings_reporter, warnings_seen.load()));
+}
+}  // namespace detail
+
+// Counts warnings from now on and prints `PROGRAM: warnings=N` after every phase (from a
+// low-level exit function), so the catalog can check that a tidy program printed none.
+inline void report_warnings_at_exit(const char* program) noexcept {
+  count_warnings();
+  detail::warnings_reporter = program;
+  (void)lifecycle::register_low_level_exit(&detail::report_warnings);
+}
+
 }  // namespace runtime_scenario

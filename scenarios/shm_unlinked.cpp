@@ -40,17 +40,11 @@ bool name_gone(const std::string& name) {
   }
 }
 
-void report_warnings() {
-  runtime_scenario::say(
-      fmt::format("shm_unlinked: warnings={}", runtime_scenario::warnings_seen()));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   auto opts = scenario::parse(argc, argv);
-  runtime_scenario::count_warnings();
-  (void)lifecycle::register_low_level_exit(&report_warnings);
+  runtime_scenario::report_warnings_at_exit("shm_unlinked");
   std::string name =
       resource_scenario::option(opts, "--name", resource_scenario::default_ipc_name("afl_shm_ok"));
   create_use_unlink(name);
