@@ -1,4 +1,4 @@
-// Linux parts of spawning: child subreaper, pidfd exit watch.
+// Linux parts of spawning: child subreaper, closing inherited fds, pidfd exit watch.
 #include "spawn/spawn.hpp"
 
 #include <sys/prctl.h>
@@ -16,6 +16,12 @@ std::string become_subreaper() {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
     return std::string("unsupported: PR_SET_CHILD_SUBREAPER: ") + std::strerror(errno);
   return {};
+}
+
+void keep_only_stdio(spawn_plan& plan) {
+  // glibc >= 2.34: close_range(3, ~0U) in the child.
+  check_spawn_call(posix_spawn_file_actions_addclosefrom_np(&plan.actions, STDERR_FILENO + 1),
+                   "closing inherited descriptors");
 }
 
 const char* preload_variable() { return "LD_PRELOAD"; }

@@ -1,5 +1,6 @@
 // macOS parts of spawning (compiled on macOS only; untested here): no subreaper (orphans go to
-// launchd; the probes find them by process group and a libproc scan), kqueue exit watch.
+// launchd; the probes find them by process group and a libproc scan), closing inherited fds,
+// kqueue exit watch.
 #include "spawn/spawn.hpp"
 
 #include <mach-o/dyld.h>
@@ -16,6 +17,15 @@ namespace afterlife::detail {
 std::string become_subreaper() {
   return "unsupported: macOS has no child subreaper; orphans are found by process group and "
          "parent chain";
+}
+
+void keep_only_stdio(spawn_plan& plan) {
+  // Apple's extension: with POSIX_SPAWN_CLOEXEC_DEFAULT only descriptors the file actions
+  // create (the dup2s onto 0-2) or name in addinherit_np survive into the child.
+  for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO})
+    check_spawn_call(posix_spawn_file_actions_addinherit_np(&plan.actions, fd),
+                     "keeping standard streams");
+  plan.flags |= POSIX_SPAWN_CLOEXEC_DEFAULT;
 }
 
 const char* preload_variable() { return "DYLD_INSERT_LIBRARIES"; }
