@@ -598,7 +598,7 @@ void run_state::collect_output() noexcept {
 
 void run_state::list_leftovers() noexcept {
   try {
-    auto after = probes::take_snapshot(watch_);
+    auto after = probes::new_since(before_, watch_);
     for (auto& text : after.notes) note(text);
     auto ledger = detail::read_ledger(dir_.ledger());
     std::set<int> pids;
@@ -608,15 +608,13 @@ void run_state::list_leftovers() noexcept {
       if (is_file_kind(record.kind)) record.name = comparable_path(record.name);
 
     std::vector<probes::object_entry> found;
-    for (auto& [key, entry] : after.objects) {
-      auto old = before_.objects.find(key);
-      if (old != before_.objects.end() && old->second.inode == entry.inode) continue;
+    for (auto& entry : after.objects) {
       // Other runs' private directories under a watched parent are theirs to report.
       if (is_file_kind(entry.kind) && under(entry.path, dir_.top()) &&
           !under(entry.path, watch_.back()))
         continue;
       probes::complete(entry);
-      found.push_back(entry);
+      found.push_back(std::move(entry));
     }
     // What cannot be listed here is asked for by name, from the ledger.
     std::set<std::string> probed;

@@ -38,14 +38,10 @@ std::string read_file(const std::string& path) {
   return data;
 }
 
-// "/NAME" for a directory entry NAME. (Built by appending: GCC 12 warns falsely about
-// `"/" + std::string(...)` under -O3.)
-std::string posix_name(std::string_view name) {
-  std::string result;
-  result.reserve(name.size() + 1);
-  result += '/';
-  result += name;
-  return result;
+// "/NAME" for a directory entry NAME, into a reused buffer.
+void posix_name(std::string_view name, std::string& into) {
+  into.assign(1, '/');
+  into += name;
 }
 
 bool mqueue_mounted() {
@@ -54,39 +50,45 @@ bool mqueue_mounted() {
 }
 
 // /dev/shm holds both: `sem.NAME` is the semaphore "/NAME", anything else the shm "/NAME".
-void scan_dev_shm(snapshot& into) {
+void scan_dev_shm(listing& out) {
   DIR* dir = opendir(shm_dir);
   if (dir == nullptr) {
-    into.notes.push_back(fmt::format("posix_shm: cannot list {}: {}", shm_dir,
-                                     std::generic_category().message(errno)));
+    out.notes.push_back(fmt::format("posix_shm: cannot list {}: {}", shm_dir,
+                                    std::generic_category().message(errno)));
     return;
   }
+  std::string name;
   while (const dirent* entry = readdir(dir)) {
-    std::string_view name = entry->d_name;
-    if (name == "." || name == ".." || entry->d_type == DT_DIR) continue;
-    object_entry object;
-    if (name.starts_with("sem.")) {
-      object.kind = "posix_sem";
-      object.name = posix_name(name.substr(4));
-    } else {
-      object.kind = "posix_shm";
-      object.name = posix_name(name);
-    }
+    std::string_view file = entry->d_name;
+    if (file == "." || file == ".." || entry->d_type == DT_DIR) continue;
+    bool semaphore = file.starts_with("sem.");
+    posix_name(semaphore ? file.substr(4) : file, name);
+    listed_object object;
+    object.kind = semaphore ? "posix_sem" : "posix_shm";
+    object.name = name;
     object.inode = entry->d_ino;
-    into.objects.emplace(object.key(), std::move(object));
+    out.add(object);
   }
   closedir(dir);
 }
 
-void scan_dev_mqueue(snapshot& into) {
+void scan_dev_mqueue(listing& out) {
   DIR* dir = opendir(mqueue_dir);
   if (dir == nullptr) return;
+  std::string name;
+  std::string path;
   while (const dirent* entry = readdir(dir)) {
-    std::string_view name = entry->d_name;
-    if (name == "." || name == "..") continue;
-    object_entry object{"posix_mq", posix_name(name),
-                        std::string(mqueue_dir) + posix_name(name), entry->d_ino, 0, 0};
-    into.objects.emplace(object.key(), std::move(object));
+    std::string_view file = entry->d_name;
+    if (file == "." || file == "..") continue;
+    posix_name(file, name);
+    path.assign(mqueue_dir);
+    path += name;
+    listed_object object;
+    object.kind = "posix_mq";
+    object.name = name;
+    object.path = path;
+    object.inode = entry->d_ino;
+    out.add(object);
   }
   closedir(dir);
 }
@@ -100,7 +102,7 @@ std::uint64_t to_u64(const std::string& text) {
 // /proc/sysvipc/{shm,sem,msg}: a header line, then one object per line. Columns (proc(5)):
 // shm: key shmid perms size cpid ...; sem: key semid perms nsems ...; msg: key msqid perms
 // cbytes qnum lspid ...
-void scan_sysvipc(const char* file, const char* kind, snapshot& into) {
+void scan_sysvipc(const char* file, const char* kind, listing& out) {
   std::istringstream lines(read_file(std::string("/proc/sysvipc/") + file));
   std::string line;
   std::getline(lines, line);  // header
@@ -108,10 +110,13 @@ void scan_sysvipc(const char* file, const char* kind, snapshot& into) {
     std::istringstream fields(line);
     std::string key, id, perms, size, cpid;
     if (!(fields >> key >> id >> perms >> size)) continue;
-    object_entry object{kind, id, "", 0, to_u64(size), 0};
+    listed_object object;
+    object.kind = kind;
+    object.name = id;
+    object.size = to_u64(size);
     if (std::string_view(kind) == "sysv_shm" && (fields >> cpid))
       object.creator_pid = static_cast<int>(to_u64(cpid));
-    into.objects.emplace(object.key(), std::move(object));
+    out.add(object);
   }
 }
 
@@ -159,15 +164,13 @@ std::vector<int> children_by_scan(int pid) {
 
 }  // namespace
 
-snapshot take_snapshot(const std::vector<std::filesystem::path>& watch_dirs) {
-  snapshot result;
-  scan_dev_shm(result);
-  if (mqueue_mounted()) scan_dev_mqueue(result);
-  scan_sysvipc("shm", "sysv_shm", result);
-  scan_sysvipc("sem", "sysv_sem", result);
-  scan_sysvipc("msg", "sysv_msg", result);
-  for (const auto& dir : watch_dirs) detail::scan_watch_dir(dir, result);
-  return result;
+void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing& out) {
+  scan_dev_shm(out);
+  if (mqueue_mounted()) scan_dev_mqueue(out);
+  scan_sysvipc("shm", "sysv_shm", out);
+  scan_sysvipc("sem", "sysv_sem", out);
+  scan_sysvipc("msg", "sysv_msg", out);
+  for (const auto& dir : watch_dirs) detail::scan_watch_dir(dir, out);
 }
 
 void complete(object_entry& entry) {
