@@ -174,6 +174,9 @@ class run_state {
   int main_pid_ = 0;
   int exit_watch_ = -1;
   bool main_reaped_ = false;
+  // The last walk of the run's tree found no process at all, not even a zombie: nothing is left
+  // to inspect, kill or reap.
+  bool tree_gone_ = false;
   steady::time_point start_;
   steady::time_point main_end_;
   steady::time_point timeout_at_;
@@ -546,6 +549,9 @@ void run_state::wait_for_descendants() noexcept {
     for (;;) {
       auto processes = run_processes();
       reap_zombies(processes);
+      // Empty also means that no process of the run was exiting (a zombie) during the walk,
+      // so none can have been handed to the harness, as an orphan, behind the walk's back.
+      tree_gone_ = processes.empty();
       bool alive = std::any_of(processes.begin(), processes.end(),
                                [](const probes::process_status& p) { return !p.zombie; });
       auto now = steady::now();
@@ -559,6 +565,8 @@ void run_state::wait_for_descendants() noexcept {
 }
 
 void run_state::end_survivors() noexcept {
+  // The usual end of a run: walking the tree twice more would find it empty twice more.
+  if (tree_gone_) return;
   try {
     for (const auto& p : run_processes()) {
       if (p.zombie || p.pid == main_pid_) continue;
