@@ -115,6 +115,7 @@ struct default_signals {
     sigset_t reset;
     sigemptyset(&reset);
     for (int sig : {SIGPIPE, SIGINT, SIGTERM}) sigaddset(&reset, sig);
+    add_reserved_signals(reset);
     check_spawn_call(posix_spawnattr_setsigdefault(&plan.attributes, &reset), "signal defaults");
     plan.flags |= POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   }

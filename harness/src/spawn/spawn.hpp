@@ -11,6 +11,7 @@
 // process's static destructors and atexit handlers in the shared memory.
 #pragma once
 
+#include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
 
@@ -82,6 +83,11 @@ void check_spawn_call(int result, const char* what);
 // Makes this process the reaper of orphaned descendants where the OS can (Linux). Returns
 // "" or "unsupported: why". Process-wide and idempotent.
 std::string become_subreaper();
+// Adds to `set` the signals the C library keeps for itself and that its posix_spawn leaves
+// ignored in the child unless they are in the POSIX_SPAWN_SETSIGDEF set (glibc: 32 and 33, which
+// sigaddset refuses). Ignored stays ignored across exec; the child must start with them at the
+// default, as a fork + exec gave it.
+void add_reserved_signals(sigset_t& set);
 // The child keeps only descriptors 0-2: whatever else this process has open (fds it inherited
 // without FD_CLOEXEC, fds other threads of `afterlife matrix` open at the same time) is closed.
 void keep_only_stdio(spawn_plan& plan);

@@ -1,4 +1,5 @@
-// Linux parts of spawning: child subreaper, closing inherited fds, pidfd exit watch.
+// Linux parts of spawning: child subreaper, glibc's reserved signals, closing inherited fds,
+// pidfd exit watch.
 #include "spawn/spawn.hpp"
 
 #include <sys/prctl.h>
@@ -16,6 +17,15 @@ std::string become_subreaper() {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
     return std::string("unsupported: PR_SET_CHILD_SUBREAPER: ") + std::strerror(errno);
   return {};
+}
+
+void add_reserved_signals(sigset_t& set) {
+  // glibc's SIGCANCEL and SIGSETXID: sigaddset refuses them, so they are what is left of a full
+  // set after sigdelset has removed every signal it accepts.
+  sigset_t reserved;
+  std::memset(&reserved, 0xff, sizeof reserved);
+  for (int sig = 1; sig < NSIG; ++sig) sigdelset(&reserved, sig);
+  sigorset(&set, &set, &reserved);
 }
 
 void keep_only_stdio(spawn_plan& plan) {
