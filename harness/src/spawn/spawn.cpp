@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
 extern char** environ;
 
@@ -69,7 +69,8 @@ spawn_plan::~spawn_plan() {
 
 void check_spawn_call(int result, const char* what) {
   if (result != 0)
-    throw harness_error(fmt::format("cannot start: {}: {}", what, std::strerror(result)));
+    throw harness_error(
+        fmt::format("cannot start: {}: {}", what, std::system_category().message(result)));
 }
 
 namespace {
@@ -167,7 +168,7 @@ std::filesystem::path resolve_command(const std::string& name) {
 
 spawned spawn(const spawn_request& request) {
   auto executable = resolve_command(request.command.front());
-  // argv[0] is the resolved path, as Boost.Process's launcher gave it before.
+  // argv[0] is the resolved path: what survivors' command lines and `ps` have always shown.
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(executable.c_str()));
   for (auto arg = request.command.begin() + 1; arg != request.command.end(); ++arg)
@@ -176,7 +177,8 @@ spawned spawn(const spawn_request& request) {
 
   spawn_plan plan;
   std::string subreaper_note;
-  // In this order: the environment is handed over after every add-on that edits it.
+  // Each add-on fills in its part of the plan or edits the environment block; posix_spawn
+  // then gets both.
   for_each_addon(plan, subreaper{&subreaper_note},
                  standard_streams{request.stdin_fd, request.stdout_fd, request.stderr_fd},
                  process_group{}, default_signals{}, run_directory{request.dir, request.env},
@@ -188,7 +190,8 @@ spawned spawn(const spawn_request& request) {
                        const_cast<char* const*>(request.env->pointers()));
   if (rc != 0) {
     throw harness_error(
-        fmt::format("cannot start {}: {}", request.command.front(), std::strerror(rc)));
+        fmt::format("cannot start {}: {}", request.command.front(),
+                    std::system_category().message(rc)));
   }
   return {pid, subreaper_note};
 }
