@@ -106,7 +106,7 @@ void scan_watch_dir(const std::filesystem::path& dir, listing& out) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     out.notes.push_back(fmt::format("watch: cannot open {}: {}", dir.string(),
-                                     std::generic_category().message(errno)));
+                                    std::generic_category().message(errno)));
     return;
   }
   scan_dir_fd(fd, dir.string(), 0, out);
