@@ -59,27 +59,45 @@ class listing {
   std::size_t count_ = 0;
 };
 
+// What the OS part noted about the directories it lists, just before a listing, so that a later
+// listing can leave out a directory that provably has not changed since (Linux: /dev/shm, by
+// its ctime). Defined by the OS part.
+class directory_stamps;
+struct directory_stamps_deleter {
+  void operator()(directory_stamps* stamps) const noexcept;
+};
+using directory_stamps_ptr = std::unique_ptr<directory_stamps, directory_stamps_deleter>;
+
+// Takes the stamps; nullptr where no directory can be shown unchanged (every listing is full).
+directory_stamps_ptr stamp_directories();
+
 // Everything listable now: POSIX shm/sem (and mqueues where mounted), SysV objects, and files,
 // sockets and FIFOs under the watched directories (recursively, never following symlinks).
 // Sizes (and, for /dev/shm entries, paths) are filled in only by complete(), so that listing a
-// busy /dev/shm stays cheap.
-void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing& out);
+// busy /dev/shm stays cheap. With `unchanged_since`, a directory its stamps show unchanged is
+// left out: it holds exactly what a listing made after the stamps were taken found there.
+void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing& out,
+                  const directory_stamps* unchanged_since = nullptr);
 
 // What existed before the run: the key and inode of every listed object, and nothing else. A
 // busy /dev/shm has thousands of entries and every run lists it twice, so the keys' bytes go
-// into one arena and the table is open-addressing: a few allocations, not three per entry.
+// into one arena and the table is open-addressing: a few allocations, not three per entry. It
+// also keeps the directory stamps taken just before it was listed: a directory unchanged since
+// need not be read again after the run.
 class snapshot {
  public:
   snapshot();
   void add(const listed_object& object);
   // Whether an object with this key and this inode was listed.
   bool has(std::string_view key, std::uint64_t inode) const;
-  std::size_t size() const { return inodes_.size(); }
+  void keep_stamps(directory_stamps_ptr stamps) { stamps_ = std::move(stamps); }
+  const directory_stamps* stamps() const { return stamps_.get(); }
   std::vector<std::string> notes;
 
  private:
   std::unique_ptr<std::pmr::monotonic_buffer_resource> keys_;  // stable under moves
   boost::unordered_flat_map<std::string_view, std::uint64_t, std::hash<std::string_view>> inodes_;
+  directory_stamps_ptr stamps_;
 };
 
 // kind + ":" + name: what identifies an object across listings.

@@ -1,11 +1,14 @@
-// Linux probes: /dev/shm (POSIX shm and `sem.` semaphores), /dev/mqueue when it is mounted,
-// /proc/sysvipc, and /proc/PID for processes.
+// Linux probes: /dev/shm (POSIX shm and `sem.` semaphores; stamped by its ctime), /dev/mqueue
+// when it is mounted, /proc/sysvipc, and /proc/PID for processes.
 #include "probes/probes.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <mqueue.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fmt/core.h>
@@ -13,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <sstream>
 
 namespace afterlife::probes {
@@ -164,8 +168,50 @@ std::vector<int> children_by_scan(int pid) {
 
 }  // namespace
 
-void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing& out) {
-  scan_dev_shm(out);
+// /dev/shm's stamp: its ctime. Every entry created, removed, linked or renamed in a directory
+// (and every change to the directory itself) sets the directory's ctime to the current time,
+// so the same device, inode and ctime, to the nanosecond, mean that the names and inodes a
+// listing found after the stamp are still all there is. Current time may be read from a
+// per-tick clock, where a change within the tick of the previous one would keep the ctime: the
+// stamp is taken only when the last change is older than many ticks (`settled`), so any later
+// one carries a later time. (Since Linux 6.13 tmpfs has multigrain timestamps: a change after
+// a stat() always gets a new one.) tmpfs only: its times live in memory exactly as set.
+class directory_stamps {
+ public:
+  explicit directory_stamps(const struct stat& dev_shm) : dev_shm_(dev_shm) {}
+
+  bool dev_shm_unchanged() const {
+    struct stat now {};
+    return stat(shm_dir, &now) == 0 && now.st_dev == dev_shm_.st_dev &&
+           now.st_ino == dev_shm_.st_ino && now.st_ctim.tv_sec == dev_shm_.st_ctim.tv_sec &&
+           now.st_ctim.tv_nsec == dev_shm_.st_ctim.tv_nsec;
+  }
+
+ private:
+  struct stat dev_shm_;
+};
+
+void directory_stamps_deleter::operator()(directory_stamps* stamps) const noexcept {
+  delete stamps;
+}
+
+directory_stamps_ptr stamp_directories() {
+  constexpr std::chrono::nanoseconds settled = std::chrono::milliseconds(50);
+  struct statfs fs {};
+  if (statfs(shm_dir, &fs) != 0 || fs.f_type != TMPFS_MAGIC) return nullptr;
+  struct stat dir {};
+  timespec now {};
+  if (stat(shm_dir, &dir) != 0 || clock_gettime(CLOCK_REALTIME, &now) != 0) return nullptr;
+  auto age = std::chrono::seconds(now.tv_sec - dir.st_ctim.tv_sec) +
+             std::chrono::nanoseconds(now.tv_nsec - dir.st_ctim.tv_nsec);
+  // Changed a moment ago (or the clock went back since): a ctime cannot tell the next change.
+  if (age < settled) return nullptr;
+  return directory_stamps_ptr(new directory_stamps(dir));
+}
+
+void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing& out,
+                  const directory_stamps* unchanged_since) {
+  if (unchanged_since == nullptr || !unchanged_since->dev_shm_unchanged()) scan_dev_shm(out);
   if (mqueue_mounted()) scan_dev_mqueue(out);
   scan_sysvipc("shm", "sysv_shm", out);
   scan_sysvipc("sem", "sysv_sem", out);

@@ -100,7 +100,16 @@ std::string fd_target_of(int pid, const proc_fdinfo& fd) {
 
 }  // namespace
 
-void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing& out) {
+class directory_stamps {};  // nothing to stamp: the only listed directories are watched ones
+
+void directory_stamps_deleter::operator()(directory_stamps* stamps) const noexcept {
+  delete stamps;
+}
+
+directory_stamps_ptr stamp_directories() { return nullptr; }
+
+void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing& out,
+                  const directory_stamps*) {
   out.notes.push_back(
       "unsupported: macOS cannot list POSIX shm, semaphores or SysV objects; names and ids from "
       "the run's ledger are probed instead");

@@ -41,6 +41,8 @@ bool snapshot::has(std::string_view key, std::uint64_t inode) const {
 
 snapshot take_snapshot(const std::vector<std::filesystem::path>& watch_dirs) {
   snapshot result;
+  // Before listing: a change made while the listing runs must show in the stamps.
+  result.keep_stamps(stamp_directories());
   listing out([&](const listed_object& object) { result.add(object); });
   list_objects(watch_dirs, out);
   result.notes = std::move(out.notes);
@@ -58,7 +60,7 @@ changes new_since(const snapshot& before, const std::vector<std::filesystem::pat
                               std::string(object.path), object.inode, object.size,
                               object.creator_pid});
   });
-  list_objects(watch_dirs, out);
+  list_objects(watch_dirs, out, before.stamps());
   result.notes = std::move(out.notes);
   return result;
 }
