@@ -47,16 +47,14 @@ class listing {
  public:
   explicit listing(std::function<void(const listed_object&)> receive)
       : receive_(std::move(receive)) {}
-  void add(const listed_object& object) {
-    ++count_;
-    receive_(object);
-  }
-  std::size_t count() const { return count_; }
+  void add(const listed_object& object) { receive_(object); }
   std::vector<std::string> notes;
+  // Entries of watched directories so far: their scan is bounded, and the bound must fall at
+  // the same entry in every listing, whatever else was left out of one.
+  std::size_t watched = 0;
 
  private:
   std::function<void(const listed_object&)> receive_;
-  std::size_t count_ = 0;
 };
 
 // What the OS part noted about the directories it lists, just before a listing, so that a later

@@ -24,7 +24,7 @@ namespace {
 
 // Deep enough for build trees, bounded so that a watched `/` cannot take forever.
 constexpr int max_depth = 8;
-constexpr std::size_t max_entries = 200000;
+constexpr std::size_t max_entries = 200000;  // of all watched directories of one listing
 
 std::string kind_of(unsigned char d_type, int dirfd, const char* name) {
   if (d_type == DT_UNKNOWN) {
@@ -52,7 +52,7 @@ void scan_dir_fd(int dirfd, const std::string& path, int depth, listing& out) {
   while (const dirent* entry = readdir(dir)) {
     std::string_view name = entry->d_name;
     if (name == "." || name == "..") continue;
-    if (out.count() >= max_entries) {
+    if (out.watched >= max_entries) {
       out.notes.push_back(fmt::format("watch: stopped after {} entries under {}", max_entries, path));
       break;
     }
@@ -70,6 +70,7 @@ void scan_dir_fd(int dirfd, const std::string& path, int depth, listing& out) {
     object.name = full;
     object.path = full;
     object.inode = static_cast<std::uint64_t>(entry->d_ino);
+    ++out.watched;
     out.add(object);
   }
   closedir(dir);
