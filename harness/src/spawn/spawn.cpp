@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <system_error>
+#include <cstring>
 
 extern char** environ;
 
@@ -54,54 +54,18 @@ const char* const* environment_block::pointers() {
   return pointers_.data();
 }
 
-spawn_plan::spawn_plan() {
-  check_spawn_call(posix_spawn_file_actions_init(&actions), "file actions");
-  if (int rc = posix_spawnattr_init(&attributes); rc != 0) {
-    posix_spawn_file_actions_destroy(&actions);
-    check_spawn_call(rc, "attributes");
-  }
-}
-
-spawn_plan::~spawn_plan() {
-  posix_spawnattr_destroy(&attributes);
-  posix_spawn_file_actions_destroy(&actions);
-}
-
-void check_spawn_call(int result, const char* what) {
-  if (result != 0)
-    throw harness_error(
-        fmt::format("cannot start: {}: {}", what, std::system_category().message(result)));
-}
-
 namespace {
 
-// ---- the add-ons. Each adds one thing to the plan (or to the environment block) in this
-// process; posix_spawn carries them out in the child between its start and exec. ----
-
-// The Linux child subreaper: orphans of the run (setsid double forks included) become the
-// harness's children, stay visible, and can be reaped.
-struct subreaper {
-  std::string* note;
-  void apply(spawn_plan&) const { *note = become_subreaper(); }
-};
-
-// The program's stdin, stdout and stderr; every other descriptor is closed.
-struct standard_streams {
-  int in, out, err;
-  void apply(spawn_plan& plan) const {
-    check_spawn_call(posix_spawn_file_actions_adddup2(&plan.actions, in, STDIN_FILENO), "stdin");
-    check_spawn_call(posix_spawn_file_actions_adddup2(&plan.actions, out, STDOUT_FILENO), "stdout");
-    check_spawn_call(posix_spawn_file_actions_adddup2(&plan.actions, err, STDERR_FILENO), "stderr");
-    // After the dup2s: their sources may be descriptors above 2.
-    keep_only_stdio(plan);
-  }
-};
+// ---- the add-ons (Boost.Process v2 initializers). on_setup runs in the parent before the
+// fork, on_exec_setup in the child between fork and exec (async-signal-safe calls only). ----
 
 // Its own process group, so that a tree kill reaches every process that did not leave it.
+// Boost.Process v2 has no process-group option.
 struct process_group {
-  void apply(spawn_plan& plan) const {
-    check_spawn_call(posix_spawnattr_setpgroup(&plan.attributes, 0), "process group");
-    plan.flags |= POSIX_SPAWN_SETPGROUP;
+  template <typename Launcher>
+  bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    if (setpgid(0, 0) != 0) return {errno, bp::system_category()};
+    return {};
   }
 };
 
@@ -109,16 +73,26 @@ struct process_group {
 // the thread that spawns, under `afterlife matrix`) has set: ignored dispositions and blocked
 // masks survive exec.
 struct default_signals {
-  void apply(spawn_plan& plan) const {
+  template <typename Launcher>
+  bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
     sigset_t none;
     sigemptyset(&none);
-    check_spawn_call(posix_spawnattr_setsigmask(&plan.attributes, &none), "signal mask");
-    sigset_t reset;
-    sigemptyset(&reset);
-    for (int sig : {SIGPIPE, SIGINT, SIGTERM}) sigaddset(&reset, sig);
-    add_reserved_signals(reset);
-    check_spawn_call(posix_spawnattr_setsigdefault(&plan.attributes, &reset), "signal defaults");
-    plan.flags |= POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    return {};
+  }
+};
+
+// The Linux child subreaper: orphans of the run (setsid double forks included) become the
+// harness's children, stay visible, and can be reaped.
+struct subreaper {
+  std::string* note;
+  template <typename Launcher>
+  bp::error_code on_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    *note = become_subreaper();
+    return {};
   }
 };
 
@@ -126,11 +100,13 @@ struct default_signals {
 struct run_directory {
   const run_dir* dir;
   environment_block* env;
-  void apply(spawn_plan&) const {
+  template <typename Launcher>
+  bp::error_code on_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
     env->set("TMPDIR", dir->tmp().string());
     env->set("AFTERLIFE_RUN", dir->id());
     env->set("AFTERLIFE_SOCKET", dir->socket().string());
     env->set("AFTERLIFE_LEDGER", dir->ledger().string());
+    return {};
   }
 };
 
@@ -138,20 +114,58 @@ struct run_directory {
 struct interposer_preload {
   const std::filesystem::path* library;
   environment_block* env;
-  void apply(spawn_plan&) const {
-    if (library->empty()) return;
+  template <typename Launcher>
+  bp::error_code on_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    if (library->empty()) return {};
     env->append(preload_variable(), library->string(), ':');
     // An ASan-built child checks that its runtime comes first in the preload list; ours is
     // a plain C library with no interceptors of its own, so that check must be off.
     env->append("ASAN_OPTIONS", "verify_asan_link_order=0", ':');
+    return {};
   }
 };
 
-// Applies the add-ons left to right.
-template <typename... Addons>
-void for_each_addon(spawn_plan& plan, const Addons&... addons) {
-  (addons.apply(plan), ...);
-}
+// Only stdin, stdout and stderr reach the program: every other descriptor the harness has (its
+// own without FD_CLOEXEC, a parallel cell's pipes under `afterlife matrix`) is closed. Must come
+// after process_stdio, whose dup2 sources are above 2. The launcher's exec-error pipe is in
+// fd_whitelist and stays open until the exec.
+struct only_standard_descriptors {
+  template <typename Launcher>
+  bp::error_code on_exec_setup(Launcher& launcher, const bp::filesystem::path&,
+                               const char* const*&) {
+    close_descriptors_except(launcher.fd_whitelist);
+    return {};
+  }
+};
+
+// After a failed execve the launcher has written errno to its pipe (the parent reads it and
+// reports the failure) and then calls exit(): in the forked copy of the harness that would run
+// its atexit handlers and flush its stdio buffers a second time. _exit ends the child first.
+struct exit_at_once_on_exec_error {
+  template <typename Launcher>
+  void on_exec_error(Launcher&, const bp::filesystem::path&, const char* const*&,
+                     const bp::error_code&) {
+    _exit(127);
+  }
+  // Never called: 1.81 detects the hook by a five-argument call (launcher, ec, path, argv, ec)
+  // but makes the four-argument one above.
+  template <typename Launcher>
+  void on_exec_error(Launcher&, const bp::error_code&, const bp::filesystem::path&,
+                     const char* const*&, const bp::error_code&) {
+    _exit(127);
+  }
+};
+
+// Hands the finished environment block to the launcher; must come after every add-on that
+// edits it.
+struct environment {
+  environment_block* env;
+  template <typename Launcher>
+  bp::error_code on_setup(Launcher& launcher, const bp::filesystem::path&, const char* const*&) {
+    launcher.env = env->pointers();
+    return {};
+  }
+};
 
 }  // namespace
 
@@ -168,31 +182,26 @@ std::filesystem::path resolve_command(const std::string& name) {
 
 spawned spawn(const spawn_request& request) {
   auto executable = resolve_command(request.command.front());
-  // argv[0] is the resolved path: what survivors' command lines and `ps` have always shown.
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(executable.c_str()));
-  for (auto arg = request.command.begin() + 1; arg != request.command.end(); ++arg)
-    argv.push_back(const_cast<char*>(arg->c_str()));
-  argv.push_back(nullptr);
-
-  spawn_plan plan;
+  std::vector<std::string> args(request.command.begin() + 1, request.command.end());
+  boost::asio::io_context context;
+  bp::posix::default_launcher launcher;
   std::string subreaper_note;
-  // Each add-on fills in its part of the plan or edits the environment block; posix_spawn
-  // then gets both.
-  for_each_addon(plan, subreaper{&subreaper_note},
-                 standard_streams{request.stdin_fd, request.stdout_fd, request.stderr_fd},
-                 process_group{}, default_signals{}, run_directory{request.dir, request.env},
-                 interposer_preload{&request.interposer, request.env});
-  check_spawn_call(posix_spawnattr_setflags(&plan.attributes, plan.flags), "flags");
-  pid_t pid = 0;
-  // posix_spawn returns once the child has exec'ed (or failed to: its errno is returned).
-  int rc = posix_spawn(&pid, executable.c_str(), &plan.actions, &plan.attributes, argv.data(),
-                       const_cast<char* const*>(request.env->pointers()));
-  if (rc != 0) {
-    throw harness_error(
-        fmt::format("cannot start {}: {}", request.command.front(),
-                    std::system_category().message(rc)));
+  bp::error_code ec;
+  // The executor overload: the (context, ec, ...) one throws in 1.81 instead of setting ec.
+  auto process = launcher(
+      context.get_executor(), ec, bp::filesystem::path(executable.string()), args,
+      bp::process_stdio{request.stdin_fd, request.stdout_fd, request.stderr_fd},
+      only_standard_descriptors{}, exit_at_once_on_exec_error{},
+      subreaper{&subreaper_note}, process_group{}, default_signals{},
+      run_directory{request.dir, request.env},
+      interposer_preload{&request.interposer, request.env}, environment{request.env});
+  if (ec) {
+    throw harness_error(fmt::format("cannot start {}: {}", request.command.front(), ec.message()));
   }
+  int pid = process.id();
+  // From here the harness waits for the pid itself (raw status, rusage); without detach the
+  // handle's destructor would kill the child.
+  process.detach();
   return {pid, subreaper_note};
 }
 

@@ -1,18 +1,10 @@
-// Spawning the run's main process with posix_spawn and small add-ons, each doing one thing
-// (spawn.cpp): stdio, its own process group, signal state reset, the run directory's variables
-// (TMPDIR, AFTERLIFE_*), the interposer preload, the environment block. The OS parts
-// (subreaper, closing inherited fds, exit watch, preload variable) are in spawn_linux.cpp /
-// spawn_macos.cpp.
-//
-// Not Boost.Process v2's fork-based launcher: fork copies the harness's page tables and every
-// page the harness then writes faults (about 0.3 ms per run on Linux). posix_spawn starts the
-// child in the harness's memory (vfork-style) with signals handled for that. Boost's own
-// vfork_launcher (1.81) is no option: on an exec failure its child calls exit(), running this
-// process's static destructors and atexit handlers in the shared memory.
+// Spawning the run's main process on Boost.Process v2's launcher with small add-ons, each doing
+// one thing (spawn.cpp): its own process group, signal state reset, the run directory's
+// variables (TMPDIR, AFTERLIFE_*), the interposer preload, the environment block, and two
+// repairs of the 1.81 launcher (only fds 0-2 inherited; _exit after a failed execve). The OS parts
+// (subreaper, exit watch, preload variable) are in spawn_linux.cpp / spawn_macos.cpp.
 #pragma once
 
-#include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
 
 #include <filesystem>
@@ -62,35 +54,10 @@ struct spawned {
 // raw wait status). Throws harness_error when the launch fails.
 spawned spawn(const spawn_request& request);
 
-// What posix_spawn is given; the add-ons fill it in. Throws harness_error when a part cannot be
-// set up.
-class spawn_plan {
- public:
-  spawn_plan();
-  ~spawn_plan();
-  spawn_plan(const spawn_plan&) = delete;
-  spawn_plan& operator=(const spawn_plan&) = delete;
-
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attributes;
-  short flags = 0;  // POSIX_SPAWN_* flags, set on the attributes just before the spawn
-};
-
-// Throws harness_error("cannot start: WHAT: ...") for a non-zero posix_spawn_* result.
-void check_spawn_call(int result, const char* what);
-
 // OS parts.
 // Makes this process the reaper of orphaned descendants where the OS can (Linux). Returns
 // "" or "unsupported: why". Process-wide and idempotent.
 std::string become_subreaper();
-// Adds to `set` the signals the C library keeps for itself and that its posix_spawn leaves
-// ignored in the child unless they are in the POSIX_SPAWN_SETSIGDEF set (glibc: 32 and 33, which
-// sigaddset refuses). Ignored stays ignored across exec; the child must start with them at the
-// default, as a fork + exec gave it.
-void add_reserved_signals(sigset_t& set);
-// The child keeps only descriptors 0-2: whatever else this process has open (fds it inherited
-// without FD_CLOEXEC, fds other threads of `afterlife matrix` open at the same time) is closed.
-void keep_only_stdio(spawn_plan& plan);
 // The environment variable that preloads a library, and the interposer's file name.
 const char* preload_variable();
 const char* interposer_file_name();
@@ -100,6 +67,11 @@ std::filesystem::path self_executable();
 int open_exit_watch(int pid);
 // ru_maxrss in KiB (Linux reports KiB, macOS bytes).
 long max_rss_kib(const rusage& usage);
+// In the child between fork and exec (async-signal-safe, no allocation): closes every
+// descriptor above 2 except those in keep. Linux needs it because Boost 1.81's close_range
+// loop never closes the gaps between whitelisted descriptors; on macOS Boost walks /dev/fd
+// and gets it right, so this does nothing there.
+void close_descriptors_except(const std::vector<int>& keep) noexcept;
 // Sockets: no SIGPIPE when the peer is gone (MSG_NOSIGNAL on Linux, SO_NOSIGPIPE on macOS).
 int no_sigpipe_flags();
 void no_sigpipe(int fd);

@@ -1,5 +1,4 @@
-// Linux parts of spawning: child subreaper, glibc's reserved signals, closing inherited fds,
-// pidfd exit watch.
+// Linux parts of spawning: child subreaper, pidfd exit watch.
 #include "spawn/spawn.hpp"
 
 #include <sys/prctl.h>
@@ -17,21 +16,6 @@ std::string become_subreaper() {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
     return std::string("unsupported: PR_SET_CHILD_SUBREAPER: ") + std::strerror(errno);
   return {};
-}
-
-void add_reserved_signals(sigset_t& set) {
-  // glibc's SIGCANCEL and SIGSETXID: sigaddset refuses them, so they are what is left of a full
-  // set after sigdelset has removed every signal it accepts.
-  sigset_t reserved;
-  std::memset(&reserved, 0xff, sizeof reserved);
-  for (int sig = 1; sig < NSIG; ++sig) sigdelset(&reserved, sig);
-  sigorset(&set, &set, &reserved);
-}
-
-void keep_only_stdio(spawn_plan& plan) {
-  // glibc >= 2.34: close_range(3, ~0U) in the child.
-  check_spawn_call(posix_spawn_file_actions_addclosefrom_np(&plan.actions, STDERR_FILENO + 1),
-                   "closing inherited descriptors");
 }
 
 const char* preload_variable() { return "LD_PRELOAD"; }
@@ -52,5 +36,24 @@ long max_rss_kib(const rusage& usage) { return usage.ru_maxrss; }
 
 int no_sigpipe_flags() { return MSG_NOSIGNAL; }
 void no_sigpipe(int) {}
+
+void close_descriptors_except(const std::vector<int>& keep) noexcept {
+  // Ascending through the kept descriptors above 2 without sorting (no allocation here), closing
+  // each gap below the next one and, at the end, everything above the last.
+  unsigned from = 3;
+  for (;;) {
+    unsigned next = ~0U;
+    for (int fd : keep) {
+      if (fd >= 0 && static_cast<unsigned>(fd) >= from && static_cast<unsigned>(fd) < next)
+        next = static_cast<unsigned>(fd);
+    }
+    if (next == ~0U) {
+      close_range(from, ~0U, 0);
+      return;
+    }
+    if (next > from) close_range(from, next - 1, 0);
+    from = next + 1;
+  }
+}
 
 }  // namespace afterlife::detail

@@ -1,6 +1,5 @@
 // macOS parts of spawning (compiled on macOS only; untested here): no subreaper (orphans go to
-// launchd; the probes find them by process group and a libproc scan), closing inherited fds,
-// kqueue exit watch.
+// launchd; the probes find them by process group and a libproc scan), kqueue exit watch.
 #include "spawn/spawn.hpp"
 
 #include <mach-o/dyld.h>
@@ -17,19 +16,6 @@ namespace afterlife::detail {
 std::string become_subreaper() {
   return "unsupported: macOS has no child subreaper; orphans are found by process group and "
          "parent chain";
-}
-
-void add_reserved_signals(sigset_t&) {
-  // The macOS C library reserves no signals: every one it ignores was ignored by the harness.
-}
-
-void keep_only_stdio(spawn_plan& plan) {
-  // Apple's extension: with POSIX_SPAWN_CLOEXEC_DEFAULT only descriptors the file actions
-  // create (the dup2s onto 0-2) or name in addinherit_np survive into the child.
-  for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO})
-    check_spawn_call(posix_spawn_file_actions_addinherit_np(&plan.actions, fd),
-                     "keeping standard streams");
-  plan.flags |= POSIX_SPAWN_CLOEXEC_DEFAULT;
 }
 
 const char* preload_variable() { return "DYLD_INSERT_LIBRARIES"; }
@@ -62,6 +48,8 @@ int open_exit_watch(int pid) {
 long max_rss_kib(const rusage& usage) { return usage.ru_maxrss / 1024; }
 
 int no_sigpipe_flags() { return 0; }
+void close_descriptors_except(const std::vector<int>&) noexcept {}
+
 void no_sigpipe(int fd) {
   int one = 1;
   (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
