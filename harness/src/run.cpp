@@ -174,6 +174,9 @@ class run_state {
   int main_pid_ = 0;
   int exit_watch_ = -1;
   bool main_reaped_ = false;
+  // The last walk of the run's tree found no process at all, not even a zombie: nothing is left
+  // to inspect, kill or reap.
+  bool tree_gone_ = false;
   steady::time_point start_;
   steady::time_point main_end_;
   steady::time_point timeout_at_;
@@ -546,6 +549,9 @@ void run_state::wait_for_descendants() noexcept {
     for (;;) {
       auto processes = run_processes();
       reap_zombies(processes);
+      // Empty also means that no process of the run was exiting (a zombie) during the walk,
+      // so none can have been handed to the harness, as an orphan, behind the walk's back.
+      tree_gone_ = processes.empty();
       bool alive = std::any_of(processes.begin(), processes.end(),
                                [](const probes::process_status& p) { return !p.zombie; });
       auto now = steady::now();
@@ -559,6 +565,8 @@ void run_state::wait_for_descendants() noexcept {
 }
 
 void run_state::end_survivors() noexcept {
+  // The usual end of a run: walking the tree twice more would find it empty twice more.
+  if (tree_gone_) return;
   try {
     for (const auto& p : run_processes()) {
       if (p.zombie || p.pid == main_pid_) continue;
@@ -598,7 +606,7 @@ void run_state::collect_output() noexcept {
 
 void run_state::list_leftovers() noexcept {
   try {
-    auto after = probes::take_snapshot(watch_);
+    auto after = probes::new_since(before_, watch_);
     for (auto& text : after.notes) note(text);
     auto ledger = detail::read_ledger(dir_.ledger());
     std::set<int> pids;
@@ -608,15 +616,13 @@ void run_state::list_leftovers() noexcept {
       if (is_file_kind(record.kind)) record.name = comparable_path(record.name);
 
     std::vector<probes::object_entry> found;
-    for (auto& [key, entry] : after.objects) {
-      auto old = before_.objects.find(key);
-      if (old != before_.objects.end() && old->second.inode == entry.inode) continue;
+    for (auto& entry : after.objects) {
       // Other runs' private directories under a watched parent are theirs to report.
       if (is_file_kind(entry.kind) && under(entry.path, dir_.top()) &&
           !under(entry.path, watch_.back()))
         continue;
       probes::complete(entry);
-      found.push_back(entry);
+      found.push_back(std::move(entry));
     }
     // What cannot be listed here is asked for by name, from the ledger.
     std::set<std::string> probed;

@@ -308,6 +308,32 @@ TEST_CASE("robustness: command not found is exit 3 with one line naming it") {
   CHECK(r.raw.err == "afterlife run: command not found: afterlife-no-such-command\n");
 }
 
+TEST_CASE("robustness: a file that cannot be executed is exit 3 with one line naming it") {
+  auto marker = unique("m");
+  auto path = std::filesystem::temp_directory_path() / unique("afterlife-not-a-program-");
+  {
+    std::ofstream(path) << "no shebang, no ELF header\n";
+  }
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+  auto r = afterlife_run({}, {path.string()}, marker);
+  std::filesystem::remove(path);
+  CHECK(r.status() == 3);
+  CHECK(r.raw.out.empty());
+  CHECK(r.raw.err == "afterlife run: cannot start " + path.string() + ": Exec format error\n");
+  CHECK(processes_with(marker).empty());
+}
+
+TEST_CASE("the program inherits stdin, stdout and stderr only, not the harness's descriptors") {
+  // Without FD_CLOEXEC: afterlife inherits it, and must not hand it on.
+  int leaked = open("/dev/null", O_RDONLY);
+  REQUIRE(leaked > 2);
+  auto r = afterlife_run({"--expect", "exit=0", "--expect", "output~fds above 2: none\n"},
+                         {actor(), "print-fds", "exit=0"}, unique("m"));
+  close(leaked);
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 0);
+}
+
 TEST_CASE("robustness: bad options are usage errors (exit 2)") {
   for (std::vector<std::string> options :
        {std::vector<std::string>{"--mode", "explode"}, {"--at", "never"}, {"--timeout", "5x"},

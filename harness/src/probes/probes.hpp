@@ -5,17 +5,23 @@
 // exists and says "unsupported: why" in the notes it returns.
 #pragma once
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include <cstdint>
 #include <filesystem>
-#include <unordered_map>
+#include <functional>
+#include <memory>
+#include <memory_resource>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
 namespace afterlife::probes {
 
-// A named object or file. `key` identifies it across snapshots (kind + name, or SysV id).
+// A named object or file. Its key (make_key: kind + ":" + name, the id for SysV) identifies it
+// across listings.
 struct object_entry {
   std::string kind;  // posix_shm posix_sem posix_mq sysv_shm sysv_sem sysv_msg file socket fifo
   std::string name;  // "/NAME" for POSIX names, the id for SysV, the path for files
@@ -23,20 +29,87 @@ struct object_entry {
   std::uint64_t inode = 0;  // 0 when unknown; removal refuses an entry whose inode changed
   std::uint64_t size = 0;
   int creator_pid = 0;  // SysV shm: the kernel's cpid; 0 when the OS does not say
-  std::string key() const { return kind + ":" + name; }
 };
 
-struct snapshot {
-  // By key(). Hashed: a busy /dev/shm has thousands of entries and each run diffs two listings.
-  std::unordered_map<std::string, object_entry> objects;
-  std::vector<std::string> notes;               // "unsupported: why" and probe errors
+// One object as a listing sees it; the views are valid only during the call that receives it.
+struct listed_object {
+  std::string_view kind;
+  std::string_view name;
+  std::string_view path;  // "" where the listing has none (SysV; /dev/shm until complete())
+  std::uint64_t inode = 0;
+  std::uint64_t size = 0;  // where the listing carries it (SysV)
+  int creator_pid = 0;
 };
+
+// Where a listing sends what it finds: every object (one call each, no copy made unless the
+// receiver keeps it) and notes ("unsupported: why", probe errors).
+class listing {
+ public:
+  explicit listing(std::function<void(const listed_object&)> receive)
+      : receive_(std::move(receive)) {}
+  void add(const listed_object& object) { receive_(object); }
+  std::vector<std::string> notes;
+  // Entries of watched directories so far: their scan is bounded, and the bound must fall at
+  // the same entry in every listing, whatever else was left out of one.
+  std::size_t watched = 0;
+
+ private:
+  std::function<void(const listed_object&)> receive_;
+};
+
+// What the OS part noted about the directories it lists, just before a listing, so that a later
+// listing can leave out a directory that provably has not changed since (Linux: /dev/shm, by
+// its ctime). Defined by the OS part.
+class directory_stamps;
+struct directory_stamps_deleter {
+  void operator()(directory_stamps* stamps) const noexcept;
+};
+using directory_stamps_ptr = std::unique_ptr<directory_stamps, directory_stamps_deleter>;
+
+// Takes the stamps; nullptr where no directory can be shown unchanged (every listing is full).
+directory_stamps_ptr stamp_directories();
 
 // Everything listable now: POSIX shm/sem (and mqueues where mounted), SysV objects, and files,
 // sockets and FIFOs under the watched directories (recursively, never following symlinks).
-// Sizes (and, for /dev/shm entries, paths) are filled in only by complete(), so that a snapshot
-// of a busy /dev/shm stays cheap.
+// Sizes (and, for /dev/shm entries, paths) are filled in only by complete(), so that listing a
+// busy /dev/shm stays cheap. With `unchanged_since`, a directory its stamps show unchanged is
+// left out: it holds exactly what a listing made after the stamps were taken found there.
+void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing& out,
+                  const directory_stamps* unchanged_since = nullptr);
+
+// What existed before the run: the key and inode of every listed object, and nothing else. A
+// busy /dev/shm has thousands of entries and every run lists it twice, so the keys' bytes go
+// into one arena and the table is open-addressing: a few allocations, not three per entry. It
+// also keeps the directory stamps taken just before it was listed: a directory unchanged since
+// need not be read again after the run.
+class snapshot {
+ public:
+  snapshot();
+  void add(const listed_object& object);
+  // Whether an object with this key and this inode was listed.
+  bool has(std::string_view key, std::uint64_t inode) const;
+  void keep_stamps(directory_stamps_ptr stamps) { stamps_ = std::move(stamps); }
+  const directory_stamps* stamps() const { return stamps_.get(); }
+  std::vector<std::string> notes;
+
+ private:
+  std::unique_ptr<std::pmr::monotonic_buffer_resource> keys_;  // stable under moves
+  boost::unordered_flat_map<std::string_view, std::uint64_t, std::hash<std::string_view>> inodes_;
+  directory_stamps_ptr stamps_;
+};
+
+// kind + ":" + name: what identifies an object across listings.
+void make_key(std::string_view kind, std::string_view name, std::string& into);
+
 snapshot take_snapshot(const std::vector<std::filesystem::path>& watch_dirs);
+
+// What is listed now and was not in `before` (a new key, or the same key with another inode):
+// the candidate leftovers, each once, not yet complete()d.
+struct changes {
+  std::vector<object_entry> objects;
+  std::vector<std::string> notes;
+};
+changes new_since(const snapshot& before, const std::vector<std::filesystem::path>& watch_dirs);
 
 // Fills in size (and inode where the listing did not give it) of an entry found in a snapshot.
 void complete(object_entry& entry);
@@ -99,8 +172,8 @@ process_details inspect(int pid);
 // Shared by the OS files; defined in probes_posix.cpp.
 namespace afterlife::probes::detail {
 
-// Adds the files, sockets and FIFOs under dir (recursively, not following symlinks).
-void scan_watch_dir(const std::filesystem::path& dir, snapshot& into);
+// Lists the files, sockets and FIFOs under dir (recursively, not following symlinks).
+void scan_watch_dir(const std::filesystem::path& dir, listing& out);
 void complete_file(object_entry& entry);
 // SysV object `kind` with id `name`, asked with IPC_STAT; nullopt when it is gone.
 std::optional<object_entry> probe_sysv(const std::string& kind, const std::string& name);

@@ -1,11 +1,14 @@
-// Linux probes: /dev/shm (POSIX shm and `sem.` semaphores), /dev/mqueue when it is mounted,
-// /proc/sysvipc, and /proc/PID for processes.
+// Linux probes: /dev/shm (POSIX shm and `sem.` semaphores; stamped by its ctime), /dev/mqueue
+// when it is mounted, /proc/sysvipc, and /proc/PID for processes.
 #include "probes/probes.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <mqueue.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fmt/core.h>
@@ -13,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <sstream>
 
 namespace afterlife::probes {
@@ -38,14 +42,10 @@ std::string read_file(const std::string& path) {
   return data;
 }
 
-// "/NAME" for a directory entry NAME. (Built by appending: GCC 12 warns falsely about
-// `"/" + std::string(...)` under -O3.)
-std::string posix_name(std::string_view name) {
-  std::string result;
-  result.reserve(name.size() + 1);
-  result += '/';
-  result += name;
-  return result;
+// "/NAME" for a directory entry NAME, into a reused buffer.
+void posix_name(std::string_view name, std::string& into) {
+  into.assign(1, '/');
+  into += name;
 }
 
 bool mqueue_mounted() {
@@ -54,39 +54,45 @@ bool mqueue_mounted() {
 }
 
 // /dev/shm holds both: `sem.NAME` is the semaphore "/NAME", anything else the shm "/NAME".
-void scan_dev_shm(snapshot& into) {
+void scan_dev_shm(listing& out) {
   DIR* dir = opendir(shm_dir);
   if (dir == nullptr) {
-    into.notes.push_back(fmt::format("posix_shm: cannot list {}: {}", shm_dir,
-                                     std::generic_category().message(errno)));
+    out.notes.push_back(fmt::format("posix_shm: cannot list {}: {}", shm_dir,
+                                    std::generic_category().message(errno)));
     return;
   }
+  std::string name;
   while (const dirent* entry = readdir(dir)) {
-    std::string_view name = entry->d_name;
-    if (name == "." || name == ".." || entry->d_type == DT_DIR) continue;
-    object_entry object;
-    if (name.starts_with("sem.")) {
-      object.kind = "posix_sem";
-      object.name = posix_name(name.substr(4));
-    } else {
-      object.kind = "posix_shm";
-      object.name = posix_name(name);
-    }
+    std::string_view file = entry->d_name;
+    if (file == "." || file == ".." || entry->d_type == DT_DIR) continue;
+    bool semaphore = file.starts_with("sem.");
+    posix_name(semaphore ? file.substr(4) : file, name);
+    listed_object object;
+    object.kind = semaphore ? "posix_sem" : "posix_shm";
+    object.name = name;
     object.inode = entry->d_ino;
-    into.objects.emplace(object.key(), std::move(object));
+    out.add(object);
   }
   closedir(dir);
 }
 
-void scan_dev_mqueue(snapshot& into) {
+void scan_dev_mqueue(listing& out) {
   DIR* dir = opendir(mqueue_dir);
   if (dir == nullptr) return;
+  std::string name;
+  std::string path;
   while (const dirent* entry = readdir(dir)) {
-    std::string_view name = entry->d_name;
-    if (name == "." || name == "..") continue;
-    object_entry object{"posix_mq", posix_name(name),
-                        std::string(mqueue_dir) + posix_name(name), entry->d_ino, 0, 0};
-    into.objects.emplace(object.key(), std::move(object));
+    std::string_view file = entry->d_name;
+    if (file == "." || file == "..") continue;
+    posix_name(file, name);
+    path.assign(mqueue_dir);
+    path += name;
+    listed_object object;
+    object.kind = "posix_mq";
+    object.name = name;
+    object.path = path;
+    object.inode = entry->d_ino;
+    out.add(object);
   }
   closedir(dir);
 }
@@ -100,7 +106,7 @@ std::uint64_t to_u64(const std::string& text) {
 // /proc/sysvipc/{shm,sem,msg}: a header line, then one object per line. Columns (proc(5)):
 // shm: key shmid perms size cpid ...; sem: key semid perms nsems ...; msg: key msqid perms
 // cbytes qnum lspid ...
-void scan_sysvipc(const char* file, const char* kind, snapshot& into) {
+void scan_sysvipc(const char* file, const char* kind, listing& out) {
   std::istringstream lines(read_file(std::string("/proc/sysvipc/") + file));
   std::string line;
   std::getline(lines, line);  // header
@@ -108,10 +114,13 @@ void scan_sysvipc(const char* file, const char* kind, snapshot& into) {
     std::istringstream fields(line);
     std::string key, id, perms, size, cpid;
     if (!(fields >> key >> id >> perms >> size)) continue;
-    object_entry object{kind, id, "", 0, to_u64(size), 0};
+    listed_object object;
+    object.kind = kind;
+    object.name = id;
+    object.size = to_u64(size);
     if (std::string_view(kind) == "sysv_shm" && (fields >> cpid))
       object.creator_pid = static_cast<int>(to_u64(cpid));
-    into.objects.emplace(object.key(), std::move(object));
+    out.add(object);
   }
 }
 
@@ -159,15 +168,55 @@ std::vector<int> children_by_scan(int pid) {
 
 }  // namespace
 
-snapshot take_snapshot(const std::vector<std::filesystem::path>& watch_dirs) {
-  snapshot result;
-  scan_dev_shm(result);
-  if (mqueue_mounted()) scan_dev_mqueue(result);
-  scan_sysvipc("shm", "sysv_shm", result);
-  scan_sysvipc("sem", "sysv_sem", result);
-  scan_sysvipc("msg", "sysv_msg", result);
-  for (const auto& dir : watch_dirs) detail::scan_watch_dir(dir, result);
-  return result;
+// /dev/shm's stamp: its ctime. Every entry created, removed, linked or renamed in a directory
+// (and every change to the directory itself) sets the directory's ctime to the current time,
+// so the same device, inode and ctime, to the nanosecond, mean that the names and inodes a
+// listing found after the stamp are still all there is. Current time may be read from a
+// per-tick clock, where a change within the tick of the previous one would keep the ctime: the
+// stamp is taken only when the last change is older than many ticks (`settled`), so any later
+// one carries a later time. (Since Linux 6.13 tmpfs has multigrain timestamps: a change after
+// a stat() always gets a new one.) tmpfs only: its times live in memory exactly as set.
+class directory_stamps {
+ public:
+  explicit directory_stamps(const struct stat& dev_shm) : dev_shm_(dev_shm) {}
+
+  bool dev_shm_unchanged() const {
+    struct stat now {};
+    return stat(shm_dir, &now) == 0 && now.st_dev == dev_shm_.st_dev &&
+           now.st_ino == dev_shm_.st_ino && now.st_ctim.tv_sec == dev_shm_.st_ctim.tv_sec &&
+           now.st_ctim.tv_nsec == dev_shm_.st_ctim.tv_nsec;
+  }
+
+ private:
+  struct stat dev_shm_;
+};
+
+void directory_stamps_deleter::operator()(directory_stamps* stamps) const noexcept {
+  delete stamps;
+}
+
+directory_stamps_ptr stamp_directories() {
+  constexpr std::chrono::nanoseconds settled = std::chrono::milliseconds(50);
+  struct statfs fs {};
+  if (statfs(shm_dir, &fs) != 0 || fs.f_type != TMPFS_MAGIC) return nullptr;
+  struct stat dir {};
+  timespec now {};
+  if (stat(shm_dir, &dir) != 0 || clock_gettime(CLOCK_REALTIME, &now) != 0) return nullptr;
+  auto age = std::chrono::seconds(now.tv_sec - dir.st_ctim.tv_sec) +
+             std::chrono::nanoseconds(now.tv_nsec - dir.st_ctim.tv_nsec);
+  // Changed a moment ago (or the clock went back since): a ctime cannot tell the next change.
+  if (age < settled) return nullptr;
+  return directory_stamps_ptr(new directory_stamps(dir));
+}
+
+void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing& out,
+                  const directory_stamps* unchanged_since) {
+  if (unchanged_since == nullptr || !unchanged_since->dev_shm_unchanged()) scan_dev_shm(out);
+  if (mqueue_mounted()) scan_dev_mqueue(out);
+  scan_sysvipc("shm", "sysv_shm", out);
+  scan_sysvipc("sem", "sysv_sem", out);
+  scan_sysvipc("msg", "sysv_msg", out);
+  for (const auto& dir : watch_dirs) detail::scan_watch_dir(dir, out);
 }
 
 void complete(object_entry& entry) {

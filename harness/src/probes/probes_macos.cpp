@@ -100,13 +100,20 @@ std::string fd_target_of(int pid, const proc_fdinfo& fd) {
 
 }  // namespace
 
-snapshot take_snapshot(const std::vector<std::filesystem::path>& watch_dirs) {
-  snapshot result;
-  result.notes.push_back(
+class directory_stamps {};  // nothing to stamp: the only listed directories are watched ones
+
+void directory_stamps_deleter::operator()(directory_stamps* stamps) const noexcept {
+  delete stamps;
+}
+
+directory_stamps_ptr stamp_directories() { return nullptr; }
+
+void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing& out,
+                  const directory_stamps*) {
+  out.notes.push_back(
       "unsupported: macOS cannot list POSIX shm, semaphores or SysV objects; names and ids from "
       "the run's ledger are probed instead");
-  for (const auto& dir : watch_dirs) detail::scan_watch_dir(dir, result);
-  return result;
+  for (const auto& dir : watch_dirs) detail::scan_watch_dir(dir, out);
 }
 
 void complete(object_entry& entry) {

@@ -24,7 +24,7 @@ namespace {
 
 // Deep enough for build trees, bounded so that a watched `/` cannot take forever.
 constexpr int max_depth = 8;
-constexpr std::size_t max_entries = 200000;
+constexpr std::size_t max_entries = 200000;  // of all watched directories of one listing
 
 std::string kind_of(unsigned char d_type, int dirfd, const char* name) {
   if (d_type == DT_UNKNOWN) {
@@ -43,7 +43,7 @@ std::string kind_of(unsigned char d_type, int dirfd, const char* name) {
   }
 }
 
-void scan_dir_fd(int dirfd, const std::string& path, int depth, snapshot& into) {
+void scan_dir_fd(int dirfd, const std::string& path, int depth, listing& out) {
   DIR* dir = fdopendir(dirfd);
   if (dir == nullptr) {
     close(dirfd);
@@ -52,8 +52,8 @@ void scan_dir_fd(int dirfd, const std::string& path, int depth, snapshot& into) 
   while (const dirent* entry = readdir(dir)) {
     std::string_view name = entry->d_name;
     if (name == "." || name == "..") continue;
-    if (into.objects.size() >= max_entries) {
-      into.notes.push_back(fmt::format("watch: stopped after {} entries under {}", max_entries, path));
+    if (out.watched >= max_entries) {
+      out.notes.push_back(fmt::format("watch: stopped after {} entries under {}", max_entries, path));
       break;
     }
     std::string kind = kind_of(entry->d_type, dirfd, entry->d_name);
@@ -61,12 +61,17 @@ void scan_dir_fd(int dirfd, const std::string& path, int depth, snapshot& into) 
     if (kind == "dir") {
       if (depth >= max_depth) continue;
       int sub = openat(dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub >= 0) scan_dir_fd(sub, full, depth + 1, into);
+      if (sub >= 0) scan_dir_fd(sub, full, depth + 1, out);
       continue;
     }
     if (kind.empty()) continue;
-    object_entry object{kind, full, full, static_cast<std::uint64_t>(entry->d_ino), 0, 0};
-    into.objects.emplace(object.key(), std::move(object));
+    listed_object object;
+    object.kind = kind;
+    object.name = full;
+    object.path = full;
+    object.inode = static_cast<std::uint64_t>(entry->d_ino);
+    ++out.watched;
+    out.add(object);
   }
   closedir(dir);
 }
@@ -98,14 +103,14 @@ std::optional<int> parse_id(const std::string& text) {
 
 }  // namespace
 
-void scan_watch_dir(const std::filesystem::path& dir, snapshot& into) {
+void scan_watch_dir(const std::filesystem::path& dir, listing& out) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
-    into.notes.push_back(fmt::format("watch: cannot open {}: {}", dir.string(),
-                                     std::generic_category().message(errno)));
+    out.notes.push_back(fmt::format("watch: cannot open {}: {}", dir.string(),
+                                    std::generic_category().message(errno)));
     return;
   }
-  scan_dir_fd(fd, dir.string(), 0, into);
+  scan_dir_fd(fd, dir.string(), 0, out);
 }
 
 void complete_file(object_entry& entry) {

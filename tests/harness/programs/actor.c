@@ -5,7 +5,7 @@
  *   sysv-shm=SIZE sysv-sem=NSEMS sysv-msg        (IPC_PRIVATE; prints "sysv ID")
  *   fifo=PATH socket=PATH file=PATH fopen=PATH mkstemp=TEMPLATE touch=PATH symlink=TARGET:LINK
  *   checkpoint=NAME phase-begin=NAME phase-end=NAME register=KIND:NAME
- *   print=TEXT eprint=TEXT flood=BYTES sleep=MS close-fds close-stdout ignore-term
+ *   print=TEXT eprint=TEXT print-fds flood=BYTES sleep=MS close-fds close-stdout ignore-term
  *   fork-sleep=MS fork-many=N fork-checkpoint=NAME daemonize=MS wait-children
  *   bad-messages exit=N _exit=N abort pause
  *
@@ -172,6 +172,17 @@ static void do_action(const char *action, const char *value) {
     if (colon == NULL) fail("register needs KIND:NAME", value);
     *colon = '\0';
     afterlife_register(kind, strchr(value, ':') + 1);
+  } else if (strcmp(action, "print-fds") == 0) {
+    /* Every open descriptor above 2, as "fds above 2: 3 7" (or "none"). */
+    printf("fds above 2:");
+    int any = 0;
+    for (int fd = 3; fd < 1024; ++fd) {
+      if (fcntl(fd, F_GETFD) == -1) continue;
+      printf(" %d", fd);
+      any = 1;
+    }
+    printf("%s\n", any ? "" : " none");
+    fflush(stdout);
   } else if (strcmp(action, "print") == 0) {
     printf("%s\n", value);
     fflush(stdout);
