@@ -81,6 +81,9 @@ std::string readable_site(std::string_view site) {
   return fmt::format("{}({}{}", site.substr(0, open), name, site.substr(plus));
 }
 
+// The interposer writes the site and its callers as one field, `SITE <- CALLER <- ...`.
+constexpr std::string_view caller_separator = " <- ";
+
 }  // namespace
 
 std::vector<ledger_record> read_ledger(const std::filesystem::path& path) {
@@ -105,7 +108,14 @@ std::vector<ledger_record> read_ledger(const std::filesystem::path& path) {
         !parse_number(fields[2], record.inode) || rest.empty())
       continue;
     record.kind = std::string(fields[0]);
-    record.site = readable_site(fields[3]);
+    std::string_view frames = fields[3];
+    auto end = frames.find(caller_separator);
+    record.site = readable_site(frames.substr(0, end));
+    while (end != std::string_view::npos) {
+      frames.remove_prefix(end + caller_separator.size());
+      end = frames.find(caller_separator);
+      record.callers.push_back(readable_site(frames.substr(0, end)));
+    }
     record.name = unescape(rest);
     records.push_back(std::move(record));
   }
@@ -113,8 +123,10 @@ std::vector<ledger_record> read_ledger(const std::filesystem::path& path) {
 }
 
 void append_ledger(const std::filesystem::path& path, const ledger_record& record) {
+  std::string frames = record.site;
+  for (const auto& caller : record.callers) frames += fmt::format("{}{}", caller_separator, caller);
   std::string line = fmt::format("{}\t{}\t{}\t{}\t{}\n", record.kind, record.pid, record.inode,
-                                 record.site, escape(record.name));
+                                 frames, escape(record.name));
   int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + path.string());
   ssize_t written = write(fd, line.data(), line.size());

@@ -20,6 +20,9 @@ struct ledger_record {
   std::uint64_t inode = 0;
   std::string site;
   std::string name;
+  // The frames that called site, innermost first (the interposer writes a few when the stack
+  // can be unwound); empty for registrations.
+  std::vector<std::string> callers = {};
 };
 
 // Malformed lines (a record cut short by a crash) are skipped.

@@ -83,11 +83,14 @@ function openFromHash() {
 }
 window.addEventListener('hashchange', openFromHash);
 
-// How a report field reads in a table cell: one line per fd or mapping, creators as "pid at site".
+// How a report field reads in a table cell: one line per fd or mapping, creators as "pid at site"
+// with one "← caller" line per frame that led there.
 const formats = {
   fds: v => v.map(f => `${f.fd} → ${f.target}`).join('\n'),
   maps: v => v.map(m => `${m.path} (${m.size} bytes, ${m.shared ? 'shared' : 'private'})`).join('\n'),
-  creator: v => v && v.pid ? `pid ${v.pid}${v.site ? ' at ' + v.site : ''}` : '',
+  creator: v => v && v.pid
+    ? [`pid ${v.pid}${v.site ? ' at ' + v.site : ''}`, ...(v.callers || []).map(c => `← ${c}`)].join('\n')
+    : '',
 };
 function cellText(column, v) {
   if (v === undefined || v === null) return '';

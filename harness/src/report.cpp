@@ -3,6 +3,7 @@
 #include "xml_escape.hpp"
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -36,7 +37,9 @@ nlohmann::json leftover_json(const leftover& l) {
                    {"path", l.path},         {"size", l.size},
                    {"attributed", l.attributed}, {"cleanup", l.cleanup},
                    {"reaped", l.reaped}};
-  j["creator"] = l.creator ? nlohmann::json{{"pid", l.creator->pid}, {"site", l.creator->site}}
+  j["creator"] = l.creator ? nlohmann::json{{"pid", l.creator->pid},
+                                            {"site", l.creator->site},
+                                            {"callers", l.creator->callers}}
                            : nlohmann::json(nullptr);
   if (!l.reap_error.empty()) j["reap_error"] = l.reap_error;
   return j;
@@ -171,6 +174,8 @@ void write_text(std::ostream& out, const run_report& report) {
       else
         out << "  not created by this run";
       out << "\n";
+      if (l.creator && !l.creator->callers.empty())
+        out << fmt::format("      called from {}\n", fmt::join(l.creator->callers, " <- "));
       std::string state = l.reaped ? "reaped"
                           : !l.reap_error.empty() ? "not reaped: " + l.reap_error
                                                   : "left in place";

@@ -648,12 +648,12 @@ void run_state::list_leftovers() noexcept {
           // call site the interposer recorded.
           bool keep_site = l.attributed && record.site == detail::registration_site;
           l.attributed = true;
-          if (!keep_site) l.creator = creator_info{record.pid, record.site};
+          if (!keep_site) l.creator = creator_info{record.pid, record.site, record.callers};
         }
       }
       if (!l.attributed && entry.kind == "sysv_shm" && pids.count(entry.creator_pid) != 0) {
         l.attributed = true;
-        l.creator = creator_info{entry.creator_pid, "shmget (creator pid from the kernel)"};
+        l.creator = creator_info{entry.creator_pid, "shmget (creator pid from the kernel)", {}};
       }
       if (!l.attributed && is_file_kind(entry.kind) && under(entry.path, watch_.back()))
         l.attributed = true;  // the run's private TMPDIR: nobody else writes there

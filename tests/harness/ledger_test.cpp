@@ -47,3 +47,19 @@ TEST_CASE("C++ sites are demangled without their parameter list, others are kept
   CHECK(records[2].site == "scen(_Znot_a_symbol+0x1)");
   CHECK(records[3].site == "scen+0x349b");
 }
+
+TEST_CASE("a site's callers are read back in order, each demangled") {
+  auto path = temp_ledger();
+  afterlife::detail::append_ledger(
+      path, {"posix_shm", 1, 0, "scen(_ZN9lifecycle13shared_memoryC1Ev+0x10)", "/e",
+             {"scen(_Z4makev+0x8)", "scen+0x2efa", "libc.so.6(__libc_start_main+0x85)"}});
+  afterlife::detail::append_ledger(path, {"posix_shm", 1, 0, "registered", "/f"});
+  auto records = afterlife::detail::read_ledger(path);
+  std::filesystem::remove(path);
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].site == "scen(lifecycle::shared_memory::shared_memory(…)+0x10)");
+  CHECK(records[0].callers == std::vector<std::string>{"scen(make(…)+0x8)", "scen+0x2efa",
+                                                       "libc.so.6(__libc_start_main+0x85)"});
+  CHECK(records[0].name == "/e");
+  CHECK(records[1].callers.empty());
+}

@@ -22,6 +22,7 @@
 
 using namespace afterlife_test;
 using Catch::Matchers::ContainsSubstring;
+using Catch::Matchers::StartsWith;
 
 namespace {
 
@@ -93,6 +94,27 @@ TEST_CASE("sigkill at a checkpoint: the shm segment is listed, attributed, expla
   CHECK((*leftover)["reaped"] == true);
   CHECK_FALSE(shm_exists(name));
   CHECK(processes_with(marker).empty());
+}
+
+TEST_CASE("the creator names the call site and the frames that called it") {
+  auto marker = unique("m");
+  auto name = unique("/al-nested-");
+  auto r = afterlife_run({"--expect", "posix_shm=1"}, {actor(), "shm-nested=" + name, "exit=0"},
+                         marker);
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 0);
+  const auto* leftover = find_leftover(r.report, "posix_shm", name);
+  REQUIRE(leftover != nullptr);
+  const auto& creator = (*leftover)["creator"];
+  CHECK_THAT(creator["site"].get<std::string>(),
+             StartsWith("harness_actor(actor_library_shm_open+0x"));
+  REQUIRE(creator["callers"].size() >= 2);
+  CHECK_THAT(creator["callers"][0].get<std::string>(),
+             StartsWith("harness_actor(actor_program_creates+0x"));
+  // do_action is static (no name for dladdr): the program's own frame, as module+offset.
+  CHECK_THAT(creator["callers"][1].get<std::string>(), StartsWith("harness_actor+0x"));
+  CHECK(creator["callers"].size() <= 6);
+  CHECK((*leftover)["reaped"] == true);
 }
 
 TEST_CASE("clean fails on a leak, --no-reap leaves the object in place") {

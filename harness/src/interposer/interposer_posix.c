@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-enum { afterlife_path_max = 4096, afterlife_record_max = 2 * afterlife_path_max + 512 };
+enum { afterlife_path_max = 4096, afterlife_record_max = 2 * afterlife_path_max + 3072 };
 
 /* The ledger's path, copied at load time: a program may clear its environment later. A plain
  * array, not an object with a constructor: this library must not depend on static construction
@@ -68,13 +69,42 @@ static void describe_site(const void *site, char *out, size_t size) {
     if (*c == '\t' || *c == '\n') *c = ' ';
 }
 
+/* The call site, then up to afterlife_callers_max of its callers, innermost first, joined by
+ * " <- ". The direct caller of shm_open is often library code (Boost.Interprocess, CPython's
+ * _posixshmem), so the frames above it are what names the program's own code. The unwinder
+ * finds them from the stack; the interposer's own frames end at the hooked entry point, whose
+ * return address is `site`. When the unwinder cannot see `site` (code without unwind tables),
+ * only the site is written. backtrace() loads libgcc_s on its first call: done here, on the
+ * first record, not at load time, so that a run that creates nothing pays nothing. */
+enum { afterlife_callers_max = 6, afterlife_frames_max = 24 };
+
+static size_t describe_chain(const void *site, char *out, size_t size) {
+  describe_site(site, out, size);
+  size_t used = strlen(out);
+  void *frames[afterlife_frames_max];
+  int count = backtrace(frames, afterlife_frames_max);
+  int at = 0;
+  while (at < count && frames[at] != site) ++at;
+  char frame_text[512];
+  for (int i = at + 1, written = 0; i < count && written < afterlife_callers_max; ++i, ++written) {
+    describe_site(frames[i], frame_text, sizeof frame_text);
+    int n = snprintf(out + used, size - used, " <- %s", frame_text);
+    if (n < 0 || (size_t)n >= size - used) {
+      out[used] = '\0';
+      break;
+    }
+    used += (size_t)n;
+  }
+  return used;
+}
+
 void afterlife_record(const char *kind, const char *name, unsigned long long inode,
                       const void *site) {
   if (!afterlife_recording()) return;
   int saved_errno = errno;
-  char site_text[512];
+  char site_text[(afterlife_callers_max + 1) * 512];
   char line[afterlife_record_max];
-  describe_site(site, site_text, sizeof site_text);
+  describe_chain(site, site_text, sizeof site_text);
   int head = snprintf(line, sizeof line, "%s\t%ld\t%llu\t%s\t", kind, (long)getpid(), inode,
                       site_text);
   if (head > 0 && (size_t)head < sizeof line - 2) {

@@ -1,7 +1,7 @@
 /* A test program for `afterlife run`: performs the actions given as arguments, in order.
  * Each argument is ACTION or ACTION=VALUE; a path starting with "@tmp/" is under $TMPDIR.
  *
- *   shm=NAME[:SIZE] shm-unlink=NAME shm-raw=NAME sem=NAME mq=NAME
+ *   shm=NAME[:SIZE] shm-unlink=NAME shm-raw=NAME shm-nested=NAME sem=NAME mq=NAME
  *   sysv-shm=SIZE sysv-sem=NSEMS sysv-msg        (IPC_PRIVATE; prints "sysv ID")
  *   fifo=PATH socket=PATH file=PATH fopen=PATH mkstemp=TEMPLATE touch=PATH symlink=TARGET:LINK
  *   checkpoint=NAME phase-begin=NAME phase-end=NAME register=KIND:NAME
@@ -10,6 +10,8 @@
  *   bad-messages exit=N _exit=N abort pause
  *
  * Every child it forks sleeps or waits; none outlives its purpose by more than its sleep.
+ * shm-nested creates through two exported functions (the program is linked with -rdynamic), a
+ * library call inside a program function, so that a test can check the recorded callers.
  */
 #define _GNU_SOURCE
 #include "afterlife/control_client.h"
@@ -88,6 +90,21 @@ static void bad_messages(void) {
   fflush(stdout);
 }
 
+/* Stand-ins for a library that creates the segment and the program function that calls it. Not
+ * static (exported, so dladdr names them), not inlined, and each uses its callee's result after
+ * the call, so that no call becomes a jump that would drop its frame. */
+__attribute__((noinline)) int actor_library_shm_open(const char *name) {
+  int fd = shm_open(name, O_CREAT | O_RDWR, 0600);
+  if (fd >= 0 && ftruncate(fd, 4096) != 0) fd = -1;
+  return fd;
+}
+
+__attribute__((noinline)) void actor_program_creates(const char *name) {
+  int fd = actor_library_shm_open(name);
+  if (fd < 0) fail("shm_open", name);
+  close(fd);
+}
+
 static void do_action(const char *action, const char *value) {
   char buffer[4096];
   if (strcmp(action, "shm") == 0) {
@@ -102,6 +119,8 @@ static void do_action(const char *action, const char *value) {
     int fd = shm_open(name, O_CREAT | O_RDWR, 0600);
     if (fd < 0 || ftruncate(fd, size) != 0) fail("shm_open", name);
     close(fd);
+  } else if (strcmp(action, "shm-nested") == 0) {
+    actor_program_creates(value);
   } else if (strcmp(action, "shm-unlink") == 0) {
     if (shm_unlink(value) != 0) fail("shm_unlink", value);
   } else if (strcmp(action, "shm-raw") == 0) {

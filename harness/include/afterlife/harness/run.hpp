@@ -110,7 +110,8 @@ struct survivor {
 
 struct creator_info {
   int pid = 0;
-  std::string site;
+  std::string site;                  // where the creating call was made
+  std::vector<std::string> callers = {};  // what called site, innermost first (may be empty)
 };
 
 struct leftover {
