@@ -3,6 +3,7 @@
 #include "lifecycle/gc.hpp"
 
 #include "gc_internal.hpp"
+#include "lifecycle/allocator.hpp"
 #include "lifecycle/unraisable.hpp"
 #include "lifecycle/weakref.hpp"
 
@@ -44,11 +45,21 @@ constinit state the_state{
     .collecting = false,
     .debug = 0,
     .gen2_tag = tag_gen2_a,
+    .free_cursor = nullptr,
+    .free_batch = {},
     .sink = &write_line_to_stderr,
     .sink_context = nullptr,
     .garbage = nullptr,
     .callbacks = nullptr,
 };
+
+void flush_frees() noexcept {
+  object** const first = the_state.free_batch;
+  const auto count = static_cast<std::size_t>(the_state.free_cursor - first);
+  if (count == 0) return;
+  the_state.free_cursor = first;
+  object_free_many(reinterpret_cast<void* const*>(first), count);
+}
 
 std::size_t list_size(const object* head) noexcept {
   std::size_t n = 0;
@@ -417,6 +428,7 @@ void append_to_garbage(object* op) noexcept {
 
 void delete_garbage(object* collectable, object* old, unsigned old_tag) noexcept {
   const bool saveall = (st().debug & debug_saveall) != 0;
+  st().free_cursor = st().free_batch;
   while (!list_empty(collectable)) {
     object* op = collectable->gc_next;
     if (saveall) {
@@ -432,6 +444,8 @@ void delete_garbage(object* collectable, object* old, unsigned old_tag) noexcept
       list_move(op, old);
     }
   }
+  flush_frees();
+  st().free_cursor = nullptr;
 }
 
 void handle_legacy_finalizers(object* finalizers, object* old) noexcept {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 
 namespace lifecycle::gc::detail {
 
@@ -65,6 +66,9 @@ struct list_head : object {
   list_head& operator=(const list_head&) = delete;
 };
 
+// Dead objects whose memory the collector hands to the allocator at once (see queue_free).
+inline constexpr std::size_t free_batch_blocks = 256;
+
 struct state {
   list_head generation_heads[generations];
   list_head permanent;
@@ -82,6 +86,10 @@ struct state {
   // survivors (and whatever enters gen2 meanwhile) carry the new value and are out of the
   // collected set without another pass.
   unsigned gen2_tag;
+  // Objects that died while delete_garbage runs whose memory is not given back yet (see
+  // queue_free): free_cursor is where the next one goes, nullptr outside delete_garbage.
+  object** free_cursor;
+  object* free_batch[free_batch_blocks];
   debug_sink sink;
   void* sink_context;
   list_object* garbage;           // owned reference, made on first use
@@ -155,6 +163,34 @@ inline void note_deallocation(object* op) noexcept {
     op->gc_next->gc_prev = op->gc_prev;
   }
   if (the_state.count[0] > 0) --the_state.count[0];
+}
+
+// ---- the garbage's memory, freed in batches ----
+// While delete_garbage breaks cycles, the objects it kills die one by one, each by refcount
+// (destroy, then free). Their memory is queued in the_state.free_batch instead and handed to
+// object_free_many when the batch is full: consecutive dead objects mostly share pools, and the
+// allocator returns a run of one pool's blocks in one step, past the thread cache. A batch is
+// small enough to be still in cache when it is freed.
+
+// Gives the queued blocks to the allocator (gc.cpp).
+void flush_frees() noexcept;
+
+// Called by refcount death once `op` is destroyed: true when its memory was queued (a batch is
+// open), false when the caller frees it.
+inline bool queue_free(object* op) noexcept {
+  object** cursor = the_state.free_cursor;
+  if (cursor == nullptr) return false;
+  *cursor++ = op;
+  the_state.free_cursor = cursor;
+  if (cursor == std::end(the_state.free_batch)) flush_frees();
+  return true;
+}
+
+// Before user code runs during a batch (a finalizer or weakref callback of a dying object):
+// what it can observe of the allocator (allocator_blocks_in_use) must count the queued blocks
+// as freed, as they already are in CPython.
+inline void flush_frees_before_user_code() noexcept {
+  if (the_state.free_cursor != nullptr) flush_frees();
 }
 
 }  // namespace lifecycle::gc::detail

@@ -109,6 +109,7 @@ bool legacy_del_dying(object* op) noexcept {
 
 void destroy_and_free(object* op) noexcept {
   op->type->destroy(op);
+  if (gcd::queue_free(op)) return;  // the collector frees its garbage in batches
   object_free(op);
 }
 
@@ -130,6 +131,7 @@ namespace {
 // The part of a death that may run user code: finalizer, weakref callbacks, legacy finalizer.
 // Returns false when one of them resurrected the object.
 bool run_death_hooks(object* op) noexcept {
+  gcd::flush_frees_before_user_code();
   if (!finalize_dying(op)) return false;
   // Untracked before weakref callbacks run: a collection started by a callback must not see
   // an object whose reference count is zero.
