@@ -105,7 +105,7 @@ void show_stats_each_generation() noexcept {
 // get (outside the set, so "already scanned" needs no flag of its own), and what
 // move_unreachable learnt on the way.
 struct scan {
-  unsigned young_tags;  // bit t set: tag t is in the collected set
+  unsigned young_tags;  // the tags of the collected set, OR-ed
   unsigned survivor_tag;
   object* young;
   std::size_t objects;      // in the set (count_internal_refs)
@@ -120,7 +120,7 @@ struct scan {
 };
 
 inline bool in_set(std::uint64_t bits, unsigned young_tags) noexcept {
-  return ((young_tags >> ((bits >> tag_shift) & 7)) & 1) != 0;
+  return (bits & young_tags) != 0;
 }
 
 void visit_count_internal(object* op, void* arg) {
@@ -405,7 +405,7 @@ std::size_t handle_resurrected_objects(object* unreachable, object* still_unreac
                                        object* old, unsigned old_tag) noexcept {
   for (object* op = unreachable->gc_next; op != unreachable; op = op->gc_next)
     rest_in(op, tag_resurrection);
-  scan s{1u << tag_resurrection, old_tag, unreachable, 0, false, 0, 0, false, false, 0};
+  scan s{tag_resurrection, old_tag, unreachable, 0, false, 0, 0, false, false, 0};
   deduce_unreachable(s, still_unreachable);
   list_merge(unreachable, old);
   return s.unreachable;
@@ -477,9 +477,9 @@ result collect_main(int generation) noexcept {
   for (int i = 0; i <= generation; ++i) s.count[i] = 0;
 
   // The collected set: generations 0..g by tag. A full collection switches gen2's tag first.
-  unsigned young_tags = (1u << tag_gen0) | (generation >= 1 ? 1u << tag_gen1 : 0u);
+  unsigned young_tags = tag_gen0 | (generation >= 1 ? tag_gen1 : 0u);
   if (generation == 2) {
-    young_tags |= 1u << s.gen2_tag;
+    young_tags |= s.gen2_tag;
     s.gen2_tag = s.gen2_tag == tag_gen2_a ? tag_gen2_b : tag_gen2_a;
   }
   const unsigned old_tag = generation_tag(generation + 1 < generations ? generation + 1 : 2);
