@@ -148,9 +148,10 @@ void visit_count_internal(object* op, void* arg) {
 // set on the way (erased dict entries; items whose visit would do nothing), and over an item
 // of the set when the walk is at the item after it (kept and visited when the traversal
 // finishes: a dict's first value, for one, is tracked before the dict). A traversal finishes
-// by visiting what is left at once: when it has awaited an item for max_stalled_steps steps,
-// at the end of count_internal_refs, and in move_unreachable as soon as the result could
-// depend on it (see there).
+// by visiting what is left at once: once it has awaited an item for max_stalled_steps steps
+// (checked every max_stalled_steps steps: its items are not where the walk goes), at the end
+// of count_internal_refs, and in move_unreachable as soon as the result could depend on it
+// (see there).
 inline constexpr std::size_t defer_min_slots = 256;
 inline constexpr unsigned max_deferred = 4;
 inline constexpr unsigned max_passed_over = 8;
@@ -247,10 +248,8 @@ bool defer_traversal(deferred_traversals* deferred, object* container, std::size
   return true;
 }
 
-// The walk is at `op`: advances the deferred traversals that await it (or the item after
-// theirs); finishes and removes those done and, every max_stalled_steps steps, those that have
-// awaited that long. Inlined in the walks: a step that concerns no traversal costs a few
-// comparisons.
+// Advances the deferred traversals that await `op` (or the item after theirs); finishes and
+// removes those done.
 template <void (*visit)(object*, void*)>
 void advance_awaiting(deferred_traversals& deferred, object* op, scan& s) noexcept {
   for (unsigned k = 0; k < deferred.count;) {
@@ -265,6 +264,7 @@ void advance_awaiting(deferred_traversals& deferred, object* op, scan& s) noexce
   }
 }
 
+// Finishes and removes the deferred traversals that have awaited max_stalled_steps steps.
 template <void (*visit)(object*, void*)>
 void finish_stalled(deferred_traversals& deferred, scan& s) noexcept {
   for (unsigned k = 0; k < deferred.count;) {
@@ -278,6 +278,8 @@ void finish_stalled(deferred_traversals& deferred, scan& s) noexcept {
   }
 }
 
+// The walk is at `op`. Inlined in the walks: a step that concerns no traversal costs a few
+// comparisons.
 template <void (*visit)(object*, void*)>
 [[gnu::always_inline]] inline void step_deferred(deferred_traversals& deferred, object* op,
                                                  scan& s) noexcept {
