@@ -484,25 +484,26 @@ block* take_block(std::size_t size_class, pool_header* pool) noexcept {
   return b;
 }
 
-// Under g_lock. A block goes back into its pool (CPython's pymalloc_free).
-void return_block(block* b) noexcept {
-  auto* pool = reinterpret_cast<pool_header*>(reinterpret_cast<std::uintptr_t>(b) &
+// Under g_lock. `count` blocks of one pool, linked first..last, go back into it at once: the
+// pool's state afterwards is what CPython's pymalloc_free gives, block by block, except for
+// the order of its free blocks (the run, in its order, in front of the others).
+void return_run(block* first, block* last, std::uint32_t count) noexcept {
+  auto* pool = reinterpret_cast<pool_header*>(reinterpret_cast<std::uintptr_t>(first) &
                                               ~(std::uintptr_t{g_state.pool_size} - 1));
   const std::size_t size_class = pool->size_class;
   block* lastfree = pool->freeblock;
-  b->next = lastfree;
-  pool->freeblock = b;
-  --pool->ref_count;
-  --g_state.class_blocks_out[size_class];
+  last->next = lastfree;
+  pool->freeblock = first;
+  pool->ref_count -= count;
+  g_state.class_blocks_out[size_class] -= count;
+  // A full pool is on no usedpools list.
   const bool was_full = lastfree == nullptr && pool->nextoffset > pool->maxnextoffset;
-  if (was_full) {
-    // Every pool holds at least 7 blocks, so a pool that was full is not empty now.
-    usedpools_push(size_class, pool);
+  if (pool->ref_count != 0) {
+    if (was_full) usedpools_push(size_class, pool);
     return;
   }
-  if (pool->ref_count != 0) return;
   // Empty: the pool goes back to its arena, free for any size class.
-  usedpools_unlink(size_class, pool);
+  if (!was_full) usedpools_unlink(size_class, pool);
   --g_state.class_pools[size_class];
   arena_object* ao = pool->arena;
   pool->nextpool = ao->freepools;
@@ -510,6 +511,9 @@ void return_block(block* b) noexcept {
   ++ao->nfreepools;
   pool_returned_to_arena(ao);
 }
+
+// Under g_lock. A block goes back into its pool.
+void return_block(block* b) noexcept { return_run(b, b, 1); }
 
 // ---------------------------------------------------------------------------------------------
 // Thread caches
@@ -746,6 +750,48 @@ void object_free(void* p) noexcept {
     return;
   }
   small_free_slow(b, size_class);
+}
+
+void object_free_many(void* const* blocks, std::size_t count) noexcept {
+  // Traces are dropped before g_lock is taken: the tracer's lock is taken before g_lock
+  // elsewhere (discard_trace_slots), never after it.
+  const std::uint32_t state = tracemalloc::detail::load_state();
+  if (tracemalloc::detail::holding_traces(state)) {
+    for (std::size_t i = 0; i < count; ++i)
+      if (radix_lookup(blocks[i]) != nullptr)
+        trace_small_free(blocks[i], *class_entry(blocks[i]), state);
+  }
+  // A chunk at a time under the lock, its system blocks set aside and freed once the lock is
+  // released (they cannot be told apart afterwards: emptied arenas leave the radix tree).
+  constexpr std::size_t chunk = 256;
+  for (std::size_t start = 0; start < count; start += chunk) {
+    const std::size_t end = std::min(count, start + chunk);
+    void* large[chunk];
+    std::size_t large_count = 0;
+    {
+      lock_guard lock;
+      const std::uintptr_t pool_mask = ~(std::uintptr_t{g_state.pool_size} - 1);
+      std::size_t i = start;
+      while (i < end) {
+        auto* first = static_cast<block*>(blocks[i++]);
+        if (radix_lookup(first) == nullptr) {
+          large[large_count++] = first;
+          continue;
+        }
+        // The run of blocks of first's pool: same pool-aligned address, so in an arena too.
+        const std::uintptr_t pool = reinterpret_cast<std::uintptr_t>(first) & pool_mask;
+        block* last = first;
+        std::uint32_t run = 1;
+        for (; i < end && (reinterpret_cast<std::uintptr_t>(blocks[i]) & pool_mask) == pool; ++i) {
+          last->next = static_cast<block*>(blocks[i]);
+          last = last->next;
+          ++run;
+        }
+        return_run(first, last, run);
+      }
+    }
+    for (std::size_t k = 0; k < large_count; ++k) object_free(large[k]);
+  }
 }
 
 bool allocator_owns(const void* address) noexcept { return radix_lookup(address) != nullptr; }

@@ -3,6 +3,7 @@
 #include "lifecycle/gc.hpp"
 
 #include "gc_internal.hpp"
+#include "lifecycle/allocator.hpp"
 #include "lifecycle/unraisable.hpp"
 #include "lifecycle/weakref.hpp"
 
@@ -44,11 +45,21 @@ constinit state the_state{
     .collecting = false,
     .debug = 0,
     .gen2_tag = tag_gen2_a,
+    .free_cursor = nullptr,
+    .free_batch = {},
     .sink = &write_line_to_stderr,
     .sink_context = nullptr,
     .garbage = nullptr,
     .callbacks = nullptr,
 };
+
+void flush_frees() noexcept {
+  object** const first = the_state.free_batch;
+  const auto count = static_cast<std::size_t>(the_state.free_cursor - first);
+  if (count == 0) return;
+  the_state.free_cursor = first;
+  object_free_many(reinterpret_cast<void* const*>(first), count);
+}
 
 std::size_t list_size(const object* head) noexcept {
   std::size_t n = 0;
@@ -94,7 +105,7 @@ void show_stats_each_generation() noexcept {
 // get (outside the set, so "already scanned" needs no flag of its own), and what
 // move_unreachable learnt on the way.
 struct scan {
-  unsigned young_tags;  // bit t set: tag t is in the collected set
+  unsigned young_tags;  // the tags of the collected set, OR-ed
   unsigned survivor_tag;
   object* young;
   std::size_t objects;      // in the set (count_internal_refs)
@@ -109,7 +120,7 @@ struct scan {
 };
 
 inline bool in_set(std::uint64_t bits, unsigned young_tags) noexcept {
-  return ((young_tags >> ((bits >> tag_shift) & 7)) & 1) != 0;
+  return (bits & young_tags) != 0;
 }
 
 void visit_count_internal(object* op, void* arg) {
@@ -126,26 +137,193 @@ void visit_count_internal(object* op, void* arg) {
   if ((bits >> refs_shift) == static_cast<std::uint64_t>(op->refcnt)) ++s->saturated;
 }
 
+// ---- big containers, traversed in step with the scan ----
+// Both passes walk the set in list order and traverse each object as they reach it. A list or
+// dict with many items read at once reads the header of every item, most of them far from
+// where the walk is; the walk reads each of those headers again when it reaches the item. When
+// the items follow their container in the list, in the same order (a list filled with new
+// objects, the common case), visiting each item when the walk reaches it reads each header
+// once. So a big container's traversal is deferred and advances with the walk: it awaits the
+// next item of the set and visits it when the walk is there, passing over slots outside the
+// set on the way (erased dict entries; items whose visit would do nothing), and over an item
+// of the set when the walk is at the item after it (kept and visited when the traversal
+// finishes: a dict's first value, for one, is tracked before the dict). A traversal finishes
+// by visiting what is left at once: once it has awaited an item for max_stalled_steps steps
+// (checked every max_stalled_steps steps: its items are not where the walk goes), at the end
+// of count_internal_refs, and in move_unreachable as soon as the result could depend on it
+// (see there).
+inline constexpr std::size_t defer_min_slots = 256;
+inline constexpr unsigned max_deferred = 4;
+inline constexpr unsigned max_passed_over = 8;
+inline constexpr unsigned max_stalled_steps = 16;
+
+struct deferred_traversal {
+  object* container;  // a list or a dict
+  std::size_t next;   // the next slot to visit
+  std::size_t end;    // slot count
+  object* awaited;        // the item at `next`, of the set
+  object* after_awaited;  // the item at `next + 1` (nullptr if none)
+  std::size_t awaited_since;  // deferred_traversals::steps when it began to await
+  bool touched;           // count_internal_refs: an item visited so far is in the set
+  unsigned passed_over_count;
+  object* passed_over[max_passed_over];  // items of the set passed over, to visit at the end
+};
+
+struct deferred_traversals {
+  deferred_traversal entries[max_deferred];
+  unsigned count;
+  std::size_t steps;  // walk steps taken while a traversal was deferred
+};
+
+// Slot i of a deferred container: its item, or nullptr for an erased dict entry. A dict's
+// traverse visits values only.
+inline object* slot_item(const object* container, std::size_t i) noexcept {
+  if (container->type == &list_type) return static_cast<const list_object*>(container)->items_[i];
+  const dict_object::entry& e = static_cast<const dict_object*>(container)->entries_[i];
+  return e.key != nullptr ? e.value : nullptr;
+}
+
+// Differs from CPython: an object none of whose referents is in the set (a list of ints and
+// strs, say) is marked so that move_unreachable does not read its referents again.
+void mark_if_leaf(object* op, bool touched) noexcept {
+  if (!touched) op->gc_bits |= flag_leaf;
+}
+
+// Visits what a deferred traversal has left (passed-over items, then the slots not reached).
+template <void (*visit)(object*, void*)>
+void finish_deferred(deferred_traversal& t, scan& s) noexcept {
+  s.touched = t.touched;
+  for (unsigned i = 0; i < t.passed_over_count; ++i) visit(t.passed_over[i], &s);
+  for (; t.next < t.end; ++t.next) {
+    if (object* item = slot_item(t.container, t.next)) visit(item, &s);
+  }
+  if constexpr (visit == &visit_count_internal) mark_if_leaf(t.container, s.touched);
+}
+
+// The walk is at `op` (nullptr: the traversal starts), which the traversal awaits or which
+// comes right after the awaited item. Visits op, moves on to the next item of the set and
+// awaits it. Returns false when all slots are passed.
+template <void (*visit)(object*, void*)>
+bool advance_deferred(deferred_traversal& t, object* op, std::size_t step, scan& s) noexcept {
+  for (; t.next < t.end; ++t.next) {
+    object* item = slot_item(t.container, t.next);
+    if (item == nullptr) continue;
+    if (item == op) {
+      visit(op, &s);
+      t.touched = true;  // op is in the set: the walk goes over the set only
+      continue;
+    }
+    if (!in_set(item->gc_bits, s.young_tags)) continue;
+    object* after = t.next + 1 < t.end ? slot_item(t.container, t.next + 1) : nullptr;
+    if (op != nullptr && after == op && t.passed_over_count < max_passed_over) {
+      t.passed_over[t.passed_over_count++] = item;
+      continue;
+    }
+    t.awaited = item;
+    t.after_awaited = after;
+    t.awaited_since = step;
+    return true;
+  }
+  return false;
+}
+
+// Defers the traversal of `container` (with `slots` slots) if it is big and there is room.
+// Returns false when it is traversed the usual way instead.
+template <void (*visit)(object*, void*)>
+bool defer_traversal(deferred_traversals* deferred, object* container, std::size_t slots,
+                     scan& s) noexcept {
+  if (deferred == nullptr || slots < defer_min_slots || deferred->count == max_deferred)
+    return false;
+  deferred_traversal& t = deferred->entries[deferred->count];
+  t.container = container;
+  t.next = 0;
+  t.end = slots;
+  t.touched = false;
+  t.passed_over_count = 0;
+  if (advance_deferred<visit>(t, nullptr, deferred->steps, s)) {
+    ++deferred->count;
+  } else {
+    finish_deferred<visit>(t, s);  // nothing of the set in it
+  }
+  return true;
+}
+
+// Advances the deferred traversals that await `op` (or the item after theirs); finishes and
+// removes those done.
+template <void (*visit)(object*, void*)>
+void advance_awaiting(deferred_traversals& deferred, object* op, scan& s) noexcept {
+  for (unsigned k = 0; k < deferred.count;) {
+    deferred_traversal& t = deferred.entries[k];
+    if ((op != t.awaited && op != t.after_awaited) ||
+        advance_deferred<visit>(t, op, deferred.steps, s)) {
+      ++k;
+      continue;
+    }
+    finish_deferred<visit>(t, s);
+    t = deferred.entries[--deferred.count];
+  }
+}
+
+// Finishes and removes the deferred traversals that have awaited max_stalled_steps steps.
+template <void (*visit)(object*, void*)>
+void finish_stalled(deferred_traversals& deferred, scan& s) noexcept {
+  for (unsigned k = 0; k < deferred.count;) {
+    deferred_traversal& t = deferred.entries[k];
+    if (deferred.steps - t.awaited_since < max_stalled_steps) {
+      ++k;
+      continue;
+    }
+    finish_deferred<visit>(t, s);
+    t = deferred.entries[--deferred.count];
+  }
+}
+
+// The walk is at `op`. Inlined in the walks: a step that concerns no traversal costs a few
+// comparisons.
+template <void (*visit)(object*, void*)>
+[[gnu::always_inline]] inline void step_deferred(deferred_traversals& deferred, object* op,
+                                                 scan& s) noexcept {
+  for (unsigned k = 0; k < deferred.count; ++k) {
+    if (op == deferred.entries[k].awaited || op == deferred.entries[k].after_awaited) {
+      advance_awaiting<visit>(deferred, op, s);
+      break;
+    }
+  }
+  if ((++deferred.steps % max_stalled_steps) == 0) finish_stalled<visit>(deferred, s);
+}
+
+// Finishes every deferred traversal.
+template <void (*visit)(object*, void*)>
+void complete_deferred(deferred_traversals& deferred, scan& s) noexcept {
+  for (unsigned k = 0; k < deferred.count; ++k) finish_deferred<visit>(deferred.entries[k], s);
+  deferred.count = 0;
+}
+
 // The passes call traverse once per object of the set. For lists and dicts, most of a program's
 // containers, the loop is inlined with the visit instead of two indirect calls per reference; it
-// visits exactly what list_traverse / dict_traverse visit, in the same order.
+// visits exactly what list_traverse / dict_traverse visit, in the same order. A big list or
+// dict is deferred instead when `deferred` is given (see above): returns false then.
 template <void (*visit)(object*, void*)>
-[[gnu::always_inline]] inline void traverse_object(object* op, scan& s) {
+[[gnu::always_inline]] inline bool traverse_object(object* op, scan& s,
+                                                   deferred_traversals* deferred) {
   const type_object* type = op->type;
   if (type == &list_type) {
     const auto* list = static_cast<const list_object*>(op);
     object* const* items = list->items_;
     const std::size_t n = list->size_;
+    if (defer_traversal<visit>(deferred, op, n, s)) return false;
     for (std::size_t i = 0; i < n; ++i) visit(items[i], &s);
   } else if (type == &dict_type) {
     const auto* dict = static_cast<const dict_object*>(op);
     const dict_object::entry* entries = dict->entries_;
     const std::size_t n = dict->filled_;
+    if (defer_traversal<visit>(deferred, op, n, s)) return false;
     for (std::size_t i = 0; i < n; ++i)
       if (entries[i].key != nullptr) visit(entries[i].value, &s);
   } else {
     type->traverse(op, visit, &s);
   }
+  return true;
 }
 
 bool needs_special_handling(const object* op) noexcept {
@@ -156,18 +334,19 @@ bool needs_special_handling(const object* op) noexcept {
 
 // gc_refs = references from inside the set (CPython: update_refs + subtract_refs, one pass here).
 // Also notes whether any object of the set could need the finalizer/weakref/legacy passes, should
-// it turn out to be garbage.
+// it turn out to be garbage. The counts do not depend on the order of the visits, so deferred
+// traversals are simply completed at the end.
 void count_internal_refs(scan& s) noexcept {
   object* young = s.young;
+  deferred_traversals deferred{};
   for (object* op = young->gc_next; op != young; op = op->gc_next) {
+    if (deferred.count != 0) step_deferred<&visit_count_internal>(deferred, op, s);
     ++s.objects;
     if (needs_special_handling(op)) s.special = true;
     s.touched = false;
-    traverse_object<&visit_count_internal>(op, s);
-    // Differs from CPython: an object none of whose referents is in the set (a list of ints and
-    // strs, say) is marked so that move_unreachable does not read its referents again.
-    if (!s.touched) op->gc_bits |= flag_leaf;
+    if (traverse_object<&visit_count_internal>(op, s, &deferred)) mark_if_leaf(op, s.touched);
   }
+  complete_deferred<&visit_count_internal>(deferred, s);
 }
 
 void visit_reachable(object* op, void* arg) {
@@ -227,11 +406,23 @@ void flag_unreachable_run(object* first, object* last) noexcept {
 // collection of pure garbage reads its objects here without writing to them (a pass that
 // dirties every line costs about three times one that only reads); callers that need the flags
 // on the whole unreachable list call flag_unreachable_list.
+//
+// Big containers' traversals are deferred (see deferred_traversals) only while no object is
+// tentatively unreachable, and completed before the walk declares an object tentatively
+// unreachable. So no deferred visit ever meets an object to move back, and every object is
+// classified with the gc_refs the eager traversal would have left: the lists come out in
+// exactly the order CPython's move_unreachable gives (which decides later finalizer order).
 void move_unreachable(scan& s, object* unreachable) noexcept {
   object* young = s.young;
   object* run = nullptr;  // first object of the pending run of unreachable objects
+  deferred_traversals deferred{};
   object* op = young->gc_next;
   while (op != young) {
+    if (deferred.count != 0) {
+      step_deferred<&visit_reachable>(deferred, op, s);
+      if (static_cast<std::uint64_t>(op->refcnt) <= (op->gc_bits >> refs_shift))
+        complete_deferred<&visit_reachable>(deferred, s);
+    }
     if (static_cast<std::uint64_t>(op->refcnt) > (op->gc_bits >> refs_shift)) {
       if (run != nullptr) {
         flag_unreachable_run(run, op->gc_prev);
@@ -251,7 +442,7 @@ void move_unreachable(scan& s, object* unreachable) noexcept {
           continue;
         }
       } else if ((op->gc_bits & flag_leaf) == 0) {
-        traverse_object<&visit_reachable>(op, s);
+        traverse_object<&visit_reachable>(op, s, s.unreachable == 0 ? &deferred : nullptr);
       }
       rest_in(op, s.survivor_tag);
     } else {
@@ -260,6 +451,8 @@ void move_unreachable(scan& s, object* unreachable) noexcept {
     }
     op = op->gc_next;
   }
+  // What deferred traversals have not visited is all outside the set by now (survivors,
+  // untracked and non-gc objects): nothing is left to do for them.
   if (run != nullptr) list_splice_run(run, young->gc_prev, unreachable);
 }
 
@@ -394,7 +587,7 @@ std::size_t handle_resurrected_objects(object* unreachable, object* still_unreac
                                        object* old, unsigned old_tag) noexcept {
   for (object* op = unreachable->gc_next; op != unreachable; op = op->gc_next)
     rest_in(op, tag_resurrection);
-  scan s{1u << tag_resurrection, old_tag, unreachable, 0, false, 0, 0, false, false, 0};
+  scan s{tag_resurrection, old_tag, unreachable, 0, false, 0, 0, false, false, 0};
   deduce_unreachable(s, still_unreachable);
   list_merge(unreachable, old);
   return s.unreachable;
@@ -417,6 +610,7 @@ void append_to_garbage(object* op) noexcept {
 
 void delete_garbage(object* collectable, object* old, unsigned old_tag) noexcept {
   const bool saveall = (st().debug & debug_saveall) != 0;
+  st().free_cursor = st().free_batch;
   while (!list_empty(collectable)) {
     object* op = collectable->gc_next;
     if (saveall) {
@@ -432,6 +626,8 @@ void delete_garbage(object* collectable, object* old, unsigned old_tag) noexcept
       list_move(op, old);
     }
   }
+  flush_frees();
+  st().free_cursor = nullptr;
 }
 
 void handle_legacy_finalizers(object* finalizers, object* old) noexcept {
@@ -463,9 +659,9 @@ result collect_main(int generation) noexcept {
   for (int i = 0; i <= generation; ++i) s.count[i] = 0;
 
   // The collected set: generations 0..g by tag. A full collection switches gen2's tag first.
-  unsigned young_tags = (1u << tag_gen0) | (generation >= 1 ? 1u << tag_gen1 : 0u);
+  unsigned young_tags = tag_gen0 | (generation >= 1 ? tag_gen1 : 0u);
   if (generation == 2) {
-    young_tags |= 1u << s.gen2_tag;
+    young_tags |= s.gen2_tag;
     s.gen2_tag = s.gen2_tag == tag_gen2_a ? tag_gen2_b : tag_gen2_a;
   }
   const unsigned old_tag = generation_tag(generation + 1 < generations ? generation + 1 : 2);

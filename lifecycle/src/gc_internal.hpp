@@ -7,16 +7,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 
 namespace lifecycle::gc::detail {
 
 // gc_bits layout, low to high:
 // - flags: FINALIZED (tp_finalize ran), UNREACHABLE (in the garbage set of the running
 //   collection), WEAKREFS (has an entry in the weakref table);
-// - a 3-bit generation tag: 0 untracked / permanent / not gc, 1 gen0, 2 gen1, 3 or 4 gen2 (the
-//   two values alternate at every full collection, see state::gen2_tag), 5 the resurrection
-//   check's set. "Is this referent part of the collection?" is one test of the tag against a
-//   mask, so no pass is needed to mark the collected generation first;
+// - a one-hot generation tag, one bit each for gen0, gen1, gen2 (two bits that alternate at
+//   every full collection, see state::gen2_tag) and the resurrection check's set; no bit for
+//   untracked / permanent / not gc. "Is this referent part of the collection?" is one AND of
+//   the header with the mask of the collected tags, so no pass is needed to mark the collected
+//   generation first;
 // - LEAF (during a collection only, cleared with gc_refs): count_internal_refs found no referent
 //   of the object inside the collected set, so move_unreachable need not traverse it again;
 // - gc_refs: during a collection, the number of references from inside the collected set
@@ -25,30 +27,23 @@ namespace lifecycle::gc::detail {
 inline constexpr std::uint64_t flag_finalized = 1u << 0;
 inline constexpr std::uint64_t flag_unreachable = 1u << 1;
 inline constexpr std::uint64_t flag_weakrefs = 1u << 2;
-inline constexpr unsigned tag_shift = 3;
-inline constexpr std::uint64_t tag_mask = std::uint64_t{7} << tag_shift;
-inline constexpr std::uint64_t flag_leaf = std::uint64_t{1} << 6;
-inline constexpr unsigned refs_shift = 7;
+inline constexpr std::uint64_t flag_leaf = std::uint64_t{1} << 8;
+inline constexpr unsigned refs_shift = 9;
 inline constexpr std::uint64_t keep_flags = flag_finalized | flag_weakrefs;
 inline constexpr std::uint64_t one_ref = std::uint64_t{1} << refs_shift;
 inline constexpr std::uint64_t refs_mask = ~std::uint64_t{0} << refs_shift;
 
+// Tags are their bit in gc_bits; a set of tags is the OR of them.
 inline constexpr unsigned tag_none = 0;
-inline constexpr unsigned tag_gen0 = 1;
-inline constexpr unsigned tag_gen1 = 2;
-inline constexpr unsigned tag_gen2_a = 3;
-inline constexpr unsigned tag_gen2_b = 4;
-inline constexpr unsigned tag_resurrection = 5;
+inline constexpr unsigned tag_gen0 = 1u << 3;
+inline constexpr unsigned tag_gen1 = 1u << 4;
+inline constexpr unsigned tag_gen2_a = 1u << 5;
+inline constexpr unsigned tag_gen2_b = 1u << 6;
+inline constexpr unsigned tag_resurrection = 1u << 7;
 
-constexpr std::uint64_t tag_bits(unsigned tag) noexcept {
-  return static_cast<std::uint64_t>(tag) << tag_shift;
-}
-inline unsigned tag_of(const object* op) noexcept {
-  return static_cast<unsigned>((op->gc_bits >> tag_shift) & 7);
-}
 // Header bits of an object at rest in the generation with `tag`: flags kept, gc_refs zero.
 inline void rest_in(object* op, unsigned tag) noexcept {
-  op->gc_bits = (op->gc_bits & keep_flags) | tag_bits(tag);
+  op->gc_bits = (op->gc_bits & keep_flags) | tag;
 }
 
 // A list head: an object header that is never a real object. constexpr so the heads are
@@ -65,6 +60,9 @@ struct list_head : object {
   list_head& operator=(const list_head&) = delete;
 };
 
+// Dead objects whose memory the collector hands to the allocator at once (see queue_free).
+inline constexpr std::size_t free_batch_blocks = 256;
+
 struct state {
   list_head generation_heads[generations];
   list_head permanent;
@@ -78,10 +76,14 @@ struct state {
   bool enabled;
   bool collecting;
   unsigned debug;
-  // Tag of the oldest generation (3 or 4). A full collection switches it first, so its
+  // Tag of the oldest generation (gen2_a or gen2_b). A full collection switches it first, so its
   // survivors (and whatever enters gen2 meanwhile) carry the new value and are out of the
   // collected set without another pass.
   unsigned gen2_tag;
+  // Objects that died while delete_garbage runs whose memory is not given back yet (see
+  // queue_free): free_cursor is where the next one goes, nullptr outside delete_garbage.
+  object** free_cursor;
+  object* free_batch[free_batch_blocks];
   debug_sink sink;
   void* sink_context;
   list_object* garbage;           // owned reference, made on first use
@@ -155,6 +157,34 @@ inline void note_deallocation(object* op) noexcept {
     op->gc_next->gc_prev = op->gc_prev;
   }
   if (the_state.count[0] > 0) --the_state.count[0];
+}
+
+// ---- the garbage's memory, freed in batches ----
+// While delete_garbage breaks cycles, the objects it kills die one by one, each by refcount
+// (destroy, then free). Their memory is queued in the_state.free_batch instead and handed to
+// object_free_many when the batch is full: consecutive dead objects mostly share pools, and the
+// allocator returns a run of one pool's blocks in one step, past the thread cache. A batch is
+// small enough to be still in cache when it is freed.
+
+// Gives the queued blocks to the allocator (gc.cpp).
+void flush_frees() noexcept;
+
+// Called by refcount death once `op` is destroyed: true when its memory was queued (a batch is
+// open), false when the caller frees it.
+inline bool queue_free(object* op) noexcept {
+  object** cursor = the_state.free_cursor;
+  if (cursor == nullptr) return false;
+  *cursor++ = op;
+  the_state.free_cursor = cursor;
+  if (cursor == std::end(the_state.free_batch)) flush_frees();
+  return true;
+}
+
+// Before user code runs during a batch (a finalizer or weakref callback of a dying object):
+// what it can observe of the allocator (allocator_blocks_in_use) must count the queued blocks
+// as freed, as they already are in CPython.
+inline void flush_frees_before_user_code() noexcept {
+  if (the_state.free_cursor != nullptr) flush_frees();
 }
 
 }  // namespace lifecycle::gc::detail

@@ -109,10 +109,11 @@ bool legacy_del_dying(object* op) noexcept {
 
 void destroy_and_free(object* op) noexcept {
   op->type->destroy(op);
+  if (gcd::queue_free(op)) return;  // the collector frees its garbage in batches
   object_free(op);
 }
 
-void empty_trash() noexcept {
+[[gnu::noinline]] void empty_trash() noexcept {
   while (trash != nullptr) {
     object* op = trash;
     trash = op->gc_prev;
@@ -129,7 +130,8 @@ namespace {
 
 // The part of a death that may run user code: finalizer, weakref callbacks, legacy finalizer.
 // Returns false when one of them resurrected the object.
-bool run_death_hooks(object* op) noexcept {
+[[gnu::noinline]] bool run_death_hooks(object* op) noexcept {
+  gcd::flush_frees_before_user_code();
   if (!finalize_dying(op)) return false;
   // Untracked before weakref callbacks run: a collection started by a callback must not see
   // an object whose reference count is zero.
@@ -144,12 +146,12 @@ void dealloc(object* op) noexcept {
   const type_object& type = *op->type;
   // Most deaths run no user code: one test sends the others through the hooks.
   if (type.finalize != nullptr || type.legacy_del != nullptr ||
-      (op->gc_bits & gcd::flag_weakrefs) != 0) {
+      (op->gc_bits & gcd::flag_weakrefs) != 0) [[unlikely]] {
     if (!run_death_hooks(op)) return;
   }
   if (has_flag(type.flags, type_flags::gc)) gcd::note_deallocation(op);
 
-  if (dealloc_depth >= trashcan_depth) {
+  if (dealloc_depth >= trashcan_depth) [[unlikely]] {
     op->gc_prev = trash;
     trash = op;
     return;
@@ -157,7 +159,7 @@ void dealloc(object* op) noexcept {
   ++dealloc_depth;
   destroy_and_free(op);
   --dealloc_depth;
-  if (dealloc_depth == 0 && trash != nullptr) empty_trash();
+  if (dealloc_depth == 0 && trash != nullptr) [[unlikely]] empty_trash();
 }
 
 }  // namespace detail

@@ -137,6 +137,20 @@ TEST_CASE("stdout that cannot be flushed at exit") {
               "exit 120");
 }
 
+TEST_CASE("finalizer order over collections of big containers") {
+  std::vector<std::string> expected = {"event collect 1", "event del g1", "event del g2",
+                                       "event collect 2", "event del n50", "event del n100",
+                                       "event collect 3"};
+  for (int i = 0; i < 300; ++i) {
+    if (i != 50 && i != 100) expected.push_back("event del n" + std::to_string(i));
+    if (i != 0) expected.push_back("event del t" + std::to_string(i));
+  }
+  for (const char* name : {"b0", "t0", "c2", "c0", "c1"})
+    expected.push_back(std::string("event del ") + name);
+  expected.push_back("event done");
+  check_twins("gc_list_order", expected, "exit 0");
+}
+
 TEST_CASE("the uncaught-exception twins both print a traceback header") {
   outcome python, lifecycle;
   if (!run_twins("uncaught_exception", python, lifecycle)) return;

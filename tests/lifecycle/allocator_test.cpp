@@ -364,6 +364,81 @@ TEST_CASE("stats count arenas, pools and blocks, and debug_malloc_stats prints C
   for (void* p : blocks) lifecycle::object_free(p);
 }
 
+TEST_CASE("object_free_many leaves pools, arenas and traces as object_free does, block by block") {
+  // Blocks of four small classes interleaved (runs of one pool are short) plus large ones, over
+  // several arenas. Half of them are freed (every other one, so most pools stay partly used),
+  // then the rest (the pools empty, all arenas but one are unmapped); after each step the
+  // allocator must be in the state object_free leaves once the thread cache is flushed.
+  struct state {
+    lifecycle::allocator_stats stats;
+    std::size_t in_use;
+    std::size_t traced;
+  };
+  auto snapshot = [] {
+    return state{lifecycle::allocator_get_stats(), lifecycle::allocator_blocks_in_use(),
+                 lifecycle::tracemalloc::traced_memory().current};
+  };
+  auto run = [&snapshot](bool many) {
+    fresh_allocator();
+    lifecycle::tracemalloc::start();
+    std::vector<void*> blocks;
+    const std::size_t sizes[] = {16, 48, 100, 512, 600};
+    for (std::size_t i = 0; i < 30000; ++i) {
+      blocks.push_back(lifecycle::object_malloc(sizes[i % 5]));
+    }
+    // What the last refills left in the thread cache goes back first, in both runs.
+    lifecycle::allocator_flush_thread_cache();
+    std::vector<void*> odd;
+    std::vector<void*> even;
+    for (std::size_t i = 0; i < blocks.size(); ++i) (i % 2 != 0 ? odd : even).push_back(blocks[i]);
+    auto free_all = [many](const std::vector<void*>& v) {
+      if (many) {
+        lifecycle::object_free_many(v.data(), v.size());
+      } else {
+        for (void* p : v) lifecycle::object_free(p);
+        lifecycle::allocator_flush_thread_cache();
+      }
+    };
+    std::vector<state> states;
+    free_all(odd);
+    states.push_back(snapshot());
+    free_all(even);
+    states.push_back(snapshot());
+    lifecycle::tracemalloc::stop();
+    return states;
+  };
+  const auto one_by_one = run(false);
+  const auto at_once = run(true);
+  REQUIRE(one_by_one.size() == 2);
+  REQUIRE(at_once.size() == 2);
+  CHECK(one_by_one[0].stats.arenas_current > 3);
+  CHECK(one_by_one[1].stats.arenas_current == 1);
+  CHECK(one_by_one[1].in_use == 0);
+  CHECK(one_by_one[1].traced == 0);
+  for (std::size_t step = 0; step < 2; ++step) {
+    INFO("step " << step);
+    const auto& a = one_by_one[step];
+    const auto& b = at_once[step];
+    CHECK(b.in_use == a.in_use);
+    CHECK(b.traced == a.traced);
+    CHECK(b.stats.arenas_current == a.stats.arenas_current);
+    CHECK(b.stats.arenas_reclaimed == a.stats.arenas_reclaimed);
+    CHECK(b.stats.pools_free == a.stats.pools_free);
+    CHECK(b.stats.thread_cached_blocks == 0);
+    CHECK(b.stats.large_blocks_in_use == a.stats.large_blocks_in_use);
+    for (std::size_t c = 0; c < lifecycle::size_class_count; ++c) {
+      INFO("class " << c);
+      CHECK(b.stats.classes[c].pools == a.stats.classes[c].pools);
+      CHECK(b.stats.classes[c].blocks_in_use == a.stats.classes[c].blocks_in_use);
+      CHECK(b.stats.classes[c].available_blocks == a.stats.classes[c].available_blocks);
+    }
+  }
+  // The freed blocks are handed out again.
+  void* again = lifecycle::object_malloc(48);
+  CHECK(lifecycle::allocator_owns(again));
+  lifecycle::object_free(again);
+}
+
 TEST_CASE("the classic preset uses 256 KiB arenas and 4 KiB pools, and re-initialising works") {
   constexpr auto classic = allocator_config::preset(lifecycle::allocator_preset::classic);
   STATIC_REQUIRE(classic.arena_size == 256 * 1024);

@@ -2,6 +2,7 @@
 // Counts: an instance is two gc objects (the instance and its __dict__), a list is one.
 #include "catch.hpp"
 #include "fresh_gc.hpp"
+#include "lifecycle/allocator.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/types.hpp"
 #include "lifecycle/unraisable.hpp"
@@ -80,6 +81,15 @@ handle<lifecycle::list_object> self_cycle_list() {
   l->append(l);
   return l;
 }
+
+// A non-gc object with a finalizer (run at every death): what it sees of the allocator.
+struct token : lifecycle::object {};
+constinit std::size_t blocks_seen_by_token = 0;
+constinit lifecycle::type_object token_type = [] {
+  auto type = lifecycle::make_type<token>("token", lifecycle::type_flags::none);
+  type.finalize = [](object*) { blocks_seen_by_token = lifecycle::allocator_blocks_in_use(); };
+  return type;
+}();
 
 }  // namespace
 
@@ -751,4 +761,26 @@ TEST_CASE("the shutdown report on gc.garbage follows _PyGC_DumpShutdownStats") {
   CHECK_FALSE(gc::detail::shutdown_garbage_report_text());
   gc::set_debug(0);
   break_garbage_cycles();
+}
+
+TEST_CASE("garbage freed before a finalizer runs is back in the allocator when it runs") {
+  fresh_gc fresh;
+  lifecycle::register_type(token_type);
+  const std::size_t base = lifecycle::allocator_blocks_in_use();
+  // 100 self-cycles (list and item buffer each), then a self-cycle list also holding the only
+  // reference to a token. The collection clears them in that order (nothing has a gc finalizer,
+  // so no finalizer runs before); the token dies when the last list is cleared, once the 100
+  // lists before it are gone.
+  for (int i = 0; i < 100; ++i) self_cycle_list();
+  {
+    auto holder = lifecycle::new_list();
+    holder->append(lifecycle::new_object<token>(token_type));
+    holder->append(holder);
+  }
+  CHECK(lifecycle::allocator_blocks_in_use() == base + 2 * 100 + 3);
+  blocks_seen_by_token = 0;
+  CHECK(gc::collect() == 101);
+  // Still allocated when the token's finalizer runs: the holder, its item buffer, the token.
+  CHECK(blocks_seen_by_token == base + 3);
+  CHECK(lifecycle::allocator_blocks_in_use() == base);
 }

@@ -58,6 +58,11 @@ void* object_malloc(std::size_t size,
 // Releases memory from object_malloc; nullptr is ignored. A pointer that is not in an arena is
 // handed to std::free (as PyObject_Free hands foreign pointers to PyMem_RawFree).
 void object_free(void* block) noexcept;
+// object_free for each of `count` blocks (nullptr not allowed), at once: blocks go straight back
+// to their pools, past the thread cache, under one lock, and each run of consecutive blocks of
+// one pool is returned in one step. For callers that free many blocks in a row, mostly of the
+// same pools (the collector's garbage).
+void object_free_many(void* const* blocks, std::size_t count) noexcept;
 
 // (Re)initialises with `config`. Throws std::invalid_argument for a bad config and
 // std::logic_error when blocks from a previous initialisation are still in use (release first).

@@ -13,6 +13,7 @@
 
 #include "lifecycle/atexit.hpp"
 #include "lifecycle/exit.hpp"
+#include "lifecycle/gc.hpp"
 #include "lifecycle/module.hpp"
 #include "lifecycle/runtime.hpp"
 #include "lifecycle/threads.hpp"
@@ -165,6 +166,62 @@ int daemon_thread() {
   return 0;
 }
 
+// gc_list_order.py: `big` and `table` each hold 300 nodes made after them and, last, nodes made
+// before them.
+int gc_list_order() {
+  gc::disable();
+  auto node_class = new_class(
+      "Node",
+      {.del = [](object* self) { event("del " + attr_text(self, "name")); }, .legacy_del = {}});
+  auto globals = main_module()->dict;
+  globals->set("Node", node_class);
+  auto make_node = [&](const std::string& name) {
+    auto n = new_instance(node_class);
+    n->set_attr("name", new_str(name));
+    return n;
+  };
+  for (const char* name : {"b0", "c0", "c1", "c2"}) globals->set(name, make_node(name));
+  auto big = new_list();
+  auto table = new_dict();
+  globals->set("big", big);
+  globals->set("table", table);
+  for (int i = 0; i < 300; ++i) {
+    auto n = make_node(fmt::format("n{}", i));
+    if (i % 50 == 0) n->set_attr("me", n);
+    big->append(n);
+    table->set(fmt::format("t{}", i), make_node(fmt::format("t{}", i)));
+    if (i == 150) {
+      auto g1 = make_node("g1");
+      auto g2 = make_node("g2");
+      g1->set_attr("peer", g2);
+      g2->set_attr("peer", g1);
+    }
+  }
+  ref tenth = big->get(10);
+  big->set(10, big->get(11));
+  big->set(11, tenth);
+  tenth.reset();
+  big->append(globals->get("b0"));
+  for (const char* name : {"c2", "c0", "c1"}) table->set(name, globals->get(name));
+  for (const char* name : {"b0", "c0", "c1", "c2"}) globals->erase(name);
+  event("collect 1");
+  gc::collect();
+  event("collect 2");
+  big->set(50, none());
+  big->set(100, none());
+  gc::collect();
+  event("collect 3");
+  big->append(table);
+  table->set("big", big);
+  globals->erase("big");
+  globals->erase("table");
+  big.reset();
+  table.reset();
+  gc::collect();
+  event("done");
+  return 0;
+}
+
 void say_atexit_stderr() { event_to(STDERR_FILENO, "atexit"); }
 
 int flush_failure() {
@@ -185,6 +242,7 @@ int main(int argc, char** argv) {
       {"uncaught_exception", uncaught_exception},
       {"daemon_thread", daemon_thread},
       {"flush_failure", flush_failure},
+      {"gc_list_order", gc_list_order},
   };
   auto found = argc == 2 ? twins.find(argv[1]) : twins.end();
   if (found == twins.end()) {

@@ -1,0 +1,57 @@
+# Finalizer order over several collections of a list and a dict of 300 nodes each (more than
+# 256 items: the collector traverses them in step with its scan), whose items come after them
+# in the collector's lists, interleaved, with a few items made before them and garbage among
+# the items, and two items out of order (n10, n11). Which objects a collection moves to the end
+# of its generation decides the order in which a later one finalizes them: b0 and c0..c2 are
+# found only through the containers, after the scan passed them, so they move behind the other
+# nodes, in the order the containers are traversed (the dict's insertion order: c2, c0, c1).
+import gc
+
+gc.disable()
+
+
+class Node:
+    def __init__(self, name):
+        self.name = name
+
+    def __del__(self):
+        print(f"event del {self.name}", flush=True)
+
+
+b0 = Node("b0")
+c0 = Node("c0")
+c1 = Node("c1")
+c2 = Node("c2")
+big = []
+table = {}
+for i in range(300):
+    n = Node(f"n{i}")
+    if i % 50 == 0:
+        n.me = n
+    big.append(n)
+    table[f"t{i}"] = Node(f"t{i}")
+    if i == 150:
+        g1 = Node("g1")
+        g2 = Node("g2")
+        g1.peer = g2
+        g2.peer = g1
+        del g1, g2
+del n
+big[10], big[11] = big[11], big[10]
+big.append(b0)
+table["c2"] = c2
+table["c0"] = c0
+table["c1"] = c1
+del b0, c0, c1, c2
+print("event collect 1", flush=True)
+gc.collect()
+print("event collect 2", flush=True)
+big[50] = None
+big[100] = None
+gc.collect()
+print("event collect 3", flush=True)
+big.append(table)
+table["big"] = big
+del big, table
+gc.collect()
+print("event done", flush=True)
