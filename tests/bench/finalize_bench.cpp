@@ -5,31 +5,58 @@
 // finalize_cpython.py N for CPython's figures and prints both side by side with the ratios.
 // Also prints `phase_ms NAME=X cpu=Y` for every phase of the best run (wall time and thread CPU
 // time between its begin and end events), to show where the time goes.
+//
+// finalize_cpython.py measures CPython differently, from outside: a child's normal exit minus an
+// os._exit of the same heap, so that what the kernel spends tearing the pages down is not
+// counted. finalize() here unmaps the arenas itself, which the kernel's exit would otherwise
+// do. `exit_finalize_ms=X` / `exit_finalize_cpu_ms=Y` measure lifecycle the same way as CPython:
+// this program re-runs itself as `finalize_bench --child normal|immediate N` (lifecycle::exit vs
+// lifecycle::immediate_exit after building the heap), best of 3 each, and prints the difference.
+// `touch_heap_ms=X` is a floor for comparison: one read of every object's header, in the order
+// they were allocated, with cold caches; any finalization that visits each dying object once
+// costs at least that much.
 #include <fmt/format.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <string>
+#include <vector>
+
+#include "lifecycle/exit.hpp"
+#include "lifecycle/object.hpp"
 
 #include "lifecycle/module.hpp"
 #include "lifecycle/phases.hpp"
 #include "lifecycle/runtime.hpp"
 #include "lifecycle/types.hpp"
 
+extern char** environ;
+
 namespace {
 
 using namespace lifecycle;
 
-void build_heap(long n) {
+// The benchmark's heap: `data = [[i, str(i), {}] for i in range(n)]` in __main__. When `every`
+// is given, it receives each row and its three items, in allocation order.
+void build_heap(long n, std::vector<object*>* every = nullptr) {
   auto data = new_list();
   for (long i = 0; i < n; ++i) {
     auto row = new_list();
     row->append(new_int(i));
     row->append(new_str(std::to_string(i)));
     row->append(new_dict());
+    if (every != nullptr) {
+      every->push_back(row.get());
+      for (std::size_t k = 0; k < row->size(); ++k) every->push_back(row->at(k));
+    }
     data->append(std::move(row));
   }
   main_module()->dict->set("data", std::move(data));
@@ -85,6 +112,104 @@ figures finalize_once(long n) {
   return f;
 }
 
+// One read of every object's header in allocation order, after evicting the caches; best of 3.
+double touch_heap_ms(long n) {
+  initialize();
+  std::vector<object*> every;
+  every.reserve(static_cast<std::size_t>(4 * n));
+  build_heap(n, &every);
+  double best = -1;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<char> evict(std::size_t{64} << 20, 1);
+    std::intptr_t sum = 0;
+    for (std::size_t k = 0; k < evict.size(); k += 64) sum += evict[k];
+    auto start = bench_clock::now();
+    for (const object* op : every) sum += refcount(op);
+    std::chrono::duration<double, std::milli> took = bench_clock::now() - start;
+    // The sum is printed nowhere but must not be optimized away.
+    if (sum == 0) std::fprintf(stderr, "touch_heap: empty heap\n");
+    if (best < 0 || took.count() < best) best = took.count();
+  }
+  (void)finalize();
+  return best;
+}
+
+double seconds_of(const timeval& tv) noexcept {
+  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+}
+
+// --child MODE N: build the heap, print the monotonic clock and this process's CPU time, then end
+// with lifecycle::exit (all phases) or lifecycle::immediate_exit (none).
+[[noreturn]] void run_child(const char* mode, long n) {
+  initialize();
+  build_heap(n);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto now = std::chrono::duration<double>(bench_clock::now().time_since_epoch()).count();
+  std::printf("%.9f %.9f\n", now, seconds_of(usage.ru_utime) + seconds_of(usage.ru_stime));
+  std::fflush(stdout);
+  if (std::strcmp(mode, "immediate") == 0) immediate_exit(0);
+  lifecycle::exit(0);
+}
+
+double children_cpu_seconds() noexcept {
+  rusage usage{};
+  getrusage(RUSAGE_CHILDREN, &usage);
+  return seconds_of(usage.ru_utime) + seconds_of(usage.ru_stime);
+}
+
+// One child run: {wall seconds from its last line to its reaping, its CPU seconds after that
+// line}; {-1, -1} when it failed.
+std::pair<double, double> exit_seconds(const char* self, const char* mode, long n) {
+  int out[2];
+  if (pipe(out) != 0) return {-1, -1};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  const std::string count = std::to_string(n);
+  std::vector<char*> argv{const_cast<char*>(self), const_cast<char*>("--child"),
+                          const_cast<char*>(mode), const_cast<char*>(count.c_str()), nullptr};
+  const double cpu_before = children_cpu_seconds();
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, self, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+  if (rc != 0) {
+    close(out[0]);
+    return {-1, -1};
+  }
+  std::FILE* lines = fdopen(out[0], "r");
+  double stamp = 0;
+  double cpu_at_line = 0;
+  const bool read = lines != nullptr && std::fscanf(lines, "%lf %lf", &stamp, &cpu_at_line) == 2;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const double end = std::chrono::duration<double>(bench_clock::now().time_since_epoch()).count();
+  if (lines != nullptr) std::fclose(lines);
+  if (!read || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return {-1, -1};
+  return {end - stamp, children_cpu_seconds() - cpu_before - cpu_at_line};
+}
+
+// finalize_cpython.py's method applied to lifecycle: best normal exit minus best immediate exit.
+figures exit_difference(const char* self, long n) {
+  double wall[2] = {1e9, 1e9};
+  double cpu[2] = {1e9, 1e9};
+  const char* modes[2] = {"normal", "immediate"};
+  for (int m = 0; m < 2; ++m) {
+    for (int i = 0; i < 3; ++i) {
+      auto [w, c] = exit_seconds(self, modes[m], n);
+      if (w < 0) return {};
+      wall[m] = std::min(wall[m], w);
+      cpu[m] = std::min(cpu[m], c);
+    }
+  }
+  figures f;
+  f.wall_ms = (wall[0] - wall[1]) * 1e3;
+  f.cpu_ms = (cpu[0] - cpu[1]) * 1e3;
+  return f;
+}
+
 // CPython's figures from finalize_cpython.py; negative when it cannot run.
 figures cpython_figures(long n) {
   std::string command = fmt::format("python3 '{}' {} 2>/dev/null", FINALIZE_CPYTHON_SCRIPT, n);
@@ -99,6 +224,9 @@ figures cpython_figures(long n) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::strcmp(argv[1], "--child") == 0) {
+    run_child(argv[2], std::strtol(argv[3], nullptr, 10));
+  }
   long n = argc == 2 ? std::strtol(argv[1], nullptr, 10) : 0;
   if (n <= 0) {
     std::fprintf(stderr, "usage: finalize_bench N\n");
@@ -118,6 +246,9 @@ int main(int argc, char** argv) {
                 std::string(phase_name(static_cast<phase>(i))).c_str(), best.phase_ms[i],
                 best.phase_cpu_ms[i]);
   }
+  figures by_exit = exit_difference(argv[0], n);
+  std::printf("exit_finalize_ms=%.1f\nexit_finalize_cpu_ms=%.1f\n", by_exit.wall_ms, by_exit.cpu_ms);
+  std::printf("touch_heap_ms=%.1f\n", touch_heap_ms(n));
   std::fflush(stdout);
   figures cpython = cpython_figures(n);
   if (cpython.wall_ms < 0) {
@@ -128,5 +259,7 @@ int main(int argc, char** argv) {
               cpython.cpu_ms);
   std::printf("speedup=%.1fx\nspeedup_cpu=%.1fx\n", cpython.wall_ms / best.wall_ms,
               cpython.cpu_ms / best.cpu_ms);
+  std::printf("speedup_by_exit=%.1fx\nspeedup_by_exit_cpu=%.1fx\n",
+              cpython.wall_ms / by_exit.wall_ms, cpython.cpu_ms / by_exit.cpu_ms);
   return 0;
 }
