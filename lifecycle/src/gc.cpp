@@ -151,7 +151,9 @@ void visit_count_internal(object* op, void* arg) {
 // by visiting what is left at once: once it has awaited an item for max_stalled_steps steps
 // (checked every max_stalled_steps steps: its items are not where the walk goes), at the end
 // of count_internal_refs, and in move_unreachable as soon as the result could depend on it
-// (see there).
+// (see there). A deferred traversal visits a list's items first to last, where list_traverse
+// goes last to first (as CPython's): it runs only where the order of visits cannot change the
+// result (the counts; move_unreachable before anything is tentatively unreachable).
 inline constexpr std::size_t defer_min_slots = 256;
 inline constexpr unsigned max_deferred = 4;
 inline constexpr unsigned max_passed_over = 8;
@@ -312,7 +314,7 @@ template <void (*visit)(object*, void*)>
     object* const* items = list->items_;
     const std::size_t n = list->size_;
     if (defer_traversal<visit>(deferred, op, n, s)) return false;
-    for (std::size_t i = 0; i < n; ++i) visit(items[i], &s);
+    for (std::size_t i = n; i-- > 0;) visit(items[i], &s);
   } else if (type == &dict_type) {
     const auto* dict = static_cast<const dict_object*>(op);
     const dict_object::entry* entries = dict->entries_;

@@ -62,9 +62,11 @@ std::uint64_t hash_text(std::string_view text) noexcept {
 }
 
 // ---- list ----
+// Last item first, as CPython's list_traverse: the order decides in which order the items a
+// collection finds reachable only through the list move back, and so a later finalizer order.
 void list_traverse(object* self, visit_fn visit, void* arg) {
   auto* list = static_cast<list_object*>(self);
-  for (std::size_t i = 0; i < list->size_; ++i) visit(list->items_[i], arg);
+  for (std::size_t i = list->size_; i-- > 0;) visit(list->items_[i], arg);
 }
 void list_clear(object* self) noexcept { static_cast<list_object*>(self)->clear(); }
 std::string list_repr(const object* self) {
@@ -106,10 +108,12 @@ std::string class_repr(const object* self) {
   return fmt::format("<class '{}'>", static_cast<const class_object*>(self)->name());
 }
 
+// The attribute dict, then the class, as CPython's subtype_traverse (__dict__, then the heap
+// type).
 void instance_traverse(object* self, visit_fn visit, void* arg) {
   auto* inst = static_cast<instance_object*>(self);
-  visit(inst->cls.get(), arg);
   if (inst->dict) visit(inst->dict.get(), arg);
+  visit(inst->cls.get(), arg);
 }
 // subtype_clear: drops __dict__ (the class reference stays, as in CPython).
 void instance_clear(object* self) noexcept { static_cast<instance_object*>(self)->dict.reset(); }

@@ -145,7 +145,7 @@ TEST_CASE("finalizer order over collections of big containers") {
     if (i != 50 && i != 100) expected.push_back("event del n" + std::to_string(i));
     if (i != 0) expected.push_back("event del t" + std::to_string(i));
   }
-  for (const char* name : {"b0", "t0", "c2", "c0", "c1"})
+  for (const char* name : {"b1", "b0", "t0", "c2", "c0", "c1"})
     expected.push_back(std::string("event del ") + name);
   expected.push_back("event done");
   check_twins("gc_list_order", expected, "exit 0");

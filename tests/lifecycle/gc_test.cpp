@@ -666,10 +666,11 @@ TEST_CASE("get_referents, get_referrers and get_objects") {
   auto inner = lifecycle::new_list();
   l->append(i);
   l->append(inner);
+  // Last item first, as CPython's gc.get_referents([i, inner]) == [inner, i].
   auto referents = gc::get_referents(l);
   REQUIRE(referents.size() == 2);
-  CHECK(referents[0] == i);
-  CHECK(referents[1] == inner);
+  CHECK(referents[0] == inner);
+  CHECK(referents[1] == i);
   CHECK(gc::get_referents(i).empty());
 
   auto referrers = gc::get_referrers(inner);

@@ -180,7 +180,7 @@ int gc_list_order() {
     n->set_attr("name", new_str(name));
     return n;
   };
-  for (const char* name : {"b0", "c0", "c1", "c2"}) globals->set(name, make_node(name));
+  for (const char* name : {"b0", "b1", "c0", "c1", "c2"}) globals->set(name, make_node(name));
   auto big = new_list();
   auto table = new_dict();
   globals->set("big", big);
@@ -202,8 +202,9 @@ int gc_list_order() {
   big->set(11, tenth);
   tenth.reset();
   big->append(globals->get("b0"));
+  big->append(globals->get("b1"));
   for (const char* name : {"c2", "c0", "c1"}) table->set(name, globals->get(name));
-  for (const char* name : {"b0", "c0", "c1", "c2"}) globals->erase(name);
+  for (const char* name : {"b0", "b1", "c0", "c1", "c2"}) globals->erase(name);
   event("collect 1");
   gc::collect();
   event("collect 2");

@@ -4,7 +4,8 @@
 # the items, and two items out of order (n10, n11). Which objects a collection moves to the end
 # of its generation decides the order in which a later one finalizes them: b0 and c0..c2 are
 # found only through the containers, after the scan passed them, so they move behind the other
-# nodes, in the order the containers are traversed (the dict's insertion order: c2, c0, c1).
+# nodes, in the order the containers are traversed (the dict's insertion order: c2, c0, c1; the
+# list's last item first: b1, b0).
 import gc
 
 gc.disable()
@@ -19,6 +20,7 @@ class Node:
 
 
 b0 = Node("b0")
+b1 = Node("b1")
 c0 = Node("c0")
 c1 = Node("c1")
 c2 = Node("c2")
@@ -39,10 +41,11 @@ for i in range(300):
 del n
 big[10], big[11] = big[11], big[10]
 big.append(b0)
+big.append(b1)
 table["c2"] = c2
 table["c0"] = c0
 table["c1"] = c1
-del b0, c0, c1, c2
+del b0, b1, c0, c1, c2
 print("event collect 1", flush=True)
 gc.collect()
 print("event collect 2", flush=True)
