@@ -4,6 +4,7 @@
 #include "run_dir.hpp"
 
 #include "spawn/boost_process.hpp"
+#include AFTERLIFE_LAUNCHER_HEADER  // os_launcher
 
 #include <fmt/core.h>
 
@@ -57,9 +58,9 @@ const char* const* environment_block::pointers() {
 namespace {
 
 // ---- the add-ons (Boost.Process v2 initializers). on_setup runs in the parent before the
-// vfork, on_exec_setup in the child between vfork and exec: it shares the harness's memory, so
-// only async-signal-safe calls that change nothing but the child's own process state (its fds,
-// signal dispositions and mask, process group). ----
+// child starts, on_exec_setup in the child before its exec. With the vfork launcher (Linux) the
+// child shares the harness's memory, so only async-signal-safe calls that change nothing but
+// the child's own process state (its fds, signal dispositions and mask, process group). ----
 
 // Its own process group, so that a tree kill reaches every process that did not leave it.
 // Boost.Process v2 has no process-group option.
@@ -140,10 +141,9 @@ struct only_standard_descriptors {
   }
 };
 
-// After a failed execve the launcher has written errno to its pipe (the parent reads it and
-// reports the failure) and then calls exit(): in the vfork child that would run the harness's
-// atexit handlers and flush its stdio buffers in the harness's own memory. _exit ends the child
-// first.
+// After a failed execve the launcher has handed errno to the parent (which reports the failure)
+// and then calls exit(): that would run the harness's atexit handlers and flush its stdio
+// buffers in the child (with vfork, in the harness's own memory). _exit ends the child first.
 struct exit_at_once_on_exec_error {
   template <typename Launcher>
   void on_exec_error(Launcher&, const bp::filesystem::path&, const char* const*&,
@@ -186,11 +186,10 @@ std::filesystem::path resolve_command(const std::string& name) {
 spawned spawn(const spawn_request& request) {
   auto executable = resolve_command(request.command.front());
   std::vector<std::string> args(request.command.begin() + 1, request.command.end());
-  // A fresh context per spawn: it has no reactor yet, so the notify_fork the launcher calls in
-  // the vfork child (in the harness's memory) finds nothing to re-create.
+  // A fresh context per spawn: it has no reactor yet, so the notify_fork a vfork launcher calls
+  // in the child (in the harness's memory) finds nothing to re-create.
   boost::asio::io_context context;
-  // vfork, not fork: no copy of the harness's page tables (~0.45 ms per run).
-  bp::posix::vfork_launcher launcher;
+  os_launcher launcher;
   std::string subreaper_note;
   bp::error_code ec;
   // The executor overload: the (context, ec, ...) one throws in 1.81 instead of setting ec.
