@@ -180,11 +180,26 @@ inline bool queue_free(object* op) noexcept {
   return true;
 }
 
-// Before user code runs during a batch (a finalizer or weakref callback of a dying object):
-// what it can observe of the allocator (allocator_blocks_in_use) must count the queued blocks
-// as freed, as they already are in CPython.
-inline void flush_frees_before_user_code() noexcept {
-  if (the_state.free_cursor != nullptr) flush_frees();
-}
+// Around user code that runs during a batch (a finalizer or weakref callback of a dying
+// object): what it can observe of the allocator (allocator_blocks_in_use, the tracer) must count
+// the queued blocks as freed, as they already are in CPython, and what dies inside it is freed
+// at once, as in CPython. So the batch is flushed and suspended until the user code returns. A
+// collection the user code starts fills and empties the same (empty) batch meanwhile.
+class frees_unbatched {
+ public:
+  frees_unbatched() noexcept : was_batching_(the_state.free_cursor != nullptr) {
+    if (!was_batching_) return;
+    flush_frees();
+    the_state.free_cursor = nullptr;
+  }
+  ~frees_unbatched() {
+    if (was_batching_) the_state.free_cursor = the_state.free_batch;
+  }
+  frees_unbatched(const frees_unbatched&) = delete;
+  frees_unbatched& operator=(const frees_unbatched&) = delete;
+
+ private:
+  bool was_batching_;
+};
 
 }  // namespace lifecycle::gc::detail

@@ -131,7 +131,7 @@ namespace {
 // The part of a death that may run user code: finalizer, weakref callbacks, legacy finalizer.
 // Returns false when one of them resurrected the object.
 [[gnu::noinline]] bool run_death_hooks(object* op) noexcept {
-  gcd::flush_frees_before_user_code();
+  const gcd::frees_unbatched user_code_sees_exact_counts;
   if (!finalize_dying(op)) return false;
   // Untracked before weakref callbacks run: a collection started by a callback must not see
   // an object whose reference count is zero.

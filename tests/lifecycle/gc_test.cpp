@@ -91,6 +91,20 @@ constinit lifecycle::type_object token_type = [] {
   return type;
 }();
 
+// A token whose finalizer makes a list and drops it: the blocks in use around that.
+struct churn_token : lifecycle::object {};
+constinit std::size_t churn_blocks_before = 0;
+constinit std::size_t churn_blocks_after = 0;
+constinit lifecycle::type_object churn_token_type = [] {
+  auto type = lifecycle::make_type<churn_token>("churn_token", lifecycle::type_flags::none);
+  type.finalize = [](object*) {
+    churn_blocks_before = lifecycle::allocator_blocks_in_use();
+    { auto temporary = lifecycle::new_list(); }
+    churn_blocks_after = lifecycle::allocator_blocks_in_use();
+  };
+  return type;
+}();
+
 }  // namespace
 
 TEST_CASE("a self-cycle with a finalizer is collected and finalized exactly once") {
@@ -783,5 +797,23 @@ TEST_CASE("garbage freed before a finalizer runs is back in the allocator when i
   CHECK(gc::collect() == 101);
   // Still allocated when the token's finalizer runs: the holder, its item buffer, the token.
   CHECK(blocks_seen_by_token == base + 3);
+  CHECK(lifecycle::allocator_blocks_in_use() == base);
+}
+
+TEST_CASE("what dies inside a finalizer run by the collector's clearing is freed at once") {
+  fresh_gc fresh;
+  lifecycle::register_type(churn_token_type);
+  const std::size_t base = lifecycle::allocator_blocks_in_use();
+  for (int i = 0; i < 10; ++i) self_cycle_list();
+  {
+    auto holder = lifecycle::new_list();
+    holder->append(lifecycle::new_object<churn_token>(churn_token_type));
+    holder->append(holder);
+  }
+  churn_blocks_before = churn_blocks_after = 0;
+  CHECK(gc::collect() == 11);
+  // The finalizer ran while the collection was clearing: its own list came and went.
+  CHECK(churn_blocks_before != 0);
+  CHECK(churn_blocks_after == churn_blocks_before);
   CHECK(lifecycle::allocator_blocks_in_use() == base);
 }
