@@ -37,6 +37,9 @@ void afterlife_os_append(const char *path, const char *data, size_t len);
 int afterlife_os_fd_path(int fd, char *out, size_t size);
 /* The inode of the semaphore's backing file, 0 when the OS has none to show. */
 unsigned long long afterlife_os_sem_inode(const char *name);
+/* 1 when backtrace()'s unwinder is already in the process, so that a first call costs no
+ * library load. */
+int afterlife_os_unwinder_loaded(void);
 
 /* Records one creation. dirfd/path are resolved to an absolute path for files. */
 void afterlife_record(const char *kind, const char *name, unsigned long long inode,

@@ -7,6 +7,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <fcntl.h>
 #include <mqueue.h>
 #include <stdarg.h>
@@ -57,6 +58,15 @@ unsigned long long afterlife_os_sem_inode(const char *name) {
   snprintf(path, sizeof path, "/dev/shm/sem.%s", name);
   return lstat(path, &st) == 0 ? (unsigned long long)st.st_ino : 0;
 }
+
+/* glibc's backtrace() dlopens libgcc_s on its first call; C++ programs have it already. */
+static int is_unwinder(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  (void)data;
+  return info->dlpi_name != NULL && strstr(info->dlpi_name, "libgcc_s.so") != NULL;
+}
+
+int afterlife_os_unwinder_loaded(void) { return dl_iterate_phdr(is_unwinder, NULL); }
 
 /* ---- the real functions ---- */
 

@@ -50,6 +50,9 @@ unsigned long long afterlife_os_sem_inode(const char *name) {
   return 0; /* macOS semaphores have no file to stat */
 }
 
+/* backtrace() unwinds with libSystem's unwinder, always there. */
+int afterlife_os_unwinder_loaded(void) { return 1; }
+
 /* ---- the real functions: plain calls, not interposed from inside this image ---- */
 
 int afterlife_real_openat(int dirfd, const char *path, int flags, mode_t mode) {

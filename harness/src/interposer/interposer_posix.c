@@ -28,6 +28,15 @@ __attribute__((constructor)) static void afterlife_interposer_init(void) {
   const char *path = getenv("AFTERLIFE_LEDGER");
   if (path != NULL && strlen(path) < sizeof ledger_path) strcpy(ledger_path, path);
   ledger_known = 1;
+  /* backtrace()'s first call sets up the unwinder (on Linux a dlopen of libgcc_s, which
+   * mallocs). Done here, at load time, when the library is there already (every C++ program):
+   * a hook may run in the signal handler of a program that crashed inside malloc (a crash
+   * handler writing its report), where that would deadlock. A C program without it loads it on
+   * its first record instead: loading it here would cost every process of every run ~0.2 ms. */
+  if (ledger_path[0] != '\0' && afterlife_os_unwinder_loaded()) {
+    void *frame[1];
+    (void)backtrace(frame, 1);
+  }
 }
 
 int afterlife_recording(void) {
@@ -74,8 +83,7 @@ static void describe_site(const void *site, char *out, size_t size) {
  * _posixshmem), so the frames above it are what names the program's own code. The unwinder
  * finds them from the stack; the interposer's own frames end at the hooked entry point, whose
  * return address is `site`. When the unwinder cannot see `site` (code without unwind tables),
- * only the site is written. backtrace() loads libgcc_s on its first call: done here, on the
- * first record, not at load time, so that a run that creates nothing pays nothing. */
+ * only the site is written. On the unwinder's set-up, see afterlife_interposer_init. */
 enum { afterlife_callers_max = 6, afterlife_frames_max = 24 };
 
 static size_t describe_chain(const void *site, char *out, size_t size) {

@@ -128,19 +128,6 @@ struct interposer_preload {
   }
 };
 
-// Only stdin, stdout and stderr reach the program: every other descriptor the harness has (its
-// own without FD_CLOEXEC, a parallel cell's pipes under `afterlife matrix`) is closed. Must come
-// after process_stdio, whose dup2 sources are above 2. The launcher's exec-error pipe is in
-// fd_whitelist (the fork launcher's exec-error pipe is there) and stays open until the exec.
-struct only_standard_descriptors {
-  template <typename Launcher>
-  bp::error_code on_exec_setup(Launcher& launcher, const bp::filesystem::path&,
-                               const char* const*&) {
-    close_descriptors_except(launcher.fd_whitelist);
-    return {};
-  }
-};
-
 // After a failed execve the launcher has handed errno to the parent (which reports the failure)
 // and then calls exit(): that would run the harness's atexit handlers and flush its stdio
 // buffers in the child (with vfork, in the harness's own memory). _exit ends the child first.
@@ -186,8 +173,10 @@ std::filesystem::path resolve_command(const std::string& name) {
 spawned spawn(const spawn_request& request) {
   auto executable = resolve_command(request.command.front());
   std::vector<std::string> args(request.command.begin() + 1, request.command.end());
-  // A fresh context per spawn: it has no reactor yet, so the notify_fork a vfork launcher calls
-  // in the child (in the harness's memory) finds nothing to re-create.
+  // A fresh context per spawn: it has no reactor yet, so the notify_fork the launcher calls in
+  // the child re-creates nothing. It does copy the context's service list into a small vector
+  // (one malloc and free in the child; with vfork, in the harness's heap, from the suspended
+  // thread's own cache; with fork, the usual risk of malloc after fork in a threaded process).
   boost::asio::io_context context;
   os_launcher launcher;
   std::string subreaper_note;
@@ -196,7 +185,7 @@ spawned spawn(const spawn_request& request) {
   auto process = launcher(
       context.get_executor(), ec, bp::filesystem::path(executable.string()), args,
       bp::process_stdio{request.stdin_fd, request.stdout_fd, request.stderr_fd},
-      only_standard_descriptors{}, exit_at_once_on_exec_error{},
+      exit_at_once_on_exec_error{},
       subreaper{&subreaper_note}, process_group{}, default_signals{},
       run_directory{request.dir, request.env},
       interposer_preload{&request.interposer, request.env}, environment{request.env});

@@ -99,10 +99,10 @@ __attribute__((noinline)) int actor_library_shm_open(const char *name) {
   return fd;
 }
 
-__attribute__((noinline)) void actor_program_creates(const char *name) {
+__attribute__((noinline)) int actor_program_creates(const char *name) {
   int fd = actor_library_shm_open(name);
   if (fd < 0) fail("shm_open", name);
-  close(fd);
+  return close(fd);
 }
 
 static void do_action(const char *action, const char *value) {
@@ -120,7 +120,7 @@ static void do_action(const char *action, const char *value) {
     if (fd < 0 || ftruncate(fd, size) != 0) fail("shm_open", name);
     close(fd);
   } else if (strcmp(action, "shm-nested") == 0) {
-    actor_program_creates(value);
+    if (actor_program_creates(value) != 0) fail("close", value);
   } else if (strcmp(action, "shm-unlink") == 0) {
     if (shm_unlink(value) != 0) fail("shm_unlink", value);
   } else if (strcmp(action, "shm-raw") == 0) {
