@@ -626,9 +626,11 @@ void run_state::list_leftovers() noexcept {
     }
     // What cannot be listed here is asked for by name, from the ledger.
     std::set<std::string> probed;
+    std::string key;
     for (const auto& record : ledger) {
-      if (probes::listable(record.kind) || !probed.insert(record.kind + ":" + record.name).second)
-        continue;
+      if (probes::listable(record.kind)) continue;
+      probes::make_key(record.kind, record.name, key);
+      if (!probed.insert(key).second) continue;
       if (auto entry = probes::probe_named(record.kind, record.name)) found.push_back(*entry);
     }
 

@@ -111,7 +111,7 @@ struct changes {
 };
 changes new_since(const snapshot& before, const std::vector<std::filesystem::path>& watch_dirs);
 
-// Fills in size (and inode where the listing did not give it) of an entry found in a snapshot.
+// Fills in size (and inode where the listing did not give it) of an entry new_since found.
 void complete(object_entry& entry);
 
 // Objects that cannot be listed on this OS (POSIX mqueues without /dev/mqueue; every POSIX name
