@@ -105,6 +105,18 @@ constinit lifecycle::type_object churn_token_type = [] {
   return type;
 }();
 
+// `lists` self-cycle lists (list and item buffer each), then a self-cycle list also holding the
+// only reference to a new T. A collection clears them in that order (nothing has a gc
+// finalizer, so no finalizer runs before): the T dies when the last list is cleared, once the
+// lists before it are gone.
+template <class T>
+void self_cycles_then_holder_of(int lists, const lifecycle::type_object& type) {
+  for (int i = 0; i < lists; ++i) self_cycle_list();
+  auto holder = lifecycle::new_list();
+  holder->append(lifecycle::new_object<T>(type));
+  holder->append(holder);
+}
+
 }  // namespace
 
 TEST_CASE("a self-cycle with a finalizer is collected and finalized exactly once") {
@@ -782,16 +794,7 @@ TEST_CASE("garbage freed before a finalizer runs is back in the allocator when i
   fresh_gc fresh;
   lifecycle::register_type(token_type);
   const std::size_t base = lifecycle::allocator_blocks_in_use();
-  // 100 self-cycles (list and item buffer each), then a self-cycle list also holding the only
-  // reference to a token. The collection clears them in that order (nothing has a gc finalizer,
-  // so no finalizer runs before); the token dies when the last list is cleared, once the 100
-  // lists before it are gone.
-  for (int i = 0; i < 100; ++i) self_cycle_list();
-  {
-    auto holder = lifecycle::new_list();
-    holder->append(lifecycle::new_object<token>(token_type));
-    holder->append(holder);
-  }
+  self_cycles_then_holder_of<token>(100, token_type);
   CHECK(lifecycle::allocator_blocks_in_use() == base + 2 * 100 + 3);
   blocks_seen_by_token = 0;
   CHECK(gc::collect() == 101);
@@ -804,12 +807,7 @@ TEST_CASE("what dies inside a finalizer run by the collector's clearing is freed
   fresh_gc fresh;
   lifecycle::register_type(churn_token_type);
   const std::size_t base = lifecycle::allocator_blocks_in_use();
-  for (int i = 0; i < 10; ++i) self_cycle_list();
-  {
-    auto holder = lifecycle::new_list();
-    holder->append(lifecycle::new_object<churn_token>(churn_token_type));
-    holder->append(holder);
-  }
+  self_cycles_then_holder_of<churn_token>(10, churn_token_type);
   churn_blocks_before = churn_blocks_after = 0;
   CHECK(gc::collect() == 11);
   // The finalizer ran while the collection was clearing: its own list came and went.
