@@ -8,11 +8,15 @@
 
 #include <fmt/core.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
+#include <utility>
 
 extern char** environ;
 
@@ -128,22 +132,77 @@ struct interposer_preload {
   }
 };
 
-// After a failed execve the launcher has handed errno to the parent (which reports the failure)
-// and then calls exit(): that would run the harness's atexit handlers and flush its stdio
-// buffers in the child (with vfork, in the harness's own memory). _exit ends the child first.
-struct exit_at_once_on_exec_error {
+// Only stdin, stdout and stderr reach the program: every other descriptor the harness has (its
+// own without FD_CLOEXEC, a parallel cell's pipes under `afterlife matrix`) is closed, except the
+// launcher's whitelist (exec_outcome's pipe), which ends at the exec. Must come after
+// process_stdio, whose dup2 sources are above 2.
+struct only_standard_descriptors {
+  template <typename Launcher>
+  bp::error_code on_exec_setup(Launcher& launcher, const bp::filesystem::path&,
+                               const char* const*&) {
+    close_descriptors_except(launcher.fd_whitelist);
+    return {};
+  }
+};
+
+// Whether the exec happened, told through a pipe whose write end only the child keeps until its
+// exec (close-on-exec) or its failure (then it writes errno and ends with _exit(127)). The
+// parent reads it to EOF after the launch: so it learns of a failed exec, and returns only once
+// the program runs, even where vfork is fork (under TSan or valgrind: vfork_launcher then learns
+// nothing from the child and would return before the exec, and a signal sent at once would
+// still find the harness's handlers there). _exit also keeps 1.81's launchers from calling
+// exit(), which would run the harness's atexit handlers in the child (with vfork, in the
+// harness's own memory).
+class exec_outcome {
+ public:
+  exec_outcome() {
+    if (pipe2(fds_, O_CLOEXEC) != 0) {
+      throw harness_error(fmt::format("cannot start: pipe: {}",
+                                      std::system_category().message(errno)));
+    }
+  }
+  ~exec_outcome() {
+    for (int& fd : fds_) close_if_open(fd);
+  }
+  exec_outcome(const exec_outcome&) = delete;
+  exec_outcome& operator=(const exec_outcome&) = delete;
+
+  // The launcher closes every descriptor it is not told to keep.
+  template <typename Launcher>
+  bp::error_code on_setup(Launcher& launcher, const bp::filesystem::path&, const char* const*&) {
+    launcher.fd_whitelist.push_back(fds_[1]);
+    return {};
+  }
   template <typename Launcher>
   void on_exec_error(Launcher&, const bp::filesystem::path&, const char* const*&,
-                     const bp::error_code&) {
+                     const bp::error_code& ec) {
+    const int error = ec.value();
+    (void)!write(fds_[1], &error, sizeof error);
     _exit(127);
   }
   // Never called: 1.81 detects the hook by a five-argument call (launcher, ec, path, argv, ec)
   // but makes the four-argument one above.
   template <typename Launcher>
-  void on_exec_error(Launcher&, const bp::error_code&, const bp::filesystem::path&,
-                     const char* const*&, const bp::error_code&) {
-    _exit(127);
+  void on_exec_error(Launcher& launcher, const bp::error_code&, const bp::filesystem::path& path,
+                     const char* const*& argv, const bp::error_code& ec) {
+    on_exec_error(launcher, path, argv, ec);
   }
+
+  // In the parent, after the launch: 0 once the program runs, errno when its exec failed.
+  int wait() {
+    close_if_open(fds_[1]);
+    int error = 0;
+    ssize_t n;
+    while ((n = read(fds_[0], &error, sizeof error)) < 0 && errno == EINTR) {
+    }
+    return n == static_cast<ssize_t>(sizeof error) ? error : 0;
+  }
+
+ private:
+  static void close_if_open(int& fd) noexcept {
+    if (fd >= 0) close(std::exchange(fd, -1));
+  }
+  int fds_[2] = {-1, -1};
 };
 
 // Hands the finished environment block to the launcher; must come after every add-on that
@@ -180,16 +239,23 @@ spawned spawn(const spawn_request& request) {
   boost::asio::io_context context;
   os_launcher launcher;
   std::string subreaper_note;
+  exec_outcome outcome;
   bp::error_code ec;
   // The executor overload: the (context, ec, ...) one throws in 1.81 instead of setting ec.
   auto process = launcher(
       context.get_executor(), ec, bp::filesystem::path(executable.string()), args,
       bp::process_stdio{request.stdin_fd, request.stdout_fd, request.stderr_fd},
-      exit_at_once_on_exec_error{},
+      only_standard_descriptors{}, outcome,
       subreaper{&subreaper_note}, process_group{}, default_signals{},
       run_directory{request.dir, request.env},
       interposer_preload{&request.interposer, request.env}, environment{request.env});
+  if (!ec) {
+    if (int error = outcome.wait(); error != 0) ec.assign(error, bp::system_category());
+  }
   if (ec) {
+    // A child whose exec failed has ended with _exit(127); the caller never sees its pid, so it
+    // is reaped here.
+    if (launcher.pid > 0) waitpid(launcher.pid, nullptr, 0);
     throw harness_error(fmt::format("cannot start {}: {}", request.command.front(), ec.message()));
   }
   int pid = process.id();

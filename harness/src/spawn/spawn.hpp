@@ -1,7 +1,7 @@
 // Spawning the run's main process on Boost.Process v2's launcher with small add-ons, each doing
 // one thing (spawn.cpp): its own process group, signal state reset, the run directory's
-// variables (TMPDIR, AFTERLIFE_*), the interposer preload, the environment block, and a
-// repair of the 1.81 launchers (_exit after a failed execve). The OS parts
+// variables (TMPDIR, AFTERLIFE_*), the interposer preload, the environment block, the exec's
+// outcome through a pipe, and fds 0-2 only (a repair of 1.81's close_range loop). The OS parts
 // (subreaper, exit watch, preload variable) are in spawn_linux.cpp / spawn_macos.cpp.
 #pragma once
 
@@ -67,6 +67,11 @@ std::filesystem::path self_executable();
 int open_exit_watch(int pid);
 // ru_maxrss in KiB (Linux reports KiB, macOS bytes).
 long max_rss_kib(const rusage& usage);
+// In the child before its exec (async-signal-safe, no allocation): closes every descriptor
+// above 2 except those in keep. Linux needs it: Boost 1.81's close_range loop never closes the
+// gaps between whitelisted descriptors (exec_outcome's pipe is one). On macOS Boost walks
+// /dev/fd and gets it right, so this does nothing there.
+void close_descriptors_except(const std::vector<int>& keep) noexcept;
 // Sockets: no SIGPIPE when the peer is gone (MSG_NOSIGNAL on Linux, SO_NOSIGPIPE on macOS).
 int no_sigpipe_flags();
 void no_sigpipe(int fd);

@@ -37,4 +37,23 @@ long max_rss_kib(const rusage& usage) { return usage.ru_maxrss; }
 int no_sigpipe_flags() { return MSG_NOSIGNAL; }
 void no_sigpipe(int) {}
 
+void close_descriptors_except(const std::vector<int>& keep) noexcept {
+  // Ascending through the kept descriptors above 2 without sorting (no allocation here), closing
+  // each gap below the next one and, at the end, everything above the last.
+  unsigned from = 3;
+  for (;;) {
+    unsigned next = ~0U;
+    for (int fd : keep) {
+      if (fd >= 0 && static_cast<unsigned>(fd) >= from && static_cast<unsigned>(fd) < next)
+        next = static_cast<unsigned>(fd);
+    }
+    if (next == ~0U) {
+      close_range(from, ~0U, 0);
+      return;
+    }
+    if (next > from) close_range(from, next - 1, 0);
+    from = next + 1;
+  }
+}
+
 }  // namespace afterlife::detail

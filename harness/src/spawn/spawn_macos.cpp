@@ -48,6 +48,8 @@ int open_exit_watch(int pid) {
 long max_rss_kib(const rusage& usage) { return usage.ru_maxrss / 1024; }
 
 int no_sigpipe_flags() { return 0; }
+void close_descriptors_except(const std::vector<int>&) noexcept {}
+
 void no_sigpipe(int fd) {
   int one = 1;
   (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
