@@ -5,6 +5,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -60,6 +61,39 @@ bool range_mapped(std::uintptr_t start, std::size_t size) {
     if (msync(reinterpret_cast<void*>(page), 4096, MS_ASYNC) == 0) return true;
   }
   return false;
+}
+
+// The huge page size the allocator should map arenas in, read here the way an administrator
+// would: Linux's transparent huge pages unless set to "never", at most 2 MiB; 0 elsewhere.
+std::size_t expected_huge_page_size() {
+  std::ifstream enabled("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string mode;
+  if (!enabled || !std::getline(enabled, mode) || mode.find("[never]") != std::string::npos)
+    return 0;
+  std::ifstream size_file("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size");
+  std::size_t size = 0;
+  if (!(size_file >> size) || size > (std::size_t{2} << 20)) return 0;
+  return size;
+}
+
+// The value of `field` (e.g. "THPeligible:") in /proc/self/smaps for the mapping holding
+// `address`; -1 when there is none.
+long smaps_field(std::uintptr_t address, const std::string& field) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    std::uintptr_t lo = 0;
+    std::uintptr_t hi = 0;
+    char dash = 0;
+    std::istringstream header(line);
+    if (header >> std::hex >> lo >> dash >> hi && dash == '-') {
+      inside = lo <= address && address < hi;
+      continue;
+    }
+    if (inside && line.rfind(field, 0) == 0) return std::stol(line.substr(field.size()));
+  }
+  return -1;
 }
 
 }  // namespace
@@ -507,4 +541,161 @@ TEST_CASE("allocator_release reports exactly the blocks still in use and unmaps 
   CHECK(capped.blocks_in_use == 20);
   CHECK(capped.leaks.size() == 5);
   CHECK(capped.leaks_truncated);
+}
+
+TEST_CASE("arenas share a transparent huge page where the OS offers them, and each is still unmapped when wholly free") {
+  const std::size_t huge_page = expected_huge_page_size();
+  fresh_allocator(allocator_config{.huge_pages = false});
+  const std::size_t arena_size = lifecycle::allocator_current_config().arena_size;
+  CHECK(lifecycle::allocator_get_stats().region_size == arena_size);
+  CHECK_FALSE(lifecycle::allocator_current_config().huge_pages);
+
+  fresh_allocator();
+  const std::size_t region_size = lifecycle::allocator_get_stats().region_size;
+  CHECK(lifecycle::allocator_current_config().huge_pages);
+  if (huge_page == 0) {
+    CHECK(region_size == arena_size);
+    return;  // nothing else differs without huge pages: the other tests cover it
+  }
+  REQUIRE(region_size == std::max(arena_size, huge_page));
+  const std::size_t arenas_per_region = region_size / arena_size;
+  REQUIRE(arenas_per_region == 2);  // 1 MiB arenas, 2 MiB pages (x86-64, arm64 with 4 KiB pages)
+  // The region's mapping: its arenas, then the trace table (4 bytes per 16) and the class map
+  // (one page here), as allocator.cpp lays it out.
+  const std::size_t side_tables = region_size / 4 + 4096;
+  auto region_of = [&](std::uintptr_t arena) { return arena & ~(std::uintptr_t{region_size} - 1); };
+
+  // Three arenas: A and B fill one region, in address order; C starts the next one.
+  std::vector<void*> blocks;
+  while (lifecycle::allocator_get_stats().arenas_current < 3) {
+    blocks.push_back(lifecycle::object_malloc(512));
+  }
+  std::vector<std::uintptr_t> arenas;
+  for (void* b : blocks) {
+    if (arenas.empty() || arenas.back() != arena_of(b)) arenas.push_back(arena_of(b));
+  }
+  REQUIRE(arenas.size() == 3);
+  const std::uintptr_t a = arenas[0], b = arenas[1], c = arenas[2];
+  CHECK(a % region_size == 0);
+  CHECK(b == a + arena_size);
+  CHECK(c % region_size == 0);
+  CHECK(region_of(c) != region_of(a));
+  // The kernel may back the range with small pages when it has no free huge page, but the
+  // advice itself is certain: the mapping is eligible.
+  CHECK(smaps_field(a, "THPeligible:") == 1);
+  CHECK(smaps_field(b, "THPeligible:") == 1);
+
+  auto free_arena_blocks = [&](std::uintptr_t arena) {
+    for (void*& p : blocks) {
+      if (p != nullptr && arena_of(p) == arena) {
+        lifecycle::object_free(p);
+        p = nullptr;
+      }
+    }
+    lifecycle::allocator_flush_thread_cache();
+  };
+  // A wholly free: unmapped at once, as in CPython, though B shares its huge page.
+  free_arena_blocks(a);
+  CHECK_FALSE(range_mapped(a, arena_size));
+  CHECK(range_mapped(b, arena_size));
+  CHECK(range_mapped(a + region_size, side_tables));
+  CHECK(lifecycle::allocator_owns(reinterpret_cast<void*>(b)));
+  CHECK_FALSE(lifecycle::allocator_owns(reinterpret_cast<void*>(a)));
+  // B wholly free too: nothing of the region is left, side tables included.
+  free_arena_blocks(b);
+  CHECK_FALSE(range_mapped(a, region_size + side_tables));
+  auto stats = lifecycle::allocator_get_stats();
+  CHECK(stats.arenas_reclaimed == 2);
+  CHECK(stats.arenas_current == 1);
+
+  // C's region still has a never-used arena; the next arena is that one, not a new region.
+  do {
+    blocks.push_back(lifecycle::object_malloc(512));
+  } while (arena_of(blocks.back()) == c);
+  CHECK(arena_of(blocks.back()) == c + arena_size);
+  CHECK(lifecycle::allocator_get_stats().arenas_allocated_total == 4);
+
+  // Release unmaps every region whole.
+  const auto report = lifecycle::allocator_release();
+  CHECK(report.arenas_unmapped == 2);
+  CHECK_FALSE(range_mapped(region_of(c), region_size + side_tables));
+}
+
+TEST_CASE("a region whose arenas are all freed gives back its never-used ones too") {
+  if (expected_huge_page_size() == 0) {
+    fresh_allocator();
+    CHECK(lifecycle::allocator_get_stats().region_size ==
+          lifecycle::allocator_current_config().arena_size);
+    return;
+  }
+  auto count_live = [](const std::vector<void*>& blocks) {
+    return static_cast<std::size_t>(
+        std::count_if(blocks.begin(), blocks.end(), [](void* p) { return p != nullptr; }));
+  };
+  auto free_where = [](std::vector<void*>& blocks, auto predicate) {
+    for (void*& p : blocks) {
+      if (p != nullptr && predicate(p)) {
+        lifecycle::object_free(p);
+        p = nullptr;
+      }
+    }
+    lifecycle::allocator_flush_thread_cache();
+  };
+  // Classic arenas (256 KiB): eight to a 2 MiB region. Two arenas in use, six never used; a
+  // release unmaps all of it.
+  {
+    fresh_allocator(allocator_config::preset(lifecycle::allocator_preset::classic));
+    const std::size_t arena_size = lifecycle::allocator_current_config().arena_size;
+    const std::size_t region_size = lifecycle::allocator_get_stats().region_size;
+    REQUIRE(region_size == std::size_t{2} << 20);
+    std::vector<void*> blocks;
+    while (lifecycle::allocator_get_stats().arenas_current < 2) {
+      blocks.push_back(lifecycle::object_malloc(512));
+    }
+    const std::uintptr_t region = arena_of(blocks.front());
+    REQUIRE(region % region_size == 0);
+    std::set<std::uintptr_t> live_arenas;
+    for (void* p : blocks) live_arenas.insert(arena_of(p));
+    CHECK(live_arenas == std::set<std::uintptr_t>{region, region + arena_size});
+    CHECK(range_mapped(region + 7 * arena_size, arena_size));  // never used, mapped
+    free_where(blocks, [&](void* p) { return arena_of(p) == region + arena_size; });
+    const auto report = lifecycle::allocator_release();
+    CHECK(report.arenas_unmapped == 2);  // the second is kept: the last usable arena
+    CHECK(report.blocks_in_use == count_live(blocks));
+    CHECK_FALSE(range_mapped(region, region_size + region_size / 4 + 4096));
+  }
+  // Default arenas (1 MiB), two to a region. A and B fill the first region; C, with a dozen pools
+  // in use, starts the second, whose other arena is never used.
+  fresh_allocator();
+  const std::size_t arena_size = lifecycle::allocator_current_config().arena_size;
+  const std::size_t region_size = lifecycle::allocator_get_stats().region_size;
+  const std::size_t side_tables = region_size / 4 + 4096;
+  std::vector<void*> blocks;
+  while (lifecycle::allocator_get_stats().arenas_current < 3) {
+    blocks.push_back(lifecycle::object_malloc(512));
+  }
+  for (int i = 0; i < 12 * 31; ++i) blocks.push_back(lifecycle::object_malloc(512));
+  REQUIRE(lifecycle::allocator_get_stats().arenas_current == 3);
+  const std::uintptr_t a = arena_of(blocks.front());
+  const std::uintptr_t c = arena_of(blocks.back());
+  REQUIRE(c % region_size == 0);
+  REQUIRE(c != a);
+  CHECK(range_mapped(c + arena_size, arena_size));  // the never-used one
+  // A wholly free goes last in the usable list (more free pools than C): kept, as CPython
+  // keeps one wholly free arena.
+  free_where(blocks, [&](void* p) { return arena_of(p) == a; });
+  CHECK(range_mapped(a, arena_size));
+  // C wholly free, not last: unmapped, and with it its region's never-used arena and side tables.
+  free_where(blocks, [&](void* p) { return arena_of(p) == c; });
+  CHECK_FALSE(range_mapped(c, region_size + side_tables));
+  const auto stats = lifecycle::allocator_get_stats();
+  CHECK(stats.arenas_current == 2);
+  CHECK(stats.arenas_reclaimed == 1);
+  // The next arena starts a new region.
+  while (lifecycle::allocator_get_stats().arenas_current < 3) {
+    blocks.push_back(lifecycle::object_malloc(512));
+  }
+  CHECK(lifecycle::allocator_get_stats().arenas_allocated_total == 4);
+  free_where(blocks, [](void*) { return true; });
+  lifecycle::allocator_release();
 }
