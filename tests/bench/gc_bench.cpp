@@ -6,7 +6,11 @@
 // - BM_collect_mixed/N: N objects in 2-cycles of which every 10th pair is kept alive by a list:
 //   the general path (no "everything is garbage" shortcut); ns per object in the collected set.
 // - BM_young_pause/N: collect(0) with 700 young objects (350 garbage 2-cycles) beside N old ones.
+// - BM_collect_cycles_small_pages/N: BM_collect_cycles with the allocator's huge pages turned
+//   off (allocator_config::huge_pages), to show what they are worth: CPython's arenas have
+//   small pages.
 // Timing covers the collection only (building the graph is excluded), destruction included.
+#include "lifecycle/allocator.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/types.hpp"
 
@@ -14,6 +18,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <exception>
 #include <vector>
 
 namespace {
@@ -99,6 +104,25 @@ void collect_cycles(benchmark::State& state) {
 }
 
 void BM_collect_cycles(benchmark::State& state) { collect_cycles<make_node_pairs>(state); }
+
+// The allocator can be reconfigured only with nothing in use: after fresh_gc's collection.
+bool configure_allocator(benchmark::State& state, bool huge_pages) {
+  try {
+    lifecycle::allocator_init(lifecycle::allocator_config{.huge_pages = huge_pages});
+    return true;
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return false;
+  }
+}
+
+void BM_collect_cycles_small_pages(benchmark::State& state) {
+  fresh_gc();
+  if (!configure_allocator(state, false)) return;
+  collect_cycles<make_node_pairs>(state);
+  configure_allocator(state, true);
+}
+
 void BM_collect_list_cycles(benchmark::State& state) { collect_cycles<make_list_pairs>(state); }
 
 void BM_collect_mixed(benchmark::State& state) {
@@ -172,5 +196,6 @@ BENCHMARK(BM_collect_cycles)->Arg(1000000)->UseManualTime()->Unit(benchmark::kMi
 BENCHMARK(BM_collect_list_cycles)->Arg(1000000)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_collect_mixed)->Arg(1000000)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_young_pause)->Arg(1000000)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_collect_cycles_small_pages)->Arg(1000000)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();
