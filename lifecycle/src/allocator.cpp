@@ -20,8 +20,8 @@
 //  - Where the OS offers transparent huge pages (Linux), arenas are mapped two 1 MiB arenas (or
 //    eight 256 KiB ones) to a 2 MiB huge page. A wholly free arena is still unmapped at once,
 //    as in CPython. Faulting a huge page in and unmapping it costs the kernel a small fraction
-//    of what 512 small pages cost: freeing a million objects' arenas drops from ~3 ns to
-//    ~0.5 ns per object, and walking them misses the TLB far less (tests/bench/gc_bench).
+//    of what 512 small pages cost: freeing a million objects' arenas drops from ~3.1 ns to
+//    ~0.6 ns per object, and walking them misses the TLB far less (tests/bench/gc_bench).
 //    The price: a region's first touch makes all of it resident, so up to one huge page less
 //    one arena (never-used arenas of the newest region) is resident before it is used.
 //    allocator_config::huge_pages turns it off.
