@@ -337,7 +337,7 @@ void ensure_initialized() noexcept {
 // the region's side tables (the trace table, then the class map). Without huge pages a region
 // is one arena. With them it is one huge page: its arenas are handed out in address order, and
 // the newest region's never-used ones wait as spares for the next new_arena. An arena that is
-// freed is unmapped at once (its share of the trace table stays until the region goes); a
+// freed is unmapped at once (its share of the trace table stays mapped until the region goes); a
 // region whose every arena has been freed gives back its spares and side tables too. A freed
 // arena's slot is never reused: the address space may be someone else's by then.
 
@@ -386,7 +386,14 @@ void give_back_arena_memory(std::uintptr_t arena) noexcept {
   const std::uintptr_t region = region_of(arena);
   const std::uintptr_t region_end = region + g_state.region_size;
   for (std::uintptr_t other = region; other < region_end; other += g_state.arena_size) {
-    if (radix_lookup(reinterpret_cast<void*>(other)) != nullptr) return;
+    if (radix_lookup(reinterpret_cast<void*>(other)) == nullptr) continue;
+    // The region lives on, and the arena's share of its trace table with it: given back now
+    // if the tracer may have written it (its slots are all zero by now).
+    if (tracemalloc::detail::holding_traces()) {
+      discard_pages(reinterpret_cast<void*>(arena_trace_table(arena)),
+                    trace_table_bytes(g_state.arena_size));
+    }
+    return;
   }
   if (g_state.spare_end == region_end) {
     for (std::uintptr_t spare = g_state.spare_next; spare < region_end;

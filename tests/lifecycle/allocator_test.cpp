@@ -3,7 +3,9 @@
 #include "lifecycle/process_memory.hpp"
 #include "lifecycle/tracemalloc.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -94,6 +96,26 @@ long smaps_field(std::uintptr_t address, const std::string& field) {
     if (inside && line.rfind(field, 0) == 0) return std::stol(line.substr(field.size()));
   }
   return -1;
+}
+
+// Resident pages of [start, start + size): /proc/self/pagemap, one 64-bit entry per page whose
+// bit 63 says "present". -1 where there is no pagemap.
+long resident_pages(std::uintptr_t start, std::size_t size) {
+  const int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  const std::uintptr_t page = 4096;
+  long present = 0;
+  for (std::uintptr_t p = start; p < start + size; p += page) {
+    std::uint64_t entry = 0;
+    if (pread(fd, &entry, sizeof entry, static_cast<off_t>(p / page * sizeof entry)) !=
+        static_cast<ssize_t>(sizeof entry)) {
+      present = -1;
+      break;
+    }
+    present += static_cast<long>((entry >> 63) & 1);
+  }
+  close(fd);
+  return present;
 }
 
 }  // namespace
@@ -697,5 +719,47 @@ TEST_CASE("a region whose arenas are all freed gives back its never-used ones to
   }
   CHECK(lifecycle::allocator_get_stats().arenas_allocated_total == 4);
   free_where(blocks, [](void*) { return true; });
+  lifecycle::allocator_release();
+}
+
+TEST_CASE("a freed arena's share of its region's trace table is given back while tracing") {
+  if (expected_huge_page_size() == 0) {
+    fresh_allocator();
+    CHECK(lifecycle::allocator_get_stats().region_size ==
+          lifecycle::allocator_current_config().arena_size);
+    return;  // one arena per region: its table goes with it
+  }
+  fresh_allocator();
+  const std::size_t arena_size = lifecycle::allocator_current_config().arena_size;
+  const std::size_t region_size = lifecycle::allocator_get_stats().region_size;
+  REQUIRE(region_size == 2 * arena_size);
+  lifecycle::tracemalloc::start();
+  // A and B fill one region; C starts the next, so that A, once wholly free, is not the last
+  // usable arena (which is kept).
+  std::vector<void*> blocks;
+  while (lifecycle::allocator_get_stats().arenas_current < 3) {
+    blocks.push_back(lifecycle::object_malloc(512));
+  }
+  const std::uintptr_t a = arena_of(blocks.front());
+  REQUIRE(a % region_size == 0);
+  // The region's trace table follows its arenas: A's share first (4 bytes per 16), then B's.
+  const std::uintptr_t share_a = a + region_size;
+  const std::uintptr_t share_b = share_a + arena_size / 4;
+  const long pages_per_share = static_cast<long>(arena_size / 4 / 4096);
+  // A traced 512-byte block every 128 bytes of table: every page of both shares is written.
+  CHECK(resident_pages(share_a, arena_size / 4) == pages_per_share);
+  CHECK(resident_pages(share_b, arena_size / 4) == pages_per_share);
+  for (void*& p : blocks) {
+    if (arena_of(p) == a) {
+      lifecycle::object_free(p);
+      p = nullptr;
+    }
+  }
+  lifecycle::allocator_flush_thread_cache();
+  REQUIRE_FALSE(range_mapped(a, arena_size));
+  CHECK(resident_pages(share_a, arena_size / 4) == 0);
+  CHECK(resident_pages(share_b, arena_size / 4) == pages_per_share);
+  lifecycle::tracemalloc::stop();
+  for (void* p : blocks) lifecycle::object_free(p);
   lifecycle::allocator_release();
 }
