@@ -75,6 +75,17 @@ catalog_scenario parse_scenario(const std::filesystem::path& path, const nlohman
       list.push_back(e.get<std::string>());
     }
   }
+  if (entry.contains("not_applicable")) {
+    if (!entry["not_applicable"].is_object())
+      where("\"not_applicable\" must map modes to the reason they do not apply");
+    for (const auto& [mode, why] : entry["not_applicable"].items()) {
+      if (!modes.count(mode)) where(fmt::format("unknown mode '{}' in \"not_applicable\"", mode));
+      if (s.expect.count(mode)) where(fmt::format("mode '{}' is both expected and not applicable", mode));
+      if (!why.is_string() || why.get<std::string>().empty())
+        where(fmt::format("mode '{}' in \"not_applicable\" needs the reason, a non-empty string", mode));
+      s.not_applicable[mode] = why.get<std::string>();
+    }
+  }
   return s;
 }
 

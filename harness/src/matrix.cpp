@@ -202,6 +202,21 @@ matrix_cell_result judge_cell(const catalog_cell& cell, int wait_status,
   return r;
 }
 
+std::vector<matrix_gap> matrix_gaps(const catalog& cat, const std::vector<std::string>& scenarios,
+                                    const std::vector<std::string>& modes) {
+  std::vector<matrix_gap> gaps;
+  for (const auto& name : scenarios) {
+    const catalog_scenario* s = cat.find(name);
+    if (s == nullptr) continue;
+    for (const auto& mode : modes) {
+      if (s->expect.count(mode)) continue;
+      auto why = s->not_applicable.find(mode);
+      gaps.push_back({name, mode, why != s->not_applicable.end() ? why->second : ""});
+    }
+  }
+  return gaps;
+}
+
 matrix_result run_matrix(const catalog& cat, const matrix_options& options) {
   auto cells = select_cells(cat, options.scenarios, options.modes);
 
@@ -218,6 +233,7 @@ matrix_result run_matrix(const catalog& cat, const matrix_options& options) {
         result.scenarios.push_back(s.name);
         break;
       }
+  result.not_applicable = matrix_gaps(cat, result.scenarios, result.modes);
 
   std::filesystem::create_directories(options.out_dir / "cells");
   auto started = clock::now();

@@ -90,6 +90,10 @@ int run_scenarios_command(const matrix_command_args& args) {
       if (s.expect.count(m)) modes += (modes.empty() ? "" : " ") + m;
     cells += s.expect.size();
     fmt::print("{:<{}}  {}\n{:<{}}  modes: {}\n", s.name, width, s.summary, "", width, modes);
+    for (const auto& m : cat.modes) {
+      auto why = s.not_applicable.find(m);
+      if (why != s.not_applicable.end()) fmt::print("{:<{}}  not {}: {}\n", "", width, m, why->second);
+    }
   }
   fmt::print("{} scenarios, {} cells\n", cat.scenarios.size(), cells);
   return exit_met;

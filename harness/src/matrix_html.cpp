@@ -47,6 +47,7 @@ const el = (tag, attrs = {}, text) => {
   return e;
 };
 const cells = new Map(data.cells.map(c => [c.scenario + '\u0000' + c.mode, c]));
+const gaps = new Map((data.not_applicable || []).map(g => [g.scenario + '\u0000' + g.mode, g.reason]));
 const passed = data.cells.filter(c => c.verdict === 'pass').length;
 document.getElementById('summary').textContent =
   `${data.cells.length} cells: ${passed} as expected, ${data.cells.length - passed} not · ` +
@@ -62,7 +63,11 @@ for (const s of data.scenarios) {
   row.appendChild(el('th', {class: 'name'}, s));
   for (const m of data.modes) {
     const c = cells.get(s + '\u0000' + m);
-    if (!c) { row.appendChild(el('td', {class: 'none', title: 'does not apply'}, '·')); continue; }
+    if (!c) {
+      const why = gaps.get(s + '\u0000' + m);
+      row.appendChild(el('td', {class: 'none', title: why ? `does not apply: ${why}` : 'does not apply'}, '·'));
+      continue;
+    }
     const td = el('td', {class: c.verdict, title: c.reason || 'as expected'}, c.verdict === 'pass' ? '✓' : '✗');
     td.id = `${s}/${m}`;
     td.addEventListener('click', () => { location.hash = td.id; });

@@ -85,11 +85,15 @@ nlohmann::json matrix_json(const matrix_result& result) {
                      {"duration_ms", c.duration.count()},
                      {"report", c.report}});
   }
+  nlohmann::json gaps = nlohmann::json::array();
+  for (const auto& g : result.not_applicable)
+    gaps.push_back({{"scenario", g.scenario}, {"mode", g.mode}, {"reason", g.reason}});
   return {{"schema", "afterlife.matrix/1"},
           {"elapsed_ms", result.elapsed.count()},
           {"modes", result.modes},
           {"scenarios", result.scenarios},
-          {"cells", cells}};
+          {"cells", cells},
+          {"not_applicable", gaps}};
 }
 
 std::string matrix_junit(const matrix_result& result) {

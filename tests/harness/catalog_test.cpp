@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 namespace {
@@ -34,7 +35,8 @@ const char* good = R"({
     {"name": "shm_forgot_unlink", "summary": "a segment nobody unlinks", "args": ["--size", "4096"],
      "timeout": "5s", "grace": "250ms",
      "expect": {"normal": ["exit=0", "posix_shm=1"], "sigkill": ["signal=KILL", "posix_shm=1"]}},
-    {"name": "worker", "expect": {"child-death": ["exit=0"]}}
+    {"name": "worker", "expect": {"child-death": ["exit=0"]},
+     "not_applicable": {"normal": "the worker exits with its parent"}}
   ]
 })";
 
@@ -67,6 +69,10 @@ TEST_CASE("a catalog loads with modes in order, arguments, durations and expecta
   CHECK(cat.scenarios[1].timeout == std::chrono::seconds(20));
   CHECK(cat.find("worker") == &cat.scenarios[1]);
   CHECK(cat.find("nope") == nullptr);
+  // Why a mode has no cell: optional, so a mode may also just be left out.
+  CHECK(s.not_applicable.empty());
+  CHECK(cat.scenarios[1].not_applicable ==
+        std::map<std::string, std::string>{{"normal", "the worker exits with its parent"}});
 }
 
 TEST_CASE("cells become the same afterlife run command CMake registers") {
@@ -111,9 +117,31 @@ TEST_CASE("a broken catalog is refused with a message that names the problem") {
   CHECK(load_error(R"({"schema": "afterlife.catalog/1", "modes": ["normal"],
                        "scenarios": [{"name": "a/b", "expect": {"normal": ["clean"]}}]})") ==
         "scenario 'a/b': a name is one word without slashes");
+  CHECK(load_error(R"({"schema": "afterlife.catalog/1", "modes": ["normal", "sigkill"],
+                       "scenarios": [{"name": "a", "expect": {"normal": ["clean"]},
+                                      "not_applicable": {"normal": "why"}}]})") ==
+        "scenario 'a': mode 'normal' is both expected and not applicable");
+  CHECK(load_error(R"({"schema": "afterlife.catalog/1", "modes": ["normal"],
+                       "scenarios": [{"name": "a", "expect": {"normal": ["clean"]},
+                                      "not_applicable": {"sigkill": "why"}}]})") ==
+        "scenario 'a': unknown mode 'sigkill' in \"not_applicable\"");
+  CHECK(load_error(R"({"schema": "afterlife.catalog/1", "modes": ["normal", "sigkill"],
+                       "scenarios": [{"name": "a", "expect": {"normal": ["clean"]},
+                                      "not_applicable": {"sigkill": ""}}]})") ==
+        "scenario 'a': mode 'sigkill' in \"not_applicable\" needs the reason, a non-empty string");
+  CHECK(load_error(R"({"schema": "afterlife.catalog/1", "modes": ["normal", "sigkill"],
+                       "scenarios": [{"name": "a", "expect": {"normal": ["clean"]},
+                                      "not_applicable": ["sigkill"]}]})") ==
+        "scenario 'a': \"not_applicable\" must map modes to the reason they do not apply");
 }
 
-TEST_CASE("the project's own catalog loads") {
+TEST_CASE("the project's own catalog says, for every scenario and mode, what to expect or why not") {
   auto cat = afterlife::load_catalog(AFTERLIFE_SOURCE_DIR "/scenarios/catalog.json");
   CHECK(cat.modes.size() == 10);
+  for (const auto& s : cat.scenarios) {
+    for (const auto& mode : cat.modes) {
+      INFO(s.name << " × " << mode);
+      CHECK(s.expect.count(mode) + s.not_applicable.count(mode) == 1);
+    }
+  }
 }

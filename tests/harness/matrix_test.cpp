@@ -14,6 +14,7 @@ afterlife::catalog two_scenarios() {
   afterlife::catalog_scenario b;
   b.name = "beta";
   b.expect = {{"tree-kill", {"posix_shm=1"}}};
+  b.not_applicable = {{"sigkill", "no checkpoint to kill at"}};
   cat.scenarios = {a, b};
   return cat;
 }
@@ -81,6 +82,7 @@ afterlife::matrix_result small_result() {
   afterlife::matrix_result r;
   r.modes = cat.modes;
   r.scenarios = {"alpha", "beta"};
+  r.not_applicable = afterlife::matrix_gaps(cat, r.scenarios, r.modes);
   r.cells.push_back(afterlife::judge_cell(cells[0], exited_with(0), nlohmann::json{{"verdict", "pass"}}, ""));
   r.cells.push_back(afterlife::judge_cell(cells[1], exited_with(1), failing_report(), ""));
   r.cells.push_back(afterlife::judge_cell(cells[2], exited_with(0), nlohmann::json{{"out", "</script><b>"}}, ""));
@@ -113,6 +115,12 @@ TEST_CASE("matrix JSON has the afterlife.matrix/1 shape") {
   CHECK(j["cells"][1]["expected"] == nlohmann::json{"signal=KILL"});
   CHECK(j["cells"][1]["verdict"] == "fail");
   CHECK(j["cells"][1]["report"]["exit"]["signal_name"] == "KILL");
+  // The table's empty places, with the catalog's reason where it gives one.
+  CHECK(j["not_applicable"] == nlohmann::json::array({
+                                   {{"scenario", "alpha"}, {"mode", "tree-kill"}, {"reason", ""}},
+                                   {{"scenario", "beta"}, {"mode", "normal"}, {"reason", ""}},
+                                   {{"scenario", "beta"}, {"mode", "sigkill"}, {"reason", "no checkpoint to kill at"}},
+                               }));
 }
 
 TEST_CASE("JUnit has one testcase per cell and a failure for each unmet one") {

@@ -1,5 +1,5 @@
 // The scenario catalog (scenarios/catalog.json): every scenario, and for each exit mode that
-// applies to it, the expectations its cell must meet. CMake (cmake/AfterlifeScenarios.cmake)
+// applies to it, the expectations its cell must meet; for a mode that does not apply, why. CMake (cmake/AfterlifeScenarios.cmake)
 // and `afterlife matrix` both read it and turn a cell into the same `afterlife run` command.
 #pragma once
 
@@ -16,6 +16,7 @@ struct catalog_scenario {
   std::string summary;
   std::vector<std::string> args;                            // scenario arguments after --exit
   std::map<std::string, std::vector<std::string>> expect;   // mode → expectation expressions
+  std::map<std::string, std::string> not_applicable;        // mode → why it has no cell
   std::chrono::milliseconds timeout{20000};                 // the run's --timeout
   std::chrono::milliseconds grace{1000};                    // the run's --grace
 };

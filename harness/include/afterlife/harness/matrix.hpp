@@ -37,10 +37,19 @@ struct matrix_cell_result {
   std::chrono::milliseconds duration{0};
 };
 
+// A row × column of the table that has no cell, with the catalog's reason (empty if it gives
+// none).
+struct matrix_gap {
+  std::string scenario;
+  std::string mode;
+  std::string reason;
+};
+
 struct matrix_result {
   std::vector<std::string> modes;      // columns, in catalog order, after filtering
   std::vector<std::string> scenarios;  // rows, in catalog order, after filtering
   std::vector<matrix_cell_result> cells;
+  std::vector<matrix_gap> not_applicable;  // in row, then column order
   std::chrono::milliseconds elapsed{0};
 
   bool all_met() const;
@@ -50,6 +59,12 @@ struct matrix_result {
 // naming an unknown scenario or mode.
 std::vector<catalog_cell> select_cells(const catalog& cat, const std::vector<std::string>& scenarios,
                                        const std::vector<std::string>& modes);
+
+// The places of the table (rows `scenarios` × columns `modes`) that have no cell, in row, then
+// column order, each with the catalog's reason. Filters pick whole rows and columns, so these
+// are the modes a scenario does not have.
+std::vector<matrix_gap> matrix_gaps(const catalog& cat, const std::vector<std::string>& scenarios,
+                                    const std::vector<std::string>& modes);
 
 // Runs the cells of `cat` that options.scenarios / options.modes select. Throws
 // std::invalid_argument for an unknown filter.
