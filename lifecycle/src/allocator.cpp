@@ -18,13 +18,14 @@
 //    headers all sit at pool-aligned addresses, in the same few cache sets, and miss often. The
 //    pool header keeps its size class too, for the paths under the lock.
 //  - Where the OS offers transparent huge pages (Linux), arenas are mapped two 1 MiB arenas (or
-//    eight 256 KiB ones) to a 2 MiB huge page. A wholly free arena is still unmapped at once,
-//    as in CPython. Faulting a huge page in and unmapping it costs the kernel a small fraction
-//    of what 512 small pages cost: freeing a million objects' arenas drops from ~3.1 ns to
-//    ~0.6 ns per object, and walking them misses the TLB far less (tests/bench/gc_bench).
-//    The price: a region's first touch makes all of it resident, so up to one huge page less
-//    one arena (never-used arenas of the newest region) is resident before it is used.
-//    allocator_config::huge_pages turns it off.
+//    eight 256 KiB ones) to a 2 MiB huge page; larger arenas are each advised as huge pages. A
+//    wholly free arena is still unmapped at once, as in CPython. Faulting a huge page in and
+//    unmapping it costs the kernel a small fraction of what 512 small pages cost: unmapping
+//    48 MiB of touched arenas took 3.1 ns per 48-byte object with small pages and 0.6 ns with
+//    huge pages unmapped half by half (a standalone measurement; lifecycle/README.md), and
+//    walking the heap misses the TLB far less. The price: a region's first touch makes all of
+//    it resident, so up to one huge page less one arena (never-used arenas of the newest
+//    region) is resident before it is used. allocator_config::huge_pages turns it off.
 //  - The radix tree (two levels, CPython has three) maps an address straight to its
 //    arena_object (leaves every 256 KiB), never reading the block itself, so allocator_owns is
 //    safe for any pointer.
@@ -35,6 +36,7 @@
 
 #include <pthread.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -141,7 +143,12 @@ struct allocator_state {
   std::size_t pool_size;
   std::uint32_t pools_per_arena;
   bool huge_pages;          // the configuration asked for them
+  std::size_t huge_page;    // the huge page size arenas are advised with; 0: none
+  std::size_t page_size;    // the OS's base page size
   std::size_t region_size;  // arena_size, or the huge page holding several arenas
+  // The tracer was started at least once (discard_trace_slots ran): side tables may have been
+  // written.
+  bool trace_tables_used;
   // The newest region's never-used arena slots [spare_next, spare_end): mapped, not arenas yet.
   std::uintptr_t spare_next;
   std::uintptr_t spare_end;
@@ -303,14 +310,14 @@ void validate(const allocator_config& config) {
   }
 }
 
-// The size of the regions arenas are mapped in: a huge page when the configuration asks for
-// them and the OS offers small enough ones, else one arena.
-std::size_t region_size_for(const allocator_config& config) noexcept {
-  if (!config.huge_pages) return config.arena_size;
+// The huge page size to advise arenas with: 0 when the configuration does not ask for them or
+// the OS offers none small enough.
+std::size_t huge_page_for(const allocator_config& config) noexcept {
+  if (!config.huge_pages) return 0;
   const std::size_t huge_page = detail::transparent_huge_page_size();
   if (huge_page == 0 || huge_page > max_huge_page_size || (huge_page & (huge_page - 1)) != 0)
-    return config.arena_size;
-  return std::max(config.arena_size, huge_page);
+    return 0;
+  return huge_page;
 }
 
 // Under g_lock, with no arena mapped.
@@ -319,7 +326,11 @@ void configure(const allocator_config& config) noexcept {
   g_state.pool_size = config.pool_size;
   g_state.pools_per_arena = static_cast<std::uint32_t>(config.arena_size / config.pool_size);
   g_state.huge_pages = config.huge_pages;
-  g_state.region_size = region_size_for(config);
+  g_state.huge_page = huge_page_for(config);
+  g_state.page_size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  // A region is one huge page of arenas, or one arena (which, if it is a huge page or more, is
+  // a whole number of them: both are powers of two).
+  g_state.region_size = std::max(config.arena_size, g_state.huge_page);
   g_state.spare_next = g_state.spare_end = 0;
   g_pool_shift.store(static_cast<unsigned>(__builtin_ctzll(config.pool_size)),
                      std::memory_order_relaxed);
@@ -343,9 +354,11 @@ void ensure_initialized() noexcept {
 
 // After the trace table: one byte per pool, its size class. object_free reads it instead of the
 // pool header: pool headers sit at pool-aligned addresses, which all fall in the same few cache
-// sets and keep evicting each other, while one class map line covers 64 pools.
+// sets and keep evicting each other, while one class map line covers 64 pools. Whole pages, so
+// that the mapping's end is page-aligned for munmap (16 KiB pages on Apple silicon).
 std::size_t class_map_bytes() noexcept {
-  return std::max<std::size_t>(4096, g_state.region_size / g_state.pool_size);
+  const std::size_t page = g_state.page_size;
+  return (g_state.region_size / g_state.pool_size + page - 1) / page * page;
 }
 
 std::size_t region_side_table_bytes() noexcept {
@@ -369,8 +382,7 @@ std::uintptr_t take_arena_memory() noexcept {
     void* region = map_aligned(g_state.region_size + region_side_table_bytes(),
                                g_state.region_size);
     if (region == nullptr) return 0;
-    if (g_state.region_size != g_state.arena_size)
-      detail::advise_huge_pages(region, g_state.region_size);
+    if (g_state.huge_page != 0) detail::advise_huge_pages(region, g_state.region_size);
     g_state.spare_next = reinterpret_cast<std::uintptr_t>(region);
     g_state.spare_end = g_state.spare_next + g_state.region_size;
   }
@@ -388,21 +400,22 @@ void give_back_arena_memory(std::uintptr_t arena) noexcept {
   for (std::uintptr_t other = region; other < region_end; other += g_state.arena_size) {
     if (radix_lookup(reinterpret_cast<void*>(other)) == nullptr) continue;
     // The region lives on, and the arena's share of its trace table with it: given back now
-    // if the tracer may have written it (its slots are all zero by now).
-    if (tracemalloc::detail::holding_traces()) {
+    // if the tracer may have written it. Whether it is tracing now is not enough: stop()
+    // publishes "not tracing" before it discards the live arenas' tables, and a free in
+    // between leaves its slots behind.
+    if (g_state.trace_tables_used) {
       discard_pages(reinterpret_cast<void*>(arena_trace_table(arena)),
                     trace_table_bytes(g_state.arena_size));
     }
     return;
   }
+  // The never-used arenas (if this is the newest region) and the side tables are one range.
+  std::uintptr_t rest = region_end;
   if (g_state.spare_end == region_end) {
-    for (std::uintptr_t spare = g_state.spare_next; spare < region_end;
-         spare += g_state.arena_size) {
-      unmap_pages(reinterpret_cast<void*>(spare), g_state.arena_size);
-    }
+    rest = g_state.spare_next;
     g_state.spare_next = g_state.spare_end = 0;
   }
-  unmap_pages(reinterpret_cast<void*>(region_end), region_side_table_bytes());
+  unmap_pages(reinterpret_cast<void*>(rest), region_end + region_side_table_bytes() - rest);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -734,7 +747,7 @@ std::size_t cached_blocks(std::size_t size_class) noexcept {
   return n;
 }
 
-// The slot of block `p`: in the table after p's arena (arenas are aligned to their size), one
+// The slot of block `p`: in the table after p's region (regions are aligned to their size), one
 // per 16 bytes. (Numbering slots by block within each pool packs them denser but costs a
 // multiplication on every traced call; measured slower.)
 [[gnu::always_inline]] inline std::uint32_t* slot_of(const void* p) noexcept {
@@ -1155,6 +1168,7 @@ std::uint32_t* find_trace_slot(const void* address) noexcept {
 
 void discard_trace_slots() noexcept {
   lock_guard lock;
+  g_state.trace_tables_used = true;  // every start() comes through here
   for (arena_chunk* chunk = g_state.chunks; chunk != nullptr; chunk = chunk->next) {
     for (std::size_t i = 0; i < chunk->count; ++i) {
       const arena_object& ao = chunk->objects[i];

@@ -1,14 +1,21 @@
 // Transparent huge pages on Linux (Documentation/admin-guide/mm/transhuge.rst):
-// /sys/kernel/mm/transparent_hugepage/enabled reads like "always [madvise] never", the bracketed
-// word being the mode. "always" and "madvise" back a MADV_HUGEPAGE range with huge pages on its
-// first touch; "never" does not. hpage_pmd_size holds the huge page size in bytes (2 MiB on
-// x86-64 and on arm64 with 4 KiB pages).
+// - /sys/kernel/mm/transparent_hugepage/enabled reads like "always [madvise] never", the
+//   bracketed word being the mode. "always" and "madvise" back a MADV_HUGEPAGE range with huge
+//   pages on its first touch; "never" does not.
+// - Since Linux 6.8 each huge page size has its own switch,
+//   .../transparent_hugepage/hugepages-<size>kB/enabled, with "inherit" (the top-level mode, the
+//   default) besides the three modes.
+// - prctl(PR_SET_THP_DISABLE), inherited by children, turns THP off for a whole process.
+// - hpage_pmd_size holds the size of the huge pages a page table entry maps, in bytes (2 MiB on
+//   x86-64 and on arm64 with 4 KiB pages).
 #include "huge_pages.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -28,18 +35,30 @@ bool read_small_file(const char* path, char* text, std::size_t capacity) noexcep
   return true;
 }
 
+bool mode_is(const char* text, const char* mode) noexcept { return std::strstr(text, mode) != nullptr; }
+
 }  // namespace
 
 std::size_t transparent_huge_page_size() noexcept {
+  if (prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1) return 0;
   char mode[128];
   if (!read_small_file("/sys/kernel/mm/transparent_hugepage/enabled", mode, sizeof mode) ||
-      std::strstr(mode, "[never]") != nullptr) {
+      mode_is(mode, "[never]")) {
     return 0;
   }
-  char size[32];
-  if (!read_small_file("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", size, sizeof size))
+  char size_text[32];
+  if (!read_small_file("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", size_text,
+                       sizeof size_text)) {
     return 0;
-  return static_cast<std::size_t>(std::strtoull(size, nullptr, 10));
+  }
+  const auto size = static_cast<std::size_t>(std::strtoull(size_text, nullptr, 10));
+  // The switch of this size, where the kernel has one: "inherit" leaves the top-level mode.
+  char path[96];
+  std::snprintf(path, sizeof path, "/sys/kernel/mm/transparent_hugepage/hugepages-%zukB/enabled",
+                size / 1024);
+  char size_mode[128];
+  if (read_small_file(path, size_mode, sizeof size_mode) && mode_is(size_mode, "[never]")) return 0;
+  return size;
 }
 
 void advise_huge_pages(void* start, std::size_t size) noexcept {

@@ -66,15 +66,28 @@ bool range_mapped(std::uintptr_t start, std::size_t size) {
 }
 
 // The huge page size the allocator should map arenas in, read here the way an administrator
-// would: Linux's transparent huge pages unless set to "never", at most 2 MiB; 0 elsewhere.
+// would: Linux's transparent huge pages unless set to "never" (for all sizes, or for this size
+// since Linux 6.8) or disabled for the process (prctl, shown as "THP_enabled: 0" in
+// /proc/self/status), at most 2 MiB; 0 elsewhere.
 std::size_t expected_huge_page_size() {
-  std::ifstream enabled("/sys/kernel/mm/transparent_hugepage/enabled");
-  std::string mode;
-  if (!enabled || !std::getline(enabled, mode) || mode.find("[never]") != std::string::npos)
-    return 0;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("THP_enabled:", 0) == 0 && line.find('0') != std::string::npos) return 0;
+  }
+  auto mode_of = [](const std::string& path) {
+    std::ifstream file(path);
+    std::string mode;
+    std::getline(file, mode);
+    return mode;
+  };
+  const std::string mode = mode_of("/sys/kernel/mm/transparent_hugepage/enabled");
+  if (mode.empty() || mode.find("[never]") != std::string::npos) return 0;
   std::ifstream size_file("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size");
   std::size_t size = 0;
   if (!(size_file >> size) || size > (std::size_t{2} << 20)) return 0;
+  const std::string size_mode = mode_of("/sys/kernel/mm/transparent_hugepage/hugepages-" +
+                                        std::to_string(size / 1024) + "kB/enabled");
+  if (size_mode.find("[never]") != std::string::npos) return 0;
   return size;
 }
 
@@ -598,14 +611,20 @@ TEST_CASE("arenas share a transparent huge page where the OS offers them, and ea
   }
   REQUIRE(arenas.size() == 3);
   const std::uintptr_t a = arenas[0], b = arenas[1], c = arenas[2];
+  // C has one pool in use (the thread cache's refill took 16 blocks, a pool holds 31): as A
+  // empties, it never has more free pools than C, so it stays ahead of C in the usable list and
+  // is unmapped (only the last usable arena is kept).
+  REQUIRE(lifecycle::allocator_get_stats().pools_free == 63);
   CHECK(a % region_size == 0);
   CHECK(b == a + arena_size);
   CHECK(c % region_size == 0);
   CHECK(region_of(c) != region_of(a));
   // The kernel may back the range with small pages when it has no free huge page, but the
-  // advice itself is certain: the mapping is eligible.
-  CHECK(smaps_field(a, "THPeligible:") == 1);
-  CHECK(smaps_field(b, "THPeligible:") == 1);
+  // advice itself is certain: the mapping is eligible (smaps says so since Linux 5.0).
+  if (smaps_field(a, "THPeligible:") != -1) {
+    CHECK(smaps_field(a, "THPeligible:") == 1);
+    CHECK(smaps_field(b, "THPeligible:") == 1);
+  }
 
   auto free_arena_blocks = [&](std::uintptr_t arena) {
     for (void*& p : blocks) {
@@ -698,13 +717,15 @@ TEST_CASE("a region whose arenas are all freed gives back its never-used ones to
   }
   for (int i = 0; i < 12 * 31; ++i) blocks.push_back(lifecycle::object_malloc(512));
   REQUIRE(lifecycle::allocator_get_stats().arenas_current == 3);
+  // C has at least two pools in use: A, emptying, overtakes it in the usable list (fewest free
+  // pools first) and ends last, where a wholly free arena is kept.
+  REQUIRE(lifecycle::allocator_get_stats().pools_free <= 62);
   const std::uintptr_t a = arena_of(blocks.front());
   const std::uintptr_t c = arena_of(blocks.back());
   REQUIRE(c % region_size == 0);
   REQUIRE(c != a);
   CHECK(range_mapped(c + arena_size, arena_size));  // the never-used one
-  // A wholly free goes last in the usable list (more free pools than C): kept, as CPython
-  // keeps one wholly free arena.
+  // A wholly free is the last usable arena: kept, as CPython keeps one.
   free_where(blocks, [&](void* p) { return arena_of(p) == a; });
   CHECK(range_mapped(a, arena_size));
   // C wholly free, not last: unmapped, and with it its region's never-used arena and side tables.
@@ -734,14 +755,16 @@ TEST_CASE("a freed arena's share of its region's trace table is given back while
   const std::size_t region_size = lifecycle::allocator_get_stats().region_size;
   REQUIRE(region_size == 2 * arena_size);
   lifecycle::tracemalloc::start();
-  // A and B fill one region; C starts the next, so that A, once wholly free, is not the last
-  // usable arena (which is kept).
+  // A and B fill one region; C starts the next.
   std::vector<void*> blocks;
   while (lifecycle::allocator_get_stats().arenas_current < 3) {
     blocks.push_back(lifecycle::object_malloc(512));
   }
   const std::uintptr_t a = arena_of(blocks.front());
   REQUIRE(a % region_size == 0);
+  // C has one pool in use, so A, emptying, stays ahead of it and is unmapped (see the first
+  // huge-page test).
+  REQUIRE(lifecycle::allocator_get_stats().pools_free == 63);
   // The region's trace table follows its arenas: A's share first (4 bytes per 16), then B's.
   const std::uintptr_t share_a = a + region_size;
   const std::uintptr_t share_b = share_a + arena_size / 4;
@@ -762,4 +785,19 @@ TEST_CASE("a freed arena's share of its region's trace table is given back while
   lifecycle::tracemalloc::stop();
   for (void* p : blocks) lifecycle::object_free(p);
   lifecycle::allocator_release();
+}
+
+TEST_CASE("arenas of a huge page or more are each advised as huge pages") {
+  const std::size_t huge_page = expected_huge_page_size();
+  for (const std::size_t arena_size : {std::size_t{2} << 20, std::size_t{4} << 20}) {
+    INFO("arena_size " << arena_size);
+    fresh_allocator(allocator_config{.arena_size = arena_size, .pool_size = std::size_t{16} << 10});
+    void* block = lifecycle::object_malloc(64);
+    const std::uintptr_t arena = arena_of(block);
+    CHECK(lifecycle::allocator_get_stats().region_size == arena_size);  // one arena per region
+    const long eligible = smaps_field(arena, "THPeligible:");
+    if (huge_page != 0 && eligible != -1) CHECK(eligible == 1);
+    lifecycle::object_free(block);
+  }
+  fresh_allocator();
 }

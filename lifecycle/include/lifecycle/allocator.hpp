@@ -45,8 +45,10 @@ struct allocator_config {
   std::size_t pool_size = std::size_t{16} << 10;
   // Differs from CPython: map arenas in transparent huge pages where the OS offers them (Linux
   // with THP "always" or "madvise", 2 MiB pages): two 1 MiB arenas share one. Arenas are still
-  // unmapped one by one when wholly free. Much cheaper to fault in and to give back; a region's
-  // first touch makes the whole huge page resident. No effect on macOS.
+  // unmapped one by one when wholly free. Much cheaper for the kernel to fault in and to unmap
+  // (the memory of an arena unmapped while the other half of its huge page lives goes back when
+  // the kernel splits the page); a first touch makes the whole huge page resident. No effect on
+  // macOS.
   bool huge_pages = true;
 
   static constexpr allocator_config preset(allocator_preset which) noexcept {
