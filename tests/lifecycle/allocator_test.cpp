@@ -43,6 +43,19 @@ std::uintptr_t pool_of(const void* p) {
          ~(std::uintptr_t{lifecycle::allocator_current_config().pool_size} - 1);
 }
 
+// Allocates 512-byte blocks into `blocks` until `count` arenas are mapped; returns the arenas
+// the blocks are in, in the order the blocks came.
+std::vector<std::uintptr_t> fill_arenas(std::size_t count, std::vector<void*>& blocks) {
+  while (lifecycle::allocator_get_stats().arenas_current < count) {
+    blocks.push_back(lifecycle::object_malloc(512));
+  }
+  std::vector<std::uintptr_t> arenas;
+  for (void* b : blocks) {
+    if (arenas.empty() || arenas.back() != arena_of(b)) arenas.push_back(arena_of(b));
+  }
+  return arenas;
+}
+
 // Whether any byte of [start, start + size) is mapped in this process: /proc/self/maps where it
 // exists (Linux), else msync, which fails with ENOMEM on unmapped pages (POSIX).
 bool range_mapped(std::uintptr_t start, std::size_t size) {
@@ -229,13 +242,7 @@ TEST_CASE("usable arenas are used fullest first, and a wholly free arena is unma
   const std::size_t arena_size = lifecycle::allocator_current_config().arena_size;
   // Fill arenas with 512-byte blocks until a third arena appears.
   std::vector<void*> blocks;
-  while (lifecycle::allocator_get_stats().arenas_current < 3) {
-    blocks.push_back(lifecycle::object_malloc(512));
-  }
-  std::vector<std::uintptr_t> arenas;
-  for (void* b : blocks) {
-    if (arenas.empty() || arenas.back() != arena_of(b)) arenas.push_back(arena_of(b));
-  }
+  const std::vector<std::uintptr_t> arenas = fill_arenas(3, blocks);
   REQUIRE(arenas.size() == 3);
   const std::uintptr_t a = arenas[0], b = arenas[1], c = arenas[2];
   for (std::uintptr_t arena : arenas) CHECK(range_mapped(arena, arena_size));
@@ -602,13 +609,7 @@ TEST_CASE("arenas share a transparent huge page where the OS offers them, and ea
 
   // Three arenas: A and B fill one region, in address order; C starts the next one.
   std::vector<void*> blocks;
-  while (lifecycle::allocator_get_stats().arenas_current < 3) {
-    blocks.push_back(lifecycle::object_malloc(512));
-  }
-  std::vector<std::uintptr_t> arenas;
-  for (void* b : blocks) {
-    if (arenas.empty() || arenas.back() != arena_of(b)) arenas.push_back(arena_of(b));
-  }
+  const std::vector<std::uintptr_t> arenas = fill_arenas(3, blocks);
   REQUIRE(arenas.size() == 3);
   const std::uintptr_t a = arenas[0], b = arenas[1], c = arenas[2];
   // C has one pool in use (the thread cache's refill took 16 blocks, a pool holds 31): as A
@@ -690,9 +691,7 @@ TEST_CASE("a region whose arenas are all freed gives back its never-used ones to
     const std::size_t region_size = lifecycle::allocator_get_stats().region_size;
     REQUIRE(region_size == std::size_t{2} << 20);
     std::vector<void*> blocks;
-    while (lifecycle::allocator_get_stats().arenas_current < 2) {
-      blocks.push_back(lifecycle::object_malloc(512));
-    }
+    fill_arenas(2, blocks);
     const std::uintptr_t region = arena_of(blocks.front());
     REQUIRE(region % region_size == 0);
     std::set<std::uintptr_t> live_arenas;
@@ -712,9 +711,7 @@ TEST_CASE("a region whose arenas are all freed gives back its never-used ones to
   const std::size_t region_size = lifecycle::allocator_get_stats().region_size;
   const std::size_t side_tables = region_size / 4 + 4096;
   std::vector<void*> blocks;
-  while (lifecycle::allocator_get_stats().arenas_current < 3) {
-    blocks.push_back(lifecycle::object_malloc(512));
-  }
+  fill_arenas(3, blocks);
   for (int i = 0; i < 12 * 31; ++i) blocks.push_back(lifecycle::object_malloc(512));
   REQUIRE(lifecycle::allocator_get_stats().arenas_current == 3);
   // C has at least two pools in use: A, emptying, overtakes it in the usable list (fewest free
@@ -735,9 +732,7 @@ TEST_CASE("a region whose arenas are all freed gives back its never-used ones to
   CHECK(stats.arenas_current == 2);
   CHECK(stats.arenas_reclaimed == 1);
   // The next arena starts a new region.
-  while (lifecycle::allocator_get_stats().arenas_current < 3) {
-    blocks.push_back(lifecycle::object_malloc(512));
-  }
+  fill_arenas(3, blocks);
   CHECK(lifecycle::allocator_get_stats().arenas_allocated_total == 4);
   free_where(blocks, [](void*) { return true; });
   lifecycle::allocator_release();
@@ -757,9 +752,7 @@ TEST_CASE("a freed arena's share of its region's trace table is given back while
   lifecycle::tracemalloc::start();
   // A and B fill one region; C starts the next.
   std::vector<void*> blocks;
-  while (lifecycle::allocator_get_stats().arenas_current < 3) {
-    blocks.push_back(lifecycle::object_malloc(512));
-  }
+  fill_arenas(3, blocks);
   const std::uintptr_t a = arena_of(blocks.front());
   REQUIRE(a % region_size == 0);
   // C has one pool in use, so A, emptying, stays ahead of it and is unmapped (see the first
