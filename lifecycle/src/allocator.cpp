@@ -142,10 +142,10 @@ struct allocator_state {
   std::size_t arena_size;
   std::size_t pool_size;
   std::uint32_t pools_per_arena;
-  bool huge_pages;          // the configuration asked for them
-  std::size_t huge_page;    // the huge page size arenas are advised with; 0: none
-  std::size_t page_size;    // the OS's base page size
-  std::size_t region_size;  // arena_size, or the huge page holding several arenas
+  bool huge_pages;              // the configuration asked for them
+  std::size_t huge_page_size;   // the huge pages arenas are advised with; 0: none
+  std::size_t page_size;        // the OS's base page size
+  std::size_t region_size;      // arena_size, or the huge page holding several arenas
   // The tracer was started at least once (discard_trace_slots ran): side tables may have been
   // written.
   bool trace_tables_used;
@@ -312,7 +312,7 @@ void validate(const allocator_config& config) {
 
 // The huge page size to advise arenas with: 0 when the configuration does not ask for them or
 // the OS offers none small enough.
-std::size_t huge_page_for(const allocator_config& config) noexcept {
+std::size_t huge_page_size_for(const allocator_config& config) noexcept {
   if (!config.huge_pages) return 0;
   const std::size_t huge_page = detail::transparent_huge_page_size();
   if (huge_page == 0 || huge_page > max_huge_page_size || (huge_page & (huge_page - 1)) != 0)
@@ -326,11 +326,11 @@ void configure(const allocator_config& config) noexcept {
   g_state.pool_size = config.pool_size;
   g_state.pools_per_arena = static_cast<std::uint32_t>(config.arena_size / config.pool_size);
   g_state.huge_pages = config.huge_pages;
-  g_state.huge_page = huge_page_for(config);
+  g_state.huge_page_size = huge_page_size_for(config);
   g_state.page_size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   // A region is one huge page of arenas, or one arena (which, if it is a huge page or more, is
   // a whole number of them: both are powers of two).
-  g_state.region_size = std::max(config.arena_size, g_state.huge_page);
+  g_state.region_size = std::max(config.arena_size, g_state.huge_page_size);
   g_state.spare_next = g_state.spare_end = 0;
   g_pool_shift.store(static_cast<unsigned>(__builtin_ctzll(config.pool_size)),
                      std::memory_order_relaxed);
@@ -382,7 +382,7 @@ std::uintptr_t take_arena_memory() noexcept {
     void* region = map_aligned(g_state.region_size + region_side_table_bytes(),
                                g_state.region_size);
     if (region == nullptr) return 0;
-    if (g_state.huge_page != 0) detail::advise_huge_pages(region, g_state.region_size);
+    if (g_state.huge_page_size != 0) detail::advise_huge_pages(region, g_state.region_size);
     g_state.spare_next = reinterpret_cast<std::uintptr_t>(region);
     g_state.spare_end = g_state.spare_next + g_state.region_size;
   }
