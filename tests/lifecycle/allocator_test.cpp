@@ -104,6 +104,20 @@ std::size_t expected_huge_page_size() {
   return size;
 }
 
+// Where there are no huge pages a region is one arena, which the tests of regions check before
+// they stop: false then.
+bool regions_hold_several_arenas() {
+  if (expected_huge_page_size() != 0) return true;
+  fresh_allocator();
+  CHECK(lifecycle::allocator_get_stats().region_size ==
+        lifecycle::allocator_current_config().arena_size);
+  return false;
+}
+
+// The bytes after a region that are its side tables, as allocator.cpp lays them out: the trace
+// table (4 bytes per 16), then the class map (one 4 KiB page for 2 MiB of 16 KiB or 4 KiB pools).
+std::size_t side_table_bytes(std::size_t region_size) { return region_size / 4 + 4096; }
+
 // The value of `field` (e.g. "THPeligible:") in /proc/self/smaps for the mapping holding
 // `address`; -1 when there is none.
 long smaps_field(std::uintptr_t address, const std::string& field) {
@@ -602,9 +616,7 @@ TEST_CASE("arenas share a transparent huge page where the OS offers them, and ea
   REQUIRE(region_size == std::max(arena_size, huge_page));
   const std::size_t arenas_per_region = region_size / arena_size;
   REQUIRE(arenas_per_region == 2);  // 1 MiB arenas, 2 MiB pages (x86-64, arm64 with 4 KiB pages)
-  // The region's mapping: its arenas, then the trace table (4 bytes per 16) and the class map
-  // (one page here), as allocator.cpp lays it out.
-  const std::size_t side_tables = region_size / 4 + 4096;
+  const std::size_t side_tables = side_table_bytes(region_size);
   auto region_of = [&](std::uintptr_t arena) { return arena & ~(std::uintptr_t{region_size} - 1); };
 
   // Three arenas: A and B fill one region, in address order; C starts the next one.
@@ -664,12 +676,7 @@ TEST_CASE("arenas share a transparent huge page where the OS offers them, and ea
 }
 
 TEST_CASE("a region whose arenas are all freed gives back its never-used ones too") {
-  if (expected_huge_page_size() == 0) {
-    fresh_allocator();
-    CHECK(lifecycle::allocator_get_stats().region_size ==
-          lifecycle::allocator_current_config().arena_size);
-    return;
-  }
+  if (!regions_hold_several_arenas()) return;
   auto count_live = [](const std::vector<void*>& blocks) {
     return static_cast<std::size_t>(
         std::count_if(blocks.begin(), blocks.end(), [](void* p) { return p != nullptr; }));
@@ -702,14 +709,14 @@ TEST_CASE("a region whose arenas are all freed gives back its never-used ones to
     const auto report = lifecycle::allocator_release();
     CHECK(report.arenas_unmapped == 2);  // the second is kept: the last usable arena
     CHECK(report.blocks_in_use == count_live(blocks));
-    CHECK_FALSE(range_mapped(region, region_size + region_size / 4 + 4096));
+    CHECK_FALSE(range_mapped(region, region_size + side_table_bytes(region_size)));
   }
   // Default arenas (1 MiB), two to a region. A and B fill the first region; C, with a dozen pools
   // in use, starts the second, whose other arena is never used.
   fresh_allocator();
   const std::size_t arena_size = lifecycle::allocator_current_config().arena_size;
   const std::size_t region_size = lifecycle::allocator_get_stats().region_size;
-  const std::size_t side_tables = region_size / 4 + 4096;
+  const std::size_t side_tables = side_table_bytes(region_size);
   std::vector<void*> blocks;
   fill_arenas(3, blocks);
   for (int i = 0; i < 12 * 31; ++i) blocks.push_back(lifecycle::object_malloc(512));
@@ -739,12 +746,7 @@ TEST_CASE("a region whose arenas are all freed gives back its never-used ones to
 }
 
 TEST_CASE("a freed arena's share of its region's trace table is given back while tracing") {
-  if (expected_huge_page_size() == 0) {
-    fresh_allocator();
-    CHECK(lifecycle::allocator_get_stats().region_size ==
-          lifecycle::allocator_current_config().arena_size);
-    return;  // one arena per region: its table goes with it
-  }
+  if (!regions_hold_several_arenas()) return;  // one arena per region: its table goes with it
   fresh_allocator();
   const std::size_t arena_size = lifecycle::allocator_current_config().arena_size;
   const std::size_t region_size = lifecycle::allocator_get_stats().region_size;
