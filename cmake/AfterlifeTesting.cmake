@@ -1,6 +1,7 @@
-# One registration function for unit tests: tests/<component>/<feature>_test.cpp becomes the
-# executable <component>_<feature>_test, whose Catch2 test cases are discovered into CTest as
-# <component>::<feature>::<test case name>.
+# One registration function for unit tests: tests/<component>/[<DIR>/]<feature>_test.cpp becomes
+# the executable <component>_<feature>_test, whose Catch2 test cases are discovered into CTest as
+# <component>::<feature>::<test case name>. DIR is the layer folder that mirrors the source tree
+# (tests/lifecycle/gc/gc_test.cpp tests lifecycle/src/gc/); it is not part of the names.
 include(Catch)
 
 if(Catch2_VERSION VERSION_GREATER_EQUAL 3)
@@ -15,17 +16,21 @@ target_compile_definitions(afterlife_catch_main INTERFACE
 target_include_directories(afterlife_catch_main INTERFACE ${PROJECT_SOURCE_DIR}/tests/support)
 
 function(afterlife_add_unit_test component feature)
-  cmake_parse_arguments(arg "" "" "LIBRARIES" ${ARGN})
+  cmake_parse_arguments(arg "" "DIR" "LIBRARIES" ${ARGN})
   set(target ${component}_${feature}_test)
+  set(source ${feature}_test.cpp)
+  if(arg_DIR)
+    set(source ${arg_DIR}/${source})
+  endif()
   # CTest keeps test names in CMake lists: a ';' in a Catch2 test name would split it into two
   # tests that each match nothing. Refuse such names here (a name split over several string
   # literals escapes this check, but then --warn NoTests below fails both halves).
-  file(READ ${CMAKE_CURRENT_SOURCE_DIR}/${feature}_test.cpp source)
-  if(source MATCHES "TEST_CASE\\([ \t\r\n]*\"[^\"]*;[^\"]*\"")
-    message(FATAL_ERROR "${feature}_test.cpp: a TEST_CASE name contains ';' (${CMAKE_MATCH_0}), "
+  file(READ ${CMAKE_CURRENT_SOURCE_DIR}/${source} source_text)
+  if(source_text MATCHES "TEST_CASE\\([ \t\r\n]*\"[^\"]*;[^\"]*\"")
+    message(FATAL_ERROR "${source}: a TEST_CASE name contains ';' (${CMAKE_MATCH_0}), "
                         "which CTest would split in two; use ',' instead")
   endif()
-  add_executable(${target} ${feature}_test.cpp)
+  add_executable(${target} ${source})
   target_link_libraries(${target} PRIVATE afterlife_catch_main afterlife_build_settings
                                           ${arg_LIBRARIES})
   catch_discover_tests(${target}
