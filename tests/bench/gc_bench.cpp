@@ -10,6 +10,7 @@
 //   off (allocator_config::huge_pages), to show what they are worth: CPython's arenas have
 //   small pages.
 // Timing covers the collection only (building the graph is excluded), destruction included.
+#include "gc/gc_shutdown.hpp"
 #include "lifecycle/allocator.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/types.hpp"

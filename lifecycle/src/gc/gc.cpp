@@ -2,7 +2,7 @@
 // its helpers). Differences are marked "Differs from CPython" and listed in lifecycle/README.md.
 #include "lifecycle/gc.hpp"
 
-#include "gc_internal.hpp"
+#include "gc/gc_internal.hpp"
 #include "lifecycle/allocator.hpp"
 #include "lifecycle/unraisable.hpp"
 #include "lifecycle/weakref.hpp"

@@ -2,6 +2,7 @@
 // gc.cpp: the global state, the header bits, the intrusive list operations.
 #pragma once
 
+#include "gc/gc_shutdown.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/object.hpp"
 

@@ -49,8 +49,9 @@
 
 #include <fmt/format.h>
 
-#include "huge_pages.hpp"
+#include "memory/huge_pages.hpp"
 #include "lifecycle/tracemalloc.hpp"
+#include "trace/tracer_hooks.hpp"
 
 namespace lifecycle {
 

@@ -8,7 +8,7 @@
 // - prctl(PR_SET_THP_DISABLE), inherited by children, turns THP off for a whole process.
 // - hpage_pmd_size holds the size of the huge pages a page table entry maps, in bytes (2 MiB on
 //   x86-64 and on arm64 with 4 KiB pages).
-#include "huge_pages.hpp"
+#include "memory/huge_pages.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>

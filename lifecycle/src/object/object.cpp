@@ -2,7 +2,7 @@
 // subtype_dealloc + PyObject_CallFinalizerFromDealloc + PyObject_ClearWeakRefs order).
 #include "lifecycle/object.hpp"
 
-#include "gc_internal.hpp"
+#include "gc/gc_internal.hpp"
 #include "lifecycle/allocator.hpp"
 #include "lifecycle/unraisable.hpp"
 #include "lifecycle/weakref.hpp"

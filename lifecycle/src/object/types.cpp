@@ -1,7 +1,7 @@
 // Built-in types: None, int, str, list, dict, classes and instances.
 #include "lifecycle/types.hpp"
 
-#include "gc_internal.hpp"
+#include "gc/gc_internal.hpp"
 #include "lifecycle/allocator.hpp"
 
 #include <fmt/format.h>

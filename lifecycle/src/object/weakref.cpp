@@ -4,7 +4,7 @@
 // tp_weaklistoffset instead; we keep the header at 40 bytes).
 #include "lifecycle/weakref.hpp"
 
-#include "gc_internal.hpp"
+#include "gc/gc_internal.hpp"
 #include "lifecycle/unraisable.hpp"
 
 #include <fmt/format.h>

@@ -14,7 +14,7 @@
 #include <system_error>
 #include <vector>
 
-#include "resources_detail.hpp"
+#include "resources/resources_detail.hpp"
 
 #ifndef AFTERLIFE_RESOURCE_TRACKER_PATH
 #error \

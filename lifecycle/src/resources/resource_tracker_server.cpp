@@ -15,7 +15,7 @@
 #include <system_error>
 
 #include "lifecycle/resource_tracker.hpp"
-#include "resources_detail.hpp"
+#include "resources/resources_detail.hpp"
 
 namespace lifecycle::resource_tracker {
 

@@ -15,7 +15,7 @@
 
 #include "lifecycle/resource_tracker.hpp"
 #include "lifecycle/warnings.hpp"
-#include "resources_detail.hpp"
+#include "resources/resources_detail.hpp"
 
 namespace lifecycle {
 

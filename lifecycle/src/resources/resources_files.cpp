@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "lifecycle/resources.hpp"
-#include "resources_detail.hpp"
+#include "resources/resources_detail.hpp"
 
 namespace lifecycle {
 

@@ -15,7 +15,7 @@
 #include <stdexcept>
 
 #include "lifecycle/resources.hpp"
-#include "resources_detail.hpp"
+#include "resources/resources_detail.hpp"
 
 namespace lifecycle {
 

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "runtime_internal.hpp"
+#include "runtime/runtime_internal.hpp"
 
 namespace lifecycle {
 

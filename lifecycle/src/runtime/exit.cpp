@@ -18,8 +18,8 @@
 #include "lifecycle/runtime.hpp"
 #include "lifecycle/threads.hpp"
 #include "lifecycle/unraisable.hpp"
-#include "runtime_internal.hpp"
-#include "signals.hpp"
+#include "runtime/runtime_internal.hpp"
+#include "runtime/signals.hpp"
 
 namespace lifecycle {
 

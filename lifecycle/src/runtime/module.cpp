@@ -9,7 +9,8 @@
 #include "lifecycle/gc.hpp"
 #include "lifecycle/unraisable.hpp"
 #include "lifecycle/weakref.hpp"
-#include "runtime_internal.hpp"
+#include "gc/gc_shutdown.hpp"
+#include "runtime/runtime_internal.hpp"
 
 namespace lifecycle {
 

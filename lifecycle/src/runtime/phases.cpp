@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "runtime_internal.hpp"
+#include "runtime/runtime_internal.hpp"
 
 namespace lifecycle {
 

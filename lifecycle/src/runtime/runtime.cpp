@@ -29,8 +29,9 @@
 #include "lifecycle/tracemalloc.hpp"
 #include "lifecycle/unraisable.hpp"
 #include "lifecycle/warnings.hpp"
-#include "runtime_internal.hpp"
-#include "signals.hpp"
+#include "gc/gc_shutdown.hpp"
+#include "runtime/runtime_internal.hpp"
+#include "runtime/signals.hpp"
 
 namespace lifecycle {
 
@@ -141,22 +142,14 @@ void finalize_modules() noexcept {
   detail::finalize_modules();
 }
 
-// _PyGC_DumpShutdownStats: nothing under SAVEALL (garbage is expected then); the list itself
-// with DEBUG_UNCOLLECTABLE; otherwise a hint how to get it.
+// _PyGC_DumpShutdownStats, in the collector's words (gc/gc_shutdown.hpp): nothing under SAVEALL
+// (garbage is expected then); the list itself with DEBUG_UNCOLLECTABLE; otherwise a hint how to
+// get it.
 void report_uncollectable_garbage() noexcept {
   try {
-    unsigned debug = gc::get_debug();
-    auto garbage = gc::garbage();
-    if ((debug & gc::debug_saveall) != 0 || garbage->size() == 0) return;
-    if ((debug & gc::debug_uncollectable) != 0) {
+    if (auto report = gc::detail::shutdown_garbage_report_text()) {
       warn(warning_category::resource_warning,
-           fmt::format("gc: {} uncollectable objects at shutdown\n      {}", garbage->size(),
-                       repr(garbage.get())));
-    } else {
-      warn(warning_category::resource_warning,
-           fmt::format("gc: {} uncollectable objects at shutdown; use "
-                       "gc.set_debug(gc.DEBUG_UNCOLLECTABLE) to list them",
-                       garbage->size()));
+           report->listing.empty() ? report->warning : report->warning + "\n" + report->listing);
     }
   } catch (...) {
     write_unraisable(std::current_exception(), nullptr);

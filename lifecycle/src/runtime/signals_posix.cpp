@@ -9,7 +9,7 @@
 #include <csignal>
 #include <system_error>
 
-#include "signals.hpp"
+#include "runtime/signals.hpp"
 
 namespace lifecycle::detail {
 

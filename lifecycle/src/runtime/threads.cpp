@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "lifecycle/exit.hpp"
-#include "runtime_internal.hpp"
-#include "signals.hpp"
+#include "runtime/runtime_internal.hpp"
+#include "runtime/signals.hpp"
 
 namespace lifecycle {
 

@@ -9,6 +9,7 @@
 // per-thread direct-mapped cache resolves (context, site) to its node, and byte counts are
 // batched per thread.
 #include "lifecycle/tracemalloc.hpp"
+#include "trace/tracer_hooks.hpp"
 
 #include <fnmatch.h>
 #include <pthread.h>

@@ -2,6 +2,7 @@
 // collector in its default configuration.
 #pragma once
 
+#include "gc/gc_shutdown.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/types.hpp"
 

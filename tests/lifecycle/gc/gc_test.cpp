@@ -1,7 +1,8 @@
 // The cycle collector against CPython 3.11's observable behaviour (gc module semantics).
 // Counts: an instance is two gc objects (the instance and its __dict__), a list is one.
 #include "catch.hpp"
-#include "fresh_gc.hpp"
+#include "gc/fresh_gc.hpp"
+#include "gc/gc_shutdown.hpp"
 #include "lifecycle/allocator.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/types.hpp"

@@ -1,6 +1,7 @@
 // Objects, handles, built-in types, user types and refcount death.
 #include "catch.hpp"
-#include "fresh_gc.hpp"
+#include "gc/fresh_gc.hpp"
+#include "gc/gc_shutdown.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/types.hpp"
 #include "lifecycle/unraisable.hpp"

@@ -1,6 +1,6 @@
 // Weak references at refcount death (the collector's side is in gc_test.cpp).
 #include "catch.hpp"
-#include "fresh_gc.hpp"
+#include "gc/fresh_gc.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/types.hpp"
 #include "lifecycle/unraisable.hpp"

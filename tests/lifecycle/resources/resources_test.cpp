@@ -8,7 +8,7 @@
 
 #include "catch.hpp"
 #include "lifecycle/warnings.hpp"
-#include "resource_test_support.hpp"
+#include "resources/resource_test_support.hpp"
 
 using namespace resource_test;
 using afterlife_test::child_result;
