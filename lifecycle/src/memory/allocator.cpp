@@ -49,6 +49,7 @@
 
 #include <fmt/format.h>
 
+#include "common/pthread_guard.hpp"
 #include "memory/huge_pages.hpp"
 #include "lifecycle/tracemalloc.hpp"
 #include "trace/tracer_hooks.hpp"
@@ -194,12 +195,8 @@ constexpr std::array<std::uint32_t, size_class_count> make_capacities() {
 }
 constexpr std::array<std::uint32_t, size_class_count> g_capacity = make_capacities();
 
-class lock_guard {
- public:
-  lock_guard() noexcept { pthread_mutex_lock(&g_lock); }
-  ~lock_guard() { pthread_mutex_unlock(&g_lock); }
-  lock_guard(const lock_guard&) = delete;
-  lock_guard& operator=(const lock_guard&) = delete;
+struct lock_guard : detail::pthread_guard {
+  lock_guard() noexcept : pthread_guard(g_lock) {}
 };
 
 std::uint32_t load_count(const std::uint32_t& count) noexcept {
@@ -1047,62 +1044,91 @@ void debug_malloc_stats(std::ostream& out) {
                 pools_used * pool_header_size + quantization);
 }
 
-release_report allocator_release(std::size_t max_listed) noexcept {
-  release_report report;
-  struct pending_leak {
-    const void* address;
-    std::size_t block_size;
-    std::uint32_t slot;
-  };
-  std::vector<pending_leak> pending;
-  {
-    lock_guard lock;
-    if (!g_state.initialized) {
-      report.blocks_in_use = g_large_in_use.load(std::memory_order_relaxed);
-      return report;
-    }
-    // Cached blocks are free: return them first so that what stays taken is exactly the leaks.
-    for (thread_cache* tc = g_state.caches; tc != nullptr; tc = tc->next_registered) {
-      flush_cache(tc);
-    }
-    for (std::size_t c = 0; c < size_class_count; ++c) {
-      report.small_blocks_in_use += g_state.class_blocks_out[c];
-    }
-    report.blocks_in_use =
-        report.small_blocks_in_use + g_large_in_use.load(std::memory_order_relaxed);
-    // Walk the used pools of every arena for blocks still taken: a block is free when it is on
-    // its pool's free list or beyond nextoffset.
-    try {
-      for (arena_chunk* chunk = g_state.chunks; chunk != nullptr; chunk = chunk->next) {
-        for (std::size_t i = 0; i < chunk->count; ++i) {
-          const arena_object& ao = chunk->objects[i];
-          if (ao.address == 0) continue;
-          for (char* p = reinterpret_cast<char*>(ao.address); p < ao.pool_address;
-               p += g_state.pool_size) {
-            const auto* pool = reinterpret_cast<const pool_header*>(p);
-            if (pool->ref_count == 0) continue;
-            const std::size_t block_size = size_class_block_size(pool->size_class);
-            std::vector<bool> is_free((g_state.pool_size + 15) / 16, false);
-            for (const block* f = pool->freeblock; f != nullptr; f = f->next) {
-              is_free[(reinterpret_cast<const char*>(f) - p) / 16] = true;
-            }
-            for (std::size_t off = pool_header_size; off < pool->nextoffset; off += block_size) {
-              if (is_free[off / 16]) continue;
-              if (pending.size() == max_listed) {
-                report.leaks_truncated = true;
-                break;
-              }
-              const std::uint32_t slot = *slot_of(p + off);
-              pending.push_back({p + off, block_size, slot});
-            }
-          }
-        }
-      }
-    } catch (const std::bad_alloc&) {
-      report.leaks_truncated = true;
+namespace {
+
+// Every live arena, under g_lock (the chunks hold the arena objects; a free object has address 0).
+template <class Visit>
+void for_each_live_arena(Visit&& visit) {
+  for (arena_chunk* chunk = g_state.chunks; chunk != nullptr; chunk = chunk->next) {
+    for (std::size_t i = 0; i < chunk->count; ++i) {
+      arena_object& ao = chunk->objects[i];
+      if (ao.address != 0) visit(ao);
     }
   }
-  // Resolve sites outside g_lock: the tracer takes its own lock, which is ordered before ours.
+}
+
+// Every used pool of a live arena, under g_lock, with its index in the arena and its blocks'
+// size (a used pool's size class is stable under g_lock).
+template <class Visit>
+void for_each_used_pool(const arena_object& ao, Visit&& visit) {
+  std::size_t pool_index = 0;
+  for (char* p = reinterpret_cast<char*>(ao.address); p < ao.pool_address;
+       p += g_state.pool_size, ++pool_index) {
+    const auto* pool = reinterpret_cast<const pool_header*>(p);
+    if (pool->ref_count == 0) continue;
+    visit(p, *pool, pool_index, size_class_block_size(pool->size_class));
+  }
+}
+
+struct pending_leak {
+  const void* address;
+  std::size_t block_size;
+  std::uint32_t slot;
+};
+
+// The blocks still taken in one used pool, appended to `pending` (at most max_listed in all): a
+// block is free when it is on its pool's free list or beyond nextoffset. False once full.
+bool collect_taken_blocks(char* p, const pool_header& pool, std::size_t block_size,
+                          std::size_t max_listed, std::vector<pending_leak>& pending) {
+  std::vector<bool> is_free((g_state.pool_size + 15) / 16, false);
+  for (const block* f = pool.freeblock; f != nullptr; f = f->next) {
+    is_free[(reinterpret_cast<const char*>(f) - p) / 16] = true;
+  }
+  for (std::size_t off = pool_header_size; off < pool.nextoffset; off += block_size) {
+    if (is_free[off / 16]) continue;
+    if (pending.size() == max_listed) return false;
+    pending.push_back({p + off, block_size, *slot_of(p + off)});
+  }
+  return true;
+}
+
+// Step 1, under g_lock: counts the blocks in use and lists the leaked small blocks with their
+// trace slots. False when the allocator was never initialised (nothing else to release).
+bool list_leaks(std::size_t max_listed, release_report& report,
+                std::vector<pending_leak>& pending) noexcept {
+  lock_guard lock;
+  if (!g_state.initialized) {
+    report.blocks_in_use = g_large_in_use.load(std::memory_order_relaxed);
+    return false;
+  }
+  // Cached blocks are free: return them first so that what stays taken is exactly the leaks.
+  for (thread_cache* tc = g_state.caches; tc != nullptr; tc = tc->next_registered) {
+    flush_cache(tc);
+  }
+  for (std::size_t c = 0; c < size_class_count; ++c) {
+    report.small_blocks_in_use += g_state.class_blocks_out[c];
+  }
+  report.blocks_in_use =
+      report.small_blocks_in_use + g_large_in_use.load(std::memory_order_relaxed);
+  try {
+    for_each_live_arena([&](const arena_object& ao) {
+      for_each_used_pool(ao, [&](char* p, const pool_header& pool, std::size_t,
+                                 std::size_t block_size) {
+        if (!report.leaks_truncated &&
+            !collect_taken_blocks(p, pool, block_size, max_listed, pending)) {
+          report.leaks_truncated = true;
+        }
+      });
+    });
+  } catch (const std::bad_alloc&) {
+    report.leaks_truncated = true;
+  }
+  return true;
+}
+
+// Step 2, outside g_lock (the tracer takes its own lock, which is ordered before ours): each
+// leak's requested size and allocation site from its trace slot.
+void name_leak_sites(const std::vector<pending_leak>& pending, release_report& report) noexcept {
   try {
     report.leaks.reserve(pending.size());
     for (const pending_leak& leak : pending) {
@@ -1116,7 +1142,11 @@ release_report allocator_release(std::size_t max_listed) noexcept {
   } catch (const std::bad_alloc&) {
     report.leaks_truncated = true;
   }
-  tracemalloc::detail::on_allocator_release();
+}
+
+// Step 3, under g_lock: idle caches freed, every arena and chunk unmapped, the state back to
+// uninitialised (the pthread key and the registered caches survive).
+void unmap_everything(release_report& report) noexcept {
   lock_guard lock;
   for (thread_cache* tc = g_state.caches; tc != nullptr; tc = tc->next_registered) {
     flush_cache(tc);
@@ -1132,21 +1162,16 @@ release_report allocator_release(std::size_t max_listed) noexcept {
       link = &tc->next_registered;
     }
   }
-  for (arena_chunk* chunk = g_state.chunks; chunk != nullptr; chunk = chunk->next) {
-    for (std::size_t i = 0; i < chunk->count; ++i) {
-      arena_object& ao = chunk->objects[i];
-      if (ao.address == 0) continue;
-      unmap_arena(ao);
-      ++report.arenas_unmapped;
-    }
-  }
+  for_each_live_arena([&](arena_object& ao) {
+    unmap_arena(ao);
+    ++report.arenas_unmapped;
+  });
   for (arena_chunk* chunk = g_state.chunks; chunk != nullptr;) {
     arena_chunk* next = chunk->next;
     unmap_pages(chunk, std::size_t{64} << 10);
     chunk = next;
   }
   radix_free_all();
-  // Back to the uninitialised state; the pthread key and the registered caches survive.
   const bool key_created = g_state.thread_key_created;
   const pthread_key_t key = g_state.thread_key;
   thread_cache* caches = g_state.caches;
@@ -1154,6 +1179,17 @@ release_report allocator_release(std::size_t max_listed) noexcept {
   g_state.thread_key_created = key_created;
   g_state.thread_key = key;
   g_state.caches = caches;
+}
+
+}  // namespace
+
+release_report allocator_release(std::size_t max_listed) noexcept {
+  release_report report;
+  std::vector<pending_leak> pending;
+  if (!list_leaks(max_listed, report, pending)) return report;
+  name_leak_sites(pending, report);
+  tracemalloc::detail::on_allocator_release();
+  unmap_everything(report);
   return report;
 }
 
@@ -1170,42 +1206,30 @@ std::uint32_t* find_trace_slot(const void* address) noexcept {
 void discard_trace_slots() noexcept {
   lock_guard lock;
   g_state.trace_tables_used = true;  // every start() comes through here
-  for (arena_chunk* chunk = g_state.chunks; chunk != nullptr; chunk = chunk->next) {
-    for (std::size_t i = 0; i < chunk->count; ++i) {
-      const arena_object& ao = chunk->objects[i];
-      if (ao.address == 0) continue;
-      discard_pages(reinterpret_cast<void*>(arena_trace_table(ao.address)),
-                    trace_table_bytes(g_state.arena_size));
-    }
-  }
+  for_each_live_arena([](const arena_object& ao) {
+    discard_pages(reinterpret_cast<void*>(arena_trace_table(ao.address)),
+                  trace_table_bytes(g_state.arena_size));
+  });
 }
 
 void for_each_trace_slot(void (*visit)(void* context, const void* address, std::uint32_t slot,
                                        std::size_t block_size),
                          void* context) {
   lock_guard lock;
-  for (arena_chunk* chunk = g_state.chunks; chunk != nullptr; chunk = chunk->next) {
-    for (std::size_t i = 0; i < chunk->count; ++i) {
-      const arena_object& ao = chunk->objects[i];
-      if (ao.address == 0) continue;
-      const auto* table = reinterpret_cast<const std::uint32_t*>(arena_trace_table(ao.address));
-      // Pools in use have a stable size class under g_lock; slots of free pools are all zero.
-      std::size_t pool_index = 0;
-      for (char* p = reinterpret_cast<char*>(ao.address); p < ao.pool_address;
-           p += g_state.pool_size, ++pool_index) {
-        const auto* pool = reinterpret_cast<const pool_header*>(p);
-        if (pool->ref_count == 0) continue;
-        const std::size_t block_size = size_class_block_size(pool->size_class);
-        const std::uint32_t* slots = table + pool_index * (g_state.pool_size / 16);
-        for (std::size_t offset = pool_header_size; offset + block_size <= g_state.pool_size;
-             offset += block_size) {
-          const std::uint32_t slot = std::atomic_ref<const std::uint32_t>(slots[offset / 16])
-                                         .load(std::memory_order_relaxed);
-          if (slot != 0) visit(context, p + offset, slot, block_size);
-        }
+  for_each_live_arena([&](const arena_object& ao) {
+    const auto* table = reinterpret_cast<const std::uint32_t*>(arena_trace_table(ao.address));
+    // Slots of free pools are all zero.
+    for_each_used_pool(ao, [&](char* p, const pool_header&, std::size_t pool_index,
+                               std::size_t block_size) {
+      const std::uint32_t* slots = table + pool_index * (g_state.pool_size / 16);
+      for (std::size_t offset = pool_header_size; offset + block_size <= g_state.pool_size;
+           offset += block_size) {
+        const std::uint32_t slot = std::atomic_ref<const std::uint32_t>(slots[offset / 16])
+                                       .load(std::memory_order_relaxed);
+        if (slot != 0) visit(context, p + offset, slot, block_size);
       }
-    }
-  }
+    });
+  });
 }
 
 std::size_t trace_slot_bytes() noexcept {

@@ -14,6 +14,7 @@
 #include <system_error>
 #include <vector>
 
+#include "common/pthread_guard.hpp"
 #include "resources/resources_detail.hpp"
 
 #ifndef AFTERLIFE_RESOURCE_TRACKER_PATH
@@ -57,18 +58,16 @@ void unlock_state_after_fork() {
   if (!this_thread_holds_state) pthread_mutex_unlock(&state_mutex);
 }
 
+// The guard is a member, so the flag is set after the lock is taken and cleared before it goes.
 class state_lock {
  public:
-  state_lock() noexcept {
-    pthread_mutex_lock(&state_mutex);
-    this_thread_holds_state = true;
-  }
-  ~state_lock() {
-    this_thread_holds_state = false;
-    pthread_mutex_unlock(&state_mutex);
-  }
+  state_lock() noexcept { this_thread_holds_state = true; }
+  ~state_lock() { this_thread_holds_state = false; }
   state_lock(const state_lock&) = delete;
   state_lock& operator=(const state_lock&) = delete;
+
+ private:
+  detail::pthread_guard guard_{state_mutex};
 };
 
 tracker_state& state_locked() {

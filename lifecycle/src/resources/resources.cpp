@@ -15,6 +15,7 @@
 
 #include "lifecycle/resource_tracker.hpp"
 #include "lifecycle/warnings.hpp"
+#include "common/pthread_guard.hpp"
 #include "resources/resources_detail.hpp"
 
 namespace lifecycle {
@@ -75,12 +76,8 @@ constinit std::size_t open_list_size = 0;
 constinit std::atomic<bool> exit_hook_installed{false};
 constinit std::atomic<bool> finalize_at_exit{true};
 
-class list_lock {
- public:
-  list_lock() noexcept { pthread_mutex_lock(&open_list_mutex); }
-  ~list_lock() { pthread_mutex_unlock(&open_list_mutex); }
-  list_lock(const list_lock&) = delete;
-  list_lock& operator=(const list_lock&) = delete;
+struct list_lock : detail::pthread_guard {
+  list_lock() noexcept : pthread_guard(open_list_mutex) {}
 };
 
 void link_open(resource& r) noexcept {

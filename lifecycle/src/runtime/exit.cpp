@@ -54,15 +54,6 @@ std::string current_exception_type_name() {
 
 namespace detail {
 
-void write_stderr(std::string_view text) noexcept {
-  while (!text.empty()) {
-    ssize_t n = ::write(STDERR_FILENO, text.data(), text.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    text.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
 // The runtime frames open on this thread, oldest first, as traceback lines. For an exception
 // escaping main() the stack was never unwound, so they are the frames it was thrown through.
 std::string format_open_frames() {

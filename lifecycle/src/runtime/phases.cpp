@@ -2,13 +2,12 @@
 
 #include <afterlife/control_client.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
 #include <string_view>
 
+#include "common/env_flag.hpp"
 #include "runtime/runtime_internal.hpp"
 
 namespace lifecycle {
@@ -33,13 +32,7 @@ constinit std::size_t observer_count = 0;
 // else the process writes to stderr, and must not depend on stdio during teardown.
 void trace_observer(void*, phase p, phase_event e) noexcept {
   auto line = fmt::format("lifecycle: phase {} {}\n", phase_name(p), phase_event_name(e));
-  std::string_view rest = line;
-  while (!rest.empty()) {
-    ssize_t n = ::write(STDERR_FILENO, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
+  detail::write_stderr(line);
 }
 
 // The harness answers every phase message before we go on, so its record of the phases is
@@ -47,11 +40,6 @@ void trace_observer(void*, phase p, phase_event e) noexcept {
 void socket_observer(void*, phase p, phase_event e) noexcept {
   std::string name(phase_name(p));
   (void)afterlife_phase(name.c_str(), e == phase_event::begin ? 1 : 0);
-}
-
-bool env_flag(const char* name) {
-  const char* value = std::getenv(name);
-  return value != nullptr && value[0] != '\0' && std::string_view(value) != "0";
 }
 
 }  // namespace
@@ -87,7 +75,7 @@ bool remove_phase_observer(phase_observer observer, void* context) noexcept {
 namespace detail {
 
 void install_environment_observers() {
-  if (env_flag("LIFECYCLE_TRACE")) add_phase_observer(trace_observer, nullptr);
+  if (detail::env_flag("LIFECYCLE_TRACE")) add_phase_observer(trace_observer, nullptr);
   if (const char* socket = std::getenv("AFTERLIFE_SOCKET"); socket != nullptr && socket[0] != 0) {
     add_phase_observer(socket_observer, nullptr);
   }

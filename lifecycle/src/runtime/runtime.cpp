@@ -29,6 +29,7 @@
 #include "lifecycle/tracemalloc.hpp"
 #include "lifecycle/unraisable.hpp"
 #include "lifecycle/warnings.hpp"
+#include "common/env_flag.hpp"
 #include "gc/gc_shutdown.hpp"
 #include "runtime/runtime_internal.hpp"
 #include "runtime/signals.hpp"
@@ -55,11 +56,6 @@ constinit thread_local std::uint64_t main_of_cycle = 0;
 constinit std::atomic<bool> finalizing{false};  // from mark_finalizing to the end of the cycle
 constinit bool process_exit_hook_registered = false;
 constinit finalize_stats last_stats = {};
-
-bool env_flag(const char* name) noexcept {
-  const char* value = std::getenv(name);
-  return value != nullptr && value[0] != '\0' && std::string_view(value) != "0";
-}
 
 // Emits `begin` on entry and `end` on exit of one phase function.
 class phase_scope {
@@ -237,7 +233,7 @@ void release_allocator() noexcept {
   release_report report = allocator_release();
   state->leftovers.blocks_in_use = report.blocks_in_use;
   // -X showrefcount prints after the interpreter is gone, before the low-level functions.
-  if (env_flag("LIFECYCLE_SHOWREFCOUNT")) {
+  if (detail::env_flag("LIFECYCLE_SHOWREFCOUNT")) {
     detail::write_stderr(fmt::format("[{} refs, {} blocks]\n", state->leftovers.leftover_refs,
                                      report.blocks_in_use));
   }

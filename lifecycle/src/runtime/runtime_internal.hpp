@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/write_stderr.hpp"
 #include "lifecycle/phases.hpp"
 
 namespace lifecycle::detail {
@@ -34,9 +35,7 @@ void init_modules();               // sys, builtins, __main__
 void finalize_modules() noexcept;  // phase 6, steps (a)..(j) of CPython's finalize_modules
 void release_modules() noexcept;   // sys and builtins go (phase 7)
 
-// --- exit.cpp
-// stderr through write(2): ordered with the phase trace, independent of stdio state.
-void write_stderr(std::string_view text) noexcept;
+// --- exit.cpp (write_stderr is common/write_stderr.hpp's)
 // "Traceback (most recent call last):\n" ... "Type: message\n" for any exception.
 std::string format_traceback(const std::exception_ptr& error) noexcept;
 // Through lifecycle's unraisable hook: "Exception ignored in <where>\nType: message\n".

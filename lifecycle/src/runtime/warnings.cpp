@@ -1,11 +1,10 @@
 #include "lifecycle/warnings.hpp"
 
-#include <unistd.h>
-
 #include <atomic>
-#include <cerrno>
 #include <cstring>
 #include <string>
+
+#include "common/write_stderr.hpp"
 
 namespace lifecycle {
 
@@ -14,16 +13,6 @@ namespace {
 // The current sink. A plain atomic function pointer: constant-initialized, nothing to destroy,
 // so warnings still work while (and after) static destructors run.
 constinit std::atomic<warning_sink> current_sink{nullptr};
-
-void write_all(int fd, const char* data, std::size_t size) noexcept {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // stderr closed or broken: nothing better to do on an exit path
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-}
 
 }  // namespace
 
@@ -50,20 +39,20 @@ void write_warning_to_stderr(warning_category category, std::string_view text) n
     std::memcpy(line + name.size(), ": ", 2);
     std::memcpy(line + name.size() + 2, text.data(), text.size());
     line[needed - 1] = '\n';
-    write_all(STDERR_FILENO, line, needed);
+    detail::write_stderr(std::string_view(line, needed));
     return;
   }
   try {
     std::string long_line;
     long_line.reserve(needed);
     long_line.append(name).append(": ").append(text).push_back('\n');
-    write_all(STDERR_FILENO, long_line.data(), long_line.size());
+    detail::write_stderr(long_line);
   } catch (...) {
     // Out of memory: the warning is written in pieces rather than not at all.
-    write_all(STDERR_FILENO, name.data(), name.size());
-    write_all(STDERR_FILENO, ": ", 2);
-    write_all(STDERR_FILENO, text.data(), text.size());
-    write_all(STDERR_FILENO, "\n", 1);
+    detail::write_stderr(name);
+    detail::write_stderr(": ");
+    detail::write_stderr(text);
+    detail::write_stderr("\n");
   }
 }
 

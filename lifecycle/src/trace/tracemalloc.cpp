@@ -9,6 +9,7 @@
 // per-thread direct-mapped cache resolves (context, site) to its node, and byte counts are
 // batched per thread.
 #include "lifecycle/tracemalloc.hpp"
+#include "common/pthread_guard.hpp"
 #include "trace/tracer_hooks.hpp"
 
 #include <fnmatch.h>
@@ -100,12 +101,8 @@ constinit std::atomic<unsigned> g_nframe{1};
 constinit std::atomic<std::int64_t> g_current{0};
 constinit std::atomic<std::int64_t> g_peak{0};
 
-class lock_guard {
- public:
-  lock_guard() noexcept { pthread_mutex_lock(&g_lock); }
-  ~lock_guard() { pthread_mutex_unlock(&g_lock); }
-  lock_guard(const lock_guard&) = delete;
-  lock_guard& operator=(const lock_guard&) = delete;
+struct lock_guard : lifecycle::detail::pthread_guard {
+  lock_guard() noexcept : pthread_guard(g_lock) {}
 };
 
 std::uint32_t current_epoch() noexcept { return detail::load_state() >> epoch_shift; }
