@@ -18,6 +18,7 @@
 #include "lifecycle/runtime.hpp"
 #include "lifecycle/threads.hpp"
 #include "lifecycle/types.hpp"
+#include "module_teardown.hpp"
 
 namespace {
 
@@ -51,49 +52,10 @@ int atexit_order() {
   return 0;
 }
 
-handle<instance_object> noisy(const handle<class_object>& cls, std::string_view name,
-                              const handle<dict_object>& globals) {
-  auto instance = new_instance(cls);
-  instance->set_attr("name", new_str(name));
-  // What the Python finalizer reaches through its function's __globals__.
-  instance->set_attr("globals", globals);
-  return instance;
-}
-
-// kept (held by sys too), dropped (only in sys.modules), and a cycle in __main__.
-void build_module_clear_order() {
-  define_module("kept", [](module_object& kept) {
-    auto cls = new_class(
-        "Noisy", {.del =
-                      [](object* self) {
-                        ref globals = static_cast<instance_object*>(self)->get_attr("globals");
-                        ref b = static_cast<dict_object*>(globals.get())->get("b");
-                        event(fmt::format("del {} {}", attr_text(self, "name"),
-                                          is_none(b.get()) ? "b=None" : "b=set"));
-                      },
-                  .legacy_del = {}});
-    kept.dict->set("Noisy", cls);
-    for (const char* name : {"b", "__c", "_a", "d"})
-      kept.dict->set(name, noisy(cls, name, kept.dict));
-  });
-  auto kept = import_module("kept");
-  sys_module()->dict->set("kept_alive", kept);
-
-  auto dropped = new_module("dropped");
-  auto cls = handle_cast<class_object>(kept->dict->get("Noisy"));
-  dropped->dict->set("y", noisy(cls, "y", kept->dict));
-  dropped->dict->set("_x", noisy(cls, "_x", kept->dict));
-  add_module(dropped);
-
-  auto cycle_class =
-      new_class("Cycle", {.del = [](object*) { event("del cycle"); }, .legacy_del = {}});
-  auto cycle = new_instance(cycle_class);
-  cycle->set_attr("self", cycle);
-  main_module()->dict->set("cycle", cycle);
-}
-
+// kept (held by sys too), dropped (only in sys.modules), and a cycle in __main__: the
+// module_teardown_order scenario's modules.
 int module_clear_order() {
-  build_module_clear_order();
+  module_teardown::build(&event);
   event("main done");
   return 0;
 }
