@@ -2,6 +2,7 @@
 // contents; each step is one member function of run_state below.
 #include "afterlife/harness/run.hpp"
 
+#include "cloexec_pipe.hpp"
 #include "control_server.hpp"
 #include "ledger.hpp"
 #include "output_pump.hpp"
@@ -47,19 +48,6 @@ constexpr std::size_t detailed_survivors_max = 32;
 
 double ms_between(steady::time_point from, steady::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
-}
-
-struct pipe_ends {
-  int read_end = -1;
-  int write_end = -1;
-};
-
-pipe_ends make_pipe() {
-  int fds[2];
-  if (pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-  fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-  fcntl(fds[1], F_SETFD, FD_CLOEXEC);
-  return {fds[0], fds[1]};
 }
 
 std::filesystem::path find_interposer(const run_options& options) {
@@ -224,8 +212,8 @@ void run_state::take_before() {
 }
 
 void run_state::start() {
-  auto out = make_pipe();
-  auto err = make_pipe();
+  auto out = detail::make_cloexec_pipe();
+  auto err = detail::make_cloexec_pipe();
   int stdin_fd = options_.inherit_stdin ? STDIN_FILENO : open("/dev/null", O_RDONLY | O_CLOEXEC);
   out_ = std::make_unique<detail::output_stream>(out.read_end, options_.copy_stdout_to);
   err_ = std::make_unique<detail::output_stream>(err.read_end, options_.copy_stderr_to);

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "cloexec_pipe.hpp"
+
 extern char** environ;
 
 namespace afterlife_test {
@@ -22,18 +24,7 @@ int child_result::term_signal() const { return signaled() ? WTERMSIG(wait_status
 
 namespace {
 
-struct pipe_pair {
-  int read_end = -1;
-  int write_end = -1;
-};
-
-pipe_pair make_pipe() {
-  int fds[2];
-  if (pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-  fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-  fcntl(fds[1], F_SETFD, FD_CLOEXEC);
-  return {fds[0], fds[1]};
-}
+using afterlife::detail::make_cloexec_pipe;
 
 std::vector<std::string> child_environment(const child_options& options) {
   std::map<std::string, std::string> env;
@@ -66,9 +57,9 @@ bool drain(int fd, std::string& into) {
 }  // namespace
 
 child_result run_child(const std::vector<std::string>& argv, const child_options& options) {
-  auto in = make_pipe();
-  auto out = make_pipe();
-  auto err = make_pipe();
+  auto in = make_cloexec_pipe();
+  auto out = make_cloexec_pipe();
+  auto err = make_cloexec_pipe();
   auto env_strings = child_environment(options);
   std::vector<char*> env_ptrs;
   for (auto& s : env_strings) env_ptrs.push_back(s.data());

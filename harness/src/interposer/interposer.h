@@ -13,6 +13,7 @@
 #define AFTERLIFE_INTERPOSER_H
 
 #include <semaphore.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -54,6 +55,10 @@ int afterlife_hook_openat(int dirfd, const char *path, int flags, mode_t mode, c
 int afterlife_hook_shm_open(const char *name, int flags, mode_t mode, const void *site);
 sem_t *afterlife_hook_sem_open(const char *name, int flags, mode_t mode, unsigned value,
                                const void *site);
+/* sem_open's entry point hands its variadic arguments over as they are: (mode, value) follow
+ * only with O_CREAT, and this reads them then. */
+sem_t *afterlife_hook_sem_open_va(const char *name, int flags, va_list creat_args,
+                                  const void *site);
 int afterlife_hook_shmget(key_t key, size_t size, int flags, const void *site);
 int afterlife_hook_semget(key_t key, int nsems, int flags, const void *site);
 int afterlife_hook_msgget(key_t key, int flags, const void *site);

@@ -203,16 +203,11 @@ int shm_open(const char *name, int flags, mode_t mode) {
 }
 
 sem_t *sem_open(const char *name, int flags, ...) {
-  mode_t mode = 0;
-  unsigned value = 0;
-  if (flags & O_CREAT) {
-    va_list args;
-    va_start(args, flags);
-    mode = (mode_t)va_arg(args, int);
-    value = va_arg(args, unsigned);
-    va_end(args);
-  }
-  return afterlife_hook_sem_open(name, flags, mode, value, AFTERLIFE_SITE);
+  va_list args;
+  va_start(args, flags);
+  sem_t *sem = afterlife_hook_sem_open_va(name, flags, args, AFTERLIFE_SITE);
+  va_end(args);
+  return sem;
 }
 
 /* POSIX message queues exist on Linux only; their hook lives here. */

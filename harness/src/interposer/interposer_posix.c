@@ -227,6 +227,17 @@ sem_t *afterlife_hook_sem_open(const char *name, int flags, mode_t mode, unsigne
   return afterlife_real_sem_open(name, flags, mode, value);
 }
 
+sem_t *afterlife_hook_sem_open_va(const char *name, int flags, va_list creat_args,
+                                  const void *site) {
+  mode_t mode = 0;
+  unsigned value = 0;
+  if (flags & O_CREAT) {
+    mode = (mode_t)va_arg(creat_args, int);
+    value = va_arg(creat_args, unsigned);
+  }
+  return afterlife_hook_sem_open(name, flags, mode, value, site);
+}
+
 static void record_sysv(const char *kind, int id, const void *site) {
   char name[32];
   snprintf(name, sizeof name, "%d", id);
