@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <iterator>
 #include <stdexcept>
 #include <string_view>
 
@@ -14,10 +15,16 @@ namespace lifecycle {
 
 namespace {
 
-constexpr std::string_view phase_names[phase_count] = {
-    "wait_for_threads", "atexit",        "mark_finalizing", "flush_streams",     "collect",
-    "finalize_modules", "clear_objects", "stop_tracer",     "release_allocator", "low_level_exit",
+struct phase_entry {
+  std::string_view name;
+  std::string_view summary;
 };
+constexpr phase_entry phase_table[] = {
+#define LIFECYCLE_PHASE_ENTRY(name, what) {#name, what},
+    LIFECYCLE_PHASES(LIFECYCLE_PHASE_ENTRY)
+#undef LIFECYCLE_PHASE_ENTRY
+};
+static_assert(std::size(phase_table) == phase_count);
 
 struct observer_slot {
   phase_observer observer;
@@ -44,7 +51,13 @@ void socket_observer(void*, phase p, phase_event e) noexcept {
 
 }  // namespace
 
-std::string_view phase_name(phase p) noexcept { return phase_names[static_cast<std::size_t>(p)]; }
+std::string_view phase_name(phase p) noexcept {
+  return phase_table[static_cast<std::size_t>(p)].name;
+}
+
+std::string_view phase_summary(phase p) noexcept {
+  return phase_table[static_cast<std::size_t>(p)].summary;
+}
 
 std::string_view phase_event_name(phase_event e) noexcept {
   return e == phase_event::begin ? "begin" : "end";
