@@ -6,6 +6,7 @@
 #include "afterlife/harness/run.hpp"
 
 #include <CLI/CLI.hpp>
+#include <afterlife/protocol.hpp>
 #include <fmt/core.h>
 
 #include <signal.h>
@@ -70,7 +71,8 @@ void add_run_options(CLI::App& run, run_arguments& args) {
       ->allow_extra_args(false);
   run.add_option("--expect", args.expect,
                  "clean, exit=N, signal=NAME, KIND=N, leftovers=N, survivors=N, phase=NAME, "
-                 "phases=N, output~REGEX (repeatable; default: clean)")
+                 "phases=N, output~REGEX (repeatable; default: clean); KIND is one of " +
+                     protocol::kind_list())
       ->type_name("EXPR")
       ->allow_extra_args(false);
   run.add_flag("--strict", args.strict, "leftovers not created by the run also fail `clean`");

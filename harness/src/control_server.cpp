@@ -2,6 +2,9 @@
 
 #include "spawn/spawn.hpp"
 
+#include <afterlife/protocol.hpp>
+#include <fmt/format.h>
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -19,13 +22,9 @@ namespace afterlife::detail {
 
 namespace {
 
-constexpr std::size_t message_max = 512;  // with its newline (control_client.h)
+constexpr std::size_t message_max = protocol::message_max;  // with its newline
 // Connections beyond this are refused at once: a fork bomb of senders must not exhaust fds.
 constexpr std::size_t connection_max = 256;
-
-constexpr std::array<std::string_view, 9> object_kinds{
-    "posix_shm", "posix_sem", "posix_mq", "sysv_shm", "sysv_sem", "sysv_msg",
-    "file",      "socket",    "fifo"};
 
 std::string_view next_word(std::string_view& rest) {
   auto space = rest.find(' ');
@@ -64,7 +63,7 @@ control_message parse_control_line(std::string_view line) {
     message.name = std::string(rest.substr(0, space));
   } else if (message.verb == "register" || message.verb == "unregister") {
     message.kind = std::string(next_word(rest));
-    if (std::find(object_kinds.begin(), object_kinds.end(), message.kind) == object_kinds.end())
+    if (!protocol::is_kind(message.kind))
       throw std::invalid_argument("unknown kind '" + message.kind + "'");
     if (rest.empty()) throw std::invalid_argument(message.verb + " without a name");
     message.name = std::string(rest);
@@ -148,14 +147,15 @@ bool control_server::read_from(int connection, std::vector<control_message>& out
     text.append(buf, static_cast<std::size_t>(n));
     if (text.find('\n') != std::string::npos || text.size() > message_max) break;
   }
+  static const std::string too_long = fmt::format("message longer than {} bytes", message_max);
   auto newline = text.find('\n');
   if (newline == std::string::npos) {
     if (text.size() < message_max) return false;  // wait for the rest
-    reject(connection, "message longer than 512 bytes");
+    reject(connection, too_long);
     return true;
   }
   if (newline + 1 > message_max) {
-    reject(connection, "message longer than 512 bytes");
+    reject(connection, too_long);
     return true;
   }
   try {

@@ -2,6 +2,7 @@
 
 #include "afterlife/harness/run.hpp"
 
+#include <afterlife/protocol.hpp>
 #include <fmt/core.h>
 
 #include <boost/regex.hpp>
@@ -15,10 +16,6 @@
 namespace afterlife {
 
 namespace {
-
-constexpr std::array<std::string_view, 9> leftover_kinds{
-    "posix_shm", "posix_sem", "posix_mq", "sysv_shm", "sysv_sem", "sysv_msg",
-    "file",      "socket",    "fifo"};
 
 constexpr std::array<std::pair<int, std::string_view>, 20> signal_names{{
     {SIGHUP, "HUP"},   {SIGINT, "INT"},   {SIGQUIT, "QUIT"}, {SIGILL, "ILL"},
@@ -111,7 +108,7 @@ expectation parse_expectation(std::string_view text) {
   } else if (key == "phase") {
     result.what = expectation::kind::phase;
     result.subject = std::string(value);
-  } else if (std::find(leftover_kinds.begin(), leftover_kinds.end(), key) != leftover_kinds.end()) {
+  } else if (protocol::is_kind(key)) {
     result.what = expectation::kind::leftover_kind;
     result.subject = std::string(key);
     result.number = parse_count(value, text);

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <afterlife/protocol.hpp>
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -60,10 +61,6 @@ std::filesystem::path find_interposer(const run_options& options) {
   std::filesystem::path built = AFTERLIFE_INTERPOSER_BUILD_PATH;
   if (std::filesystem::exists(built, ec)) return built;
   return {};
-}
-
-bool is_file_kind(const std::string& kind) {
-  return kind == "file" || kind == "socket" || kind == "fifo";
 }
 
 bool under(const std::string& path, const std::filesystem::path& dir) {
@@ -601,12 +598,12 @@ void run_state::list_leftovers() noexcept {
     for (const auto& [pid, start] : known_) pids.insert(pid);
     for (const auto& record : ledger) pids.insert(record.pid);
     for (auto& record : ledger)
-      if (is_file_kind(record.kind)) record.name = comparable_path(record.name);
+      if (protocol::is_file_kind(record.kind)) record.name = comparable_path(record.name);
 
     std::vector<probes::object_entry> found;
     for (auto& entry : after.objects) {
       // Other runs' private directories under a watched parent are theirs to report.
-      if (is_file_kind(entry.kind) && under(entry.path, dir_.top()) &&
+      if (protocol::is_file_kind(entry.kind) && under(entry.path, dir_.top()) &&
           !under(entry.path, watch_.back()))
         continue;
       probes::complete(entry);
@@ -631,7 +628,7 @@ void run_state::list_leftovers() noexcept {
       l.cleanup = probes::cleanup_command(entry);
       for (const auto& record : ledger) {
         bool same_kind = record.kind == entry.kind ||
-                         (is_file_kind(record.kind) && is_file_kind(entry.kind));
+                         (protocol::is_file_kind(record.kind) && protocol::is_file_kind(entry.kind));
         bool same_object = record.inode == 0 || entry.inode == 0 || record.inode == entry.inode;
         if (same_kind && same_object && record.name == entry.name) {
           // A runtime registration confirms what the interposer saw; it must not replace the
@@ -645,7 +642,7 @@ void run_state::list_leftovers() noexcept {
         l.attributed = true;
         l.creator = creator_info{entry.creator_pid, "shmget (creator pid from the kernel)", {}};
       }
-      if (!l.attributed && is_file_kind(entry.kind) && under(entry.path, watch_.back()))
+      if (!l.attributed && protocol::is_file_kind(entry.kind) && under(entry.path, watch_.back()))
         l.attributed = true;  // the run's private TMPDIR: nobody else writes there
       report_.leftovers.push_back(std::move(l));
       leftover_objects_.push_back(entry);

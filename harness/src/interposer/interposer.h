@@ -12,6 +12,7 @@
 #ifndef AFTERLIFE_INTERPOSER_H
 #define AFTERLIFE_INTERPOSER_H
 
+#include <afterlife/protocol.h>
 #include <semaphore.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -236,7 +236,7 @@ mqd_t mq_open(const char *name, int flags, ...) {
   for (int round = 0; round < 3; ++round) {
     mqd_t queue = next_mq_open(name, flags | O_EXCL, mode, attr);
     if (queue != (mqd_t)-1) {
-      afterlife_record("posix_mq", normal,
+      afterlife_record(AFTERLIFE_KIND(posix_mq), normal,
                        fstat(queue, &st) == 0 ? (unsigned long long)st.st_ino : 0, site);
       return queue;
     }

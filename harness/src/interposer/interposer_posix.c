@@ -167,13 +167,13 @@ int afterlife_hook_openat(int dirfd, const char *path, int flags, mode_t mode, c
     return afterlife_real_openat(dirfd, path, flags, mode);
   if (flags & O_EXCL) {
     int fd = afterlife_real_openat(dirfd, path, flags, mode);
-    if (fd >= 0) afterlife_record_path("file", dirfd, path, fd_inode(fd), site);
+    if (fd >= 0) afterlife_record_path(AFTERLIFE_KIND(file), dirfd, path, fd_inode(fd), site);
     return fd;
   }
   for (int round = 0; round < afterlife_create_rounds; ++round) {
     int fd = afterlife_real_openat(dirfd, path, flags | O_EXCL, mode);
     if (fd >= 0) {
-      afterlife_record_path("file", dirfd, path, fd_inode(fd), site);
+      afterlife_record_path(AFTERLIFE_KIND(file), dirfd, path, fd_inode(fd), site);
       return fd;
     }
     if (errno != EEXIST) return fd;
@@ -188,13 +188,13 @@ int afterlife_hook_shm_open(const char *name, int flags, mode_t mode, const void
     return afterlife_real_shm_open(name, flags, mode);
   if (flags & O_EXCL) {
     int fd = afterlife_real_shm_open(name, flags, mode);
-    if (fd >= 0) record_posix_name("posix_shm", name, fd_inode(fd), site);
+    if (fd >= 0) record_posix_name(AFTERLIFE_KIND(posix_shm), name, fd_inode(fd), site);
     return fd;
   }
   for (int round = 0; round < afterlife_create_rounds; ++round) {
     int fd = afterlife_real_shm_open(name, flags | O_EXCL, mode);
     if (fd >= 0) {
-      record_posix_name("posix_shm", name, fd_inode(fd), site);
+      record_posix_name(AFTERLIFE_KIND(posix_shm), name, fd_inode(fd), site);
       return fd;
     }
     if (errno != EEXIST) return fd;
@@ -211,13 +211,13 @@ sem_t *afterlife_hook_sem_open(const char *name, int flags, mode_t mode, unsigne
   if (flags & O_EXCL) {
     sem_t *sem = afterlife_real_sem_open(name, flags, mode, value);
     if (sem != SEM_FAILED)
-      record_posix_name("posix_sem", name, afterlife_os_sem_inode(name), site);
+      record_posix_name(AFTERLIFE_KIND(posix_sem), name, afterlife_os_sem_inode(name), site);
     return sem;
   }
   for (int round = 0; round < afterlife_create_rounds; ++round) {
     sem_t *sem = afterlife_real_sem_open(name, flags | O_EXCL, mode, value);
     if (sem != SEM_FAILED) {
-      record_posix_name("posix_sem", name, afterlife_os_sem_inode(name), site);
+      record_posix_name(AFTERLIFE_KIND(posix_sem), name, afterlife_os_sem_inode(name), site);
       return sem;
     }
     if (errno != EEXIST) return sem;
@@ -287,22 +287,22 @@ static int call_msgget(const struct sysv_args *args, int flags) {
 
 int afterlife_hook_shmget(key_t key, size_t size, int flags, const void *site) {
   struct sysv_args args = {key, size, 0};
-  return sysv_create("sysv_shm", &args, flags, call_shmget, site);
+  return sysv_create(AFTERLIFE_KIND(sysv_shm), &args, flags, call_shmget, site);
 }
 
 int afterlife_hook_semget(key_t key, int nsems, int flags, const void *site) {
   struct sysv_args args = {key, 0, nsems};
-  return sysv_create("sysv_sem", &args, flags, call_semget, site);
+  return sysv_create(AFTERLIFE_KIND(sysv_sem), &args, flags, call_semget, site);
 }
 
 int afterlife_hook_msgget(key_t key, int flags, const void *site) {
   struct sysv_args args = {key, 0, 0};
-  return sysv_create("sysv_msg", &args, flags, call_msgget, site);
+  return sysv_create(AFTERLIFE_KIND(sysv_msg), &args, flags, call_msgget, site);
 }
 
 int afterlife_hook_mkfifoat(int dirfd, const char *path, mode_t mode, const void *site) {
   int rc = afterlife_real_mkfifoat(dirfd, path, mode);
-  if (rc == 0 && path != NULL) afterlife_record_path("fifo", dirfd, path, 0, site);
+  if (rc == 0 && path != NULL) afterlife_record_path(AFTERLIFE_KIND(fifo), dirfd, path, 0, site);
   return rc;
 }
 
@@ -323,7 +323,7 @@ int afterlife_hook_bind(int fd, const struct sockaddr *addr, socklen_t len, cons
 
 int afterlife_hook_mkostemps(char *template_path, int suffix_len, int flags, const void *site) {
   int fd = afterlife_real_mkostemps(template_path, suffix_len, flags);
-  if (fd >= 0) afterlife_record_path("file", AT_FDCWD, template_path, fd_inode(fd), site);
+  if (fd >= 0) afterlife_record_path(AFTERLIFE_KIND(file), AT_FDCWD, template_path, fd_inode(fd), site);
   return fd;
 }
 
@@ -334,6 +334,6 @@ FILE *afterlife_hook_fopen(const char *path, const char *mode, const void *site)
   int existed = !may_create || path == NULL || lstat(path, &st) == 0;
   FILE *file = afterlife_real_fopen(path, mode);
   if (file != NULL && !existed)
-    afterlife_record_path("file", AT_FDCWD, path, fd_inode(fileno(file)), site);
+    afterlife_record_path(AFTERLIFE_KIND(file), AT_FDCWD, path, fd_inode(fileno(file)), site);
   return file;
 }

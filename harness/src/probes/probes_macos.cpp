@@ -14,6 +14,7 @@
 #include <sys/sysctl.h>
 #include <unistd.h>
 
+#include <afterlife/protocol.hpp>
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -26,7 +27,12 @@ namespace {
 
 constexpr std::size_t pid_buffer_max = 65536;
 
-bool is_posix_kind(const std::string& kind) { return kind.starts_with("posix_"); }
+bool is_posix_kind(const std::string& kind) {
+  return protocol::in_family(kind, protocol::kind_family::posix_name);
+}
+bool is_sysv_kind(const std::string& kind) {
+  return protocol::in_family(kind, protocol::kind_family::sysv);
+}
 
 // KERN_PROCARGS2: int argc, the exec path, padding NULs, argv[0..argc), then the environment.
 struct process_arguments {
@@ -117,7 +123,7 @@ void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing&
 }
 
 void complete(object_entry& entry) {
-  if (!is_posix_kind(entry.kind) && !entry.kind.starts_with("sysv_")) detail::complete_file(entry);
+  if (!is_posix_kind(entry.kind) && !is_sysv_kind(entry.kind)) detail::complete_file(entry);
 }
 
 std::optional<object_entry> probe_named(const std::string& kind, const std::string& name) {
@@ -131,7 +137,7 @@ std::optional<object_entry> probe_named(const std::string& kind, const std::stri
 }
 
 bool listable(const std::string& kind) {
-  return !is_posix_kind(kind) && !kind.starts_with("sysv_");
+  return !is_posix_kind(kind) && !is_sysv_kind(kind);
 }
 
 std::string cleanup_command(const object_entry& entry) {

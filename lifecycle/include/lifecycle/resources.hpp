@@ -22,6 +22,7 @@
 // mode table of DESIGN.md describes.
 #pragma once
 
+#include <afterlife/protocol.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -46,14 +47,15 @@ void validate_ipc_name(std::string_view name);
 // Throws std::invalid_argument if the prefix makes the name too long or has invalid characters.
 std::string make_ipc_name(std::string_view prefix);
 
-// ---- the leftover kinds the harness reports (DESIGN.md) -----------------------------------
+// ---- the leftover kinds the harness reports (afterlife/protocol.h) ------------------------
+// The kinds lifecycle's resources register; each is checked against the protocol's table.
 
 namespace leftover_kind {
-inline constexpr std::string_view posix_shm = "posix_shm";
-inline constexpr std::string_view posix_sem = "posix_sem";
-inline constexpr std::string_view sysv_shm = "sysv_shm";
-inline constexpr std::string_view file = "file";
-inline constexpr std::string_view socket = "socket";
+inline constexpr std::string_view posix_shm = AFTERLIFE_KIND(posix_shm);
+inline constexpr std::string_view posix_sem = AFTERLIFE_KIND(posix_sem);
+inline constexpr std::string_view sysv_shm = AFTERLIFE_KIND(sysv_shm);
+inline constexpr std::string_view file = AFTERLIFE_KIND(file);
+inline constexpr std::string_view socket = AFTERLIFE_KIND(socket);
 }  // namespace leftover_kind
 
 // ---- the base classes --------------------------------------------------------------------

@@ -4,9 +4,9 @@
  *   afterlife_phase("atexit", 1);           phase begin (0: end)
  *   afterlife_register("posix_shm", "/x");  a named object this process created
  *
- * Protocol (DESIGN.md): one line per message, at most AFTERLIFE_MESSAGE_MAX bytes with its
- * newline, `PID VERB ARGS...`; the last argument runs to the end of the line, so names may
- * contain spaces. Every message gets a one-line answer (`continue` for a checkpoint, `ok`
+ * Protocol (afterlife/protocol.h, protocol/README.md): one line per message, at most
+ * AFTERLIFE_MESSAGE_MAX bytes with its newline, `PID VERB ARGS...`; the last argument runs to
+ * the end of the line, so names may contain spaces. A register's KIND is one of AFTERLIFE_KINDS. Every message gets a one-line answer (`continue` for a checkpoint, `ok`
  * otherwise, `error WHY` when malformed). Each message uses its own connection: that survives
  * fork, programs that close every fd, and keeps a message delivered before the sender can die.
  *
@@ -27,11 +27,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "afterlife/protocol.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-enum { AFTERLIFE_MESSAGE_MAX = 512 };
 
 /* Writes all of buf, retrying on EINTR; without SIGPIPE if the harness is gone. */
 static inline int afterlife_detail_write_all(int fd, const char *buf, size_t len) {
