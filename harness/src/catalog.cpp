@@ -1,5 +1,8 @@
 #include "afterlife/harness/catalog.hpp"
 
+#include "afterlife/harness/modes.hpp"
+#include "afterlife/harness/run.hpp"
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -12,18 +15,8 @@ namespace afterlife {
 
 namespace {
 
-constexpr const char* program_chosen_modes[] = {"normal", "error", "exception", "immediate", "abort"};
-constexpr const char* harness_chosen_modes[] = {"sigint", "sigterm", "sigkill", "tree-kill",
-                                                "child-death"};
-
 [[noreturn]] void invalid(const std::filesystem::path& path, const std::string& what) {
   throw std::runtime_error(fmt::format("{}: {}", path.string(), what));
-}
-
-bool is_known_mode(const std::string& mode) {
-  auto same = [&](const char* m) { return mode == m; };
-  return std::any_of(std::begin(program_chosen_modes), std::end(program_chosen_modes), same) ||
-         std::any_of(std::begin(harness_chosen_modes), std::end(harness_chosen_modes), same);
 }
 
 // "20s", "500ms", "2m" → milliseconds; the same DURATION syntax `afterlife run` takes.
@@ -98,8 +91,8 @@ const catalog_scenario* catalog::find(const std::string& name) const {
 }
 
 bool is_program_chosen_mode(const std::string& mode) {
-  return std::any_of(std::begin(program_chosen_modes), std::end(program_chosen_modes),
-                     [&](const char* m) { return mode == m; });
+  const cell_mode_info* m = find_cell_mode(mode);
+  return m != nullptr && m->chooser == mode_chooser::program;
 }
 
 catalog load_catalog(const std::filesystem::path& path) {
@@ -118,7 +111,8 @@ catalog load_catalog(const std::filesystem::path& path) {
   std::set<std::string> modes;
   for (const auto& m : doc.value("modes", nlohmann::json::array())) {
     auto mode = m.get<std::string>();
-    if (!is_known_mode(mode)) invalid(path, fmt::format("unknown mode '{}' in \"modes\"", mode));
+    if (find_cell_mode(mode) == nullptr)
+      invalid(path, fmt::format("unknown mode '{}' in \"modes\"", mode));
     if (!modes.insert(mode).second) invalid(path, fmt::format("mode '{}' listed twice", mode));
     cat.modes.push_back(mode);
   }
@@ -134,15 +128,11 @@ catalog load_catalog(const std::filesystem::path& path) {
 std::vector<std::string> cell_run_arguments(const catalog_cell& cell,
                                             const std::filesystem::path& scenario_dir) {
   const auto& s = *cell.scenario;
-  std::vector<std::string> args;
-  std::string exit_arg;
-  if (is_program_chosen_mode(cell.mode)) {
-    args = {"--mode", "natural"};
-    exit_arg = cell.mode;
-  } else {
-    args = {"--mode", cell.mode, "--at", "checkpoint:ready"};
-    exit_arg = cell.mode == "child-death" ? "normal" : "wait";
-  }
+  const cell_mode_info* mode = find_cell_mode(cell.mode);
+  if (mode == nullptr) throw std::invalid_argument(fmt::format("unknown mode '{}'", cell.mode));
+  std::vector<std::string> args{"--mode", std::string(to_string(mode->run_mode))};
+  if (mode->chooser == mode_chooser::harness) args.insert(args.end(), {"--at", "checkpoint:ready"});
+  const std::string exit_arg(mode->exit_as);
   args.insert(args.end(), {"--timeout", format_duration(s.timeout), "--grace", format_duration(s.grace)});
   for (const auto& e : *cell.expect) args.insert(args.end(), {"--expect", e});
   args.insert(args.end(), {"--", (scenario_dir / s.name).string(), "--exit", exit_arg});

@@ -51,8 +51,7 @@ struct run_arguments {
 
 void add_run_options(CLI::App& run, run_arguments& args) {
   run.add_option("--mode", args.mode,
-                 "how the run ends: natural (default), sigterm, sigint, sigkill, abort, "
-                 "tree-kill, child-death")
+                 "how the run ends: " + mode_names(run_modes) + " (default: natural)")
       ->type_name("MODE");
   run.add_option("--at", args.at,
                  "when a signal mode fires: checkpoint[:NAME], line:REGEX, delay:DURATION, "

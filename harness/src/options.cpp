@@ -10,20 +10,6 @@
 
 namespace afterlife {
 
-namespace {
-
-constexpr std::array<std::pair<exit_mode, std::string_view>, 7> mode_names{{
-    {exit_mode::natural, "natural"},
-    {exit_mode::sigterm, "sigterm"},
-    {exit_mode::sigint, "sigint"},
-    {exit_mode::sigkill, "sigkill"},
-    {exit_mode::abort, "abort"},
-    {exit_mode::tree_kill, "tree-kill"},
-    {exit_mode::child_death, "child-death"},
-}};
-
-}  // namespace
-
 std::chrono::milliseconds parse_duration(std::string_view text) {
   double value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -39,15 +25,14 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
 }
 
 exit_mode parse_mode(std::string_view text) {
-  for (const auto& [mode, name] : mode_names)
-    if (name == text) return mode;
-  throw std::invalid_argument(fmt::format(
-      "bad mode '{}' (natural, sigterm, sigint, sigkill, abort, tree-kill, child-death)", text));
+  for (const run_mode_info& m : run_modes)
+    if (m.name == text) return m.mode;
+  throw std::invalid_argument(fmt::format("bad mode '{}' ({})", text, mode_names(run_modes)));
 }
 
 std::string_view to_string(exit_mode mode) {
-  for (const auto& [candidate, name] : mode_names)
-    if (candidate == mode) return name;
+  for (const run_mode_info& m : run_modes)
+    if (m.mode == mode) return m.name;
   return "natural";
 }
 

@@ -1,4 +1,6 @@
 #include "afterlife/harness/catalog.hpp"
+#include "afterlife/harness/modes.hpp"
+#include "afterlife/harness/run.hpp"
 #include "catch.hpp"
 
 #include <unistd.h>
@@ -143,5 +145,22 @@ TEST_CASE("the project's own catalog says, for every scenario and mode, what to 
       INFO(s.name << " × " << mode);
       CHECK(s.expect.count(mode) + s.not_applicable.count(mode) == 1);
     }
+  }
+}
+
+TEST_CASE("the project's catalog lists exactly the declared cell modes, in their order") {
+  auto cat = afterlife::load_catalog(std::string(AFTERLIFE_SOURCE_DIR) + "/scenarios/catalog.json");
+  std::vector<std::string> declared;
+  for (const auto& m : afterlife::cell_modes) declared.emplace_back(m.name);
+  CHECK(cat.modes == declared);
+}
+
+TEST_CASE("every cell mode runs through a declared run mode, harness-chosen ones at checkpoint ready") {
+  for (const auto& m : afterlife::cell_modes) {
+    INFO(m.name);
+    CHECK(afterlife::parse_mode(afterlife::to_string(m.run_mode)) == m.run_mode);
+    CHECK(afterlife::is_program_chosen_mode(std::string(m.name)) ==
+          (m.chooser == afterlife::mode_chooser::program));
+    if (m.chooser == afterlife::mode_chooser::program) CHECK(m.run_mode == afterlife::exit_mode::natural);
   }
 }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "afterlife/harness/expectations.hpp"
+#include "afterlife/harness/modes.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -28,7 +29,7 @@
 
 namespace afterlife {
 
-enum class exit_mode { natural, sigterm, sigint, sigkill, abort, tree_kill, child_death };
+// exit_mode and its names: afterlife/harness/modes.hpp.
 
 struct trigger {
   enum class kind { checkpoint, line, delay, file };
