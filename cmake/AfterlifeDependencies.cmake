@@ -25,6 +25,16 @@ else()
 endif()
 
 find_package(fmt CONFIG REQUIRED)
+# What every afterlife target links for fmt. AFTERLIFE_FMT_HEADER_ONLY takes the header-only form:
+# for a build whose C++ library is not the one the installed libfmt was built for (Debian's is
+# libstdc++'s; the clang-libcxx preset uses libc++).
+option(AFTERLIFE_FMT_HEADER_ONLY "Use fmt header-only (fmt::fmt-header-only)" OFF)
+add_library(afterlife_fmt INTERFACE)
+if(AFTERLIFE_FMT_HEADER_ONLY)
+  target_link_libraries(afterlife_fmt INTERFACE fmt::fmt-header-only)
+else()
+  target_link_libraries(afterlife_fmt INTERFACE fmt::fmt)
+endif()
 find_package(nlohmann_json 3.10 CONFIG REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 

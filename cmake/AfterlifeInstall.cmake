@@ -3,7 +3,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS afterlife afterlife_control_client afterlife_lifecycle afterlife_rt
+install(TARGETS afterlife afterlife_control_client afterlife_lifecycle afterlife_rt afterlife_fmt
         afterlife-resource-tracker
   EXPORT afterlifeTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}

@@ -10,17 +10,32 @@
 
 namespace afterlife {
 
+// A decimal number of DIGITS[.DIGITS] followed by its unit. Read by hand with integer
+// from_chars: from_chars for double is missing from libc++ before 20 (macOS, clang -stdlib=libc++),
+// and strtod would follow the C locale's decimal point.
 std::chrono::milliseconds parse_duration(std::string_view text) {
-  double value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  const char* const first = text.data();
+  const char* const last = first + text.size();
+  const auto bad = [&] {
+    return std::invalid_argument(fmt::format("bad duration '{}' (e.g. 500ms, 2s, 1.5m)", text));
+  };
+  long long whole = 0;
+  auto [end, ec] = std::from_chars(first, last, whole);
+  if (ec != std::errc{} || whole < 0) throw bad();
+  double value = static_cast<double>(whole);
+  if (end != last && *end == '.') {
+    double place = 0.1;
+    for (++end; end != last && *end >= '0' && *end <= '9'; ++end, place /= 10)
+      value += (*end - '0') * place;
+  }
+  std::string_view unit(end, static_cast<std::size_t>(last - end));
   double scale = 0;
   if (unit.empty() || unit == "s") scale = 1000;
   else if (unit == "ms") scale = 1;
   else if (unit == "m" || unit == "min") scale = 60000;
   else if (unit == "h") scale = 3600000;
-  if (text.empty() || ec != std::errc{} || scale == 0 || value < 0 || !std::isfinite(value))
-    throw std::invalid_argument(fmt::format("bad duration '{}' (e.g. 500ms, 2s, 1.5m)", text));
+  // A year at most: a deadline that far ahead still fits steady_clock's nanoseconds.
+  if (scale == 0 || value * scale > 365 * 24 * 3600000.0) throw bad();
   return std::chrono::milliseconds(static_cast<long long>(std::llround(value * scale)));
 }
 

@@ -1,13 +1,12 @@
 #include "run_support.hpp"
 
-#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace afterlife_test {
 
@@ -41,31 +40,20 @@ harness_run afterlife_run(const std::vector<std::string>& options,
   return result;
 }
 
-std::vector<int> processes_with(const std::string& marker) {
-  std::string wanted = "AFTERLIFE_TEST_MARKER=" + marker;
-  std::vector<int> found;
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return found;
-  while (const dirent* entry = readdir(proc)) {
-    int pid = std::atoi(entry->d_name);
-    if (pid <= 0 || pid == getpid()) continue;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    auto paren = text.rfind(')');
-    if (paren == std::string::npos || text.size() < paren + 3 || text[paren + 2] == 'Z') continue;
-    std::ifstream environ("/proc/" + std::to_string(pid) + "/environ");
-    std::string env((std::istreambuf_iterator<char>(environ)), std::istreambuf_iterator<char>());
-    std::istringstream entries(env);
-    std::string item;
-    while (std::getline(entries, item, '\0')) {
-      if (item == wanted) {
-        found.push_back(pid);
-        break;
-      }
-    }
-  }
-  closedir(proc);
-  return found;
+std::string actor() { return ACTOR_EXE; }
+
+bool shm_exists(const std::string& name) {
+  const int fd = shm_open(name.c_str(), O_RDONLY, 0);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
+const nlohmann::json* find_leftover(const nlohmann::json& report, const std::string& kind,
+                                    const std::string& name) {
+  for (const auto& l : report["leftovers"])
+    if (l["kind"] == kind && l["name"] == name) return &l;
+  return nullptr;
 }
 
 void kill_marked(const std::string& marker) {

@@ -29,8 +29,22 @@ harness_run afterlife_run(const std::vector<std::string>& options,
                           const std::vector<std::string>& command, const std::string& marker,
                           child_options extra = {});
 
+// The actor program (programs/actor.c).
+std::string actor();
+
+// Whether the POSIX shared memory segment NAME ("/x") exists (by shm_open: no path on macOS).
+bool shm_exists(const std::string& name);
+
+// The report's leftover of that kind and name, or nullptr.
+const nlohmann::json* find_leftover(const nlohmann::json& report, const std::string& kind,
+                                    const std::string& name);
+
+// OS parts (run_support_linux.cpp, run_support_macos.cpp).
 // Pids of live (non-zombie) processes whose environment carries the marker.
 std::vector<int> processes_with(const std::string& marker);
+// What the report gives as a POSIX shm segment's path and removal command.
+std::string expected_shm_path(const std::string& name);
+std::string expected_shm_cleanup(const std::string& name);
 
 // Kills what processes_with() finds (cleanup after a deliberately broken harness).
 void kill_marked(const std::string& marker);

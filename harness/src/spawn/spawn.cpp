@@ -156,7 +156,7 @@ struct only_standard_descriptors {
 class exec_outcome {
  public:
   exec_outcome() {
-    if (pipe2(fds_, O_CLOEXEC) != 0) {
+    if (cloexec_pipe(fds_) != 0) {
       throw harness_error(fmt::format("cannot start: pipe: {}",
                                       std::system_category().message(errno)));
     }

@@ -72,6 +72,9 @@ long max_rss_kib(const rusage& usage);
 // gaps between whitelisted descriptors (exec_outcome's pipe is one). On macOS Boost walks
 // /dev/fd and gets it right, so this does nothing there.
 void close_descriptors_except(const std::vector<int>& keep) noexcept;
+// A pipe whose two ends are close-on-exec; 0 or -1 with errno (pipe2 on Linux; macOS has no
+// pipe2, so pipe then FD_CLOEXEC).
+int cloexec_pipe(int fds[2]) noexcept;
 // Sockets: no SIGPIPE when the peer is gone (MSG_NOSIGNAL on Linux, SO_NOSIGPIPE on macOS).
 int no_sigpipe_flags();
 void no_sigpipe(int fd);

@@ -1,6 +1,7 @@
 // Linux parts of spawning: child subreaper, pidfd exit watch.
 #include "spawn/spawn.hpp"
 
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -33,6 +34,8 @@ int open_exit_watch(int pid) {
 }
 
 long max_rss_kib(const rusage& usage) { return usage.ru_maxrss; }
+
+int cloexec_pipe(int fds[2]) noexcept { return pipe2(fds, O_CLOEXEC); }
 
 int no_sigpipe_flags() { return MSG_NOSIGNAL; }
 void no_sigpipe(int) {}

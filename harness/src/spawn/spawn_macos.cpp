@@ -2,11 +2,13 @@
 // launchd; the probes find them by process group and a libproc scan), kqueue exit watch.
 #include "spawn/spawn.hpp"
 
+#include <fcntl.h>
 #include <mach-o/dyld.h>
 #include <sys/event.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -46,6 +48,23 @@ int open_exit_watch(int pid) {
 }
 
 long max_rss_kib(const rusage& usage) { return usage.ru_maxrss / 1024; }
+
+// Between pipe() and the fcntl calls another thread's fork could inherit the ends without
+// FD_CLOEXEC; harmless here: every child the harness starts closes all but its whitelisted
+// descriptors before its exec (Boost walks /dev/fd on macOS).
+int cloexec_pipe(int fds[2]) noexcept {
+  if (pipe(fds) != 0) return -1;
+  for (int i = 0; i < 2; ++i) {
+    if (fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
+      const int error = errno;
+      close(fds[0]);
+      close(fds[1]);
+      errno = error;
+      return -1;
+    }
+  }
+  return 0;
+}
 
 int no_sigpipe_flags() { return 0; }
 void close_descriptors_except(const std::vector<int>&) noexcept {}

@@ -51,6 +51,7 @@
 
 #include "common/pthread_guard.hpp"
 #include "memory/huge_pages.hpp"
+#include "common/relaxed_word.hpp"
 #include "lifecycle/tracemalloc.hpp"
 #include "trace/tracer_hooks.hpp"
 
@@ -200,10 +201,10 @@ struct lock_guard : detail::pthread_guard {
 };
 
 std::uint32_t load_count(const std::uint32_t& count) noexcept {
-  return std::atomic_ref<const std::uint32_t>(count).load(std::memory_order_relaxed);
+  return lifecycle::detail::relaxed_load(count);
 }
 void store_count(std::uint32_t& count, std::uint32_t value) noexcept {
-  std::atomic_ref<std::uint32_t>(count).store(value, std::memory_order_relaxed);
+  lifecycle::detail::relaxed_store(count, value);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -759,9 +760,8 @@ std::size_t cached_blocks(std::size_t size_class) noexcept {
 [[gnu::always_inline]] inline void store_trace(void* p, std::uint32_t node, std::size_t size,
                                                std::size_t size_class,
                                                std::uint32_t state) noexcept {
-  std::atomic_ref<std::uint32_t>(*slot_of(p)).store(
-      tracemalloc::detail::make_slot(node, size, size_class_block_size(size_class)),
-      std::memory_order_relaxed);
+  lifecycle::detail::relaxed_store(
+      *slot_of(p), tracemalloc::detail::make_slot(node, size, size_class_block_size(size_class)));
   tracemalloc::detail::count_alloc(size, state);
 }
 
@@ -801,10 +801,10 @@ std::size_t cached_blocks(std::size_t size_class) noexcept {
 // The traced part of object_free for a small block.
 [[gnu::noinline]] void trace_small_free(void* p, std::size_t size_class,
                                         std::uint32_t state) noexcept {
-  std::atomic_ref<std::uint32_t> slot(*slot_of(p));
-  const std::uint32_t value = slot.load(std::memory_order_relaxed);
+  std::uint32_t& slot = *slot_of(p);
+  const std::uint32_t value = lifecycle::detail::relaxed_load(slot);
   if (value == 0) return;
-  slot.store(0, std::memory_order_relaxed);
+  lifecycle::detail::relaxed_store(slot, 0);
   tracemalloc::detail::count_free(
       tracemalloc::detail::slot_size(value, size_class_block_size(size_class)), state);
 }
@@ -1224,8 +1224,7 @@ void for_each_trace_slot(void (*visit)(void* context, const void* address, std::
       const std::uint32_t* slots = table + pool_index * (g_state.pool_size / 16);
       for (std::size_t offset = pool_header_size; offset + block_size <= g_state.pool_size;
            offset += block_size) {
-        const std::uint32_t slot = std::atomic_ref<const std::uint32_t>(slots[offset / 16])
-                                       .load(std::memory_order_relaxed);
+        const std::uint32_t slot = lifecycle::detail::relaxed_load(slots[offset / 16]);
         if (slot != 0) visit(context, p + offset, slot, block_size);
       }
     });

@@ -29,6 +29,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/relaxed_word.hpp"
+
 namespace lifecycle::tracemalloc {
 
 namespace detail {
@@ -511,7 +513,7 @@ std::optional<traceback> get_object_traceback(const void* address) {
   if (!detail::holding_traces()) return std::nullopt;
   std::uint32_t id = 0;
   if (std::uint32_t* slot = detail::find_trace_slot(address)) {
-    id = detail::slot_node(std::atomic_ref<std::uint32_t>(*slot).load(std::memory_order_relaxed));
+    id = detail::slot_node(lifecycle::detail::relaxed_load(*slot));
   }
   lock_guard lock;
   if (g_tracer == nullptr) return std::nullopt;

@@ -8,6 +8,7 @@
  *   print=TEXT eprint=TEXT print-fds flood=BYTES sleep=MS close-fds close-stdout ignore-term
  *   fork-sleep=MS fork-many=N fork-checkpoint=NAME daemonize=MS wait-children
  *   bad-messages exit=N _exit=N abort pause
+ *   (mq and shm-raw are the OS's own: actor_linux.c; on macOS they fail, see actor_macos.c)
  *
  * Every child it forks sleeps or waits; none outlives its purpose by more than its sleep.
  * shm-nested creates through two exported functions (the program is linked with -rdynamic), a
@@ -15,9 +16,9 @@
  */
 #define _GNU_SOURCE
 #include "afterlife/control_client.h"
+#include "actor_os.h"
 
 #include <fcntl.h>
-#include <mqueue.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,13 +31,12 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-static void fail(const char *what, const char *arg) {
+void actor_fail(const char *what, const char *arg) {
   fprintf(stderr, "actor: %s %s: %s\n", what, arg, strerror(errno));
   exit(100);
 }
@@ -101,7 +101,7 @@ __attribute__((noinline)) int actor_library_shm_open(const char *name) {
 
 __attribute__((noinline)) int actor_program_creates(const char *name) {
   int fd = actor_library_shm_open(name);
-  if (fd < 0) fail("shm_open", name);
+  if (fd < 0) actor_fail("shm_open", name);
   return close(fd);
 }
 
@@ -117,65 +117,56 @@ static void do_action(const char *action, const char *value) {
       size = atol(colon + 1);
     }
     int fd = shm_open(name, O_CREAT | O_RDWR, 0600);
-    if (fd < 0 || ftruncate(fd, size) != 0) fail("shm_open", name);
+    if (fd < 0 || ftruncate(fd, size) != 0) actor_fail("shm_open", name);
     close(fd);
   } else if (strcmp(action, "shm-nested") == 0) {
-    if (actor_program_creates(value) != 0) fail("close", value);
+    if (actor_program_creates(value) != 0) actor_fail("close", value);
   } else if (strcmp(action, "shm-unlink") == 0) {
-    if (shm_unlink(value) != 0) fail("shm_unlink", value);
-  } else if (strcmp(action, "shm-raw") == 0) {
-    /* Past the interposer: only a registration can attribute this one. */
-    snprintf(buffer, sizeof buffer, "/dev/shm/%s", value[0] == '/' ? value + 1 : value);
-    long fd = syscall(SYS_openat, AT_FDCWD, buffer, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0) fail("openat", buffer);
-    close((int)fd);
+    if (shm_unlink(value) != 0) actor_fail("shm_unlink", value);
   } else if (strcmp(action, "sem") == 0) {
     sem_t *sem = sem_open(value, O_CREAT, 0600, 1);
-    if (sem == SEM_FAILED) fail("sem_open", value);
-  } else if (strcmp(action, "mq") == 0) {
-    mqd_t q = mq_open(value, O_CREAT | O_RDWR, 0600, NULL);
-    if (q == (mqd_t)-1) fail("mq_open", value);
+    if (sem == SEM_FAILED) actor_fail("sem_open", value);
   } else if (strcmp(action, "sysv-shm") == 0) {
     int id = shmget(IPC_PRIVATE, (size_t)atol(value), IPC_CREAT | 0600);
-    if (id < 0) fail("shmget", value);
+    if (id < 0) actor_fail("shmget", value);
     printf("sysv %d\n", id);
   } else if (strcmp(action, "sysv-sem") == 0) {
     int id = semget(IPC_PRIVATE, atoi(value), IPC_CREAT | 0600);
-    if (id < 0) fail("semget", value);
+    if (id < 0) actor_fail("semget", value);
     printf("sysv %d\n", id);
   } else if (strcmp(action, "sysv-msg") == 0) {
     int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
-    if (id < 0) fail("msgget", "");
+    if (id < 0) actor_fail("msgget", "");
     printf("sysv %d\n", id);
   } else if (strcmp(action, "fifo") == 0) {
-    if (mkfifo(path_of(value, buffer, sizeof buffer), 0600) != 0) fail("mkfifo", value);
+    if (mkfifo(path_of(value, buffer, sizeof buffer), 0600) != 0) actor_fail("mkfifo", value);
   } else if (strcmp(action, "socket") == 0) {
     struct sockaddr_un addr;
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
     strncpy(addr.sun_path, path_of(value, buffer, sizeof buffer), sizeof addr.sun_path - 1);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0) fail("bind", value);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0) actor_fail("bind", value);
   } else if (strcmp(action, "file") == 0 || strcmp(action, "touch") == 0) {
     int fd = open(path_of(value, buffer, sizeof buffer), O_CREAT | O_WRONLY, 0600);
-    if (fd < 0) fail("open", value);
+    if (fd < 0) actor_fail("open", value);
     close(fd);
   } else if (strcmp(action, "symlink") == 0) {
     char target[4096];
     snprintf(target, sizeof target, "%s", value);
     char *colon = strchr(target, ':');
-    if (colon == NULL) fail("symlink needs TARGET:LINK", value);
+    if (colon == NULL) actor_fail("symlink needs TARGET:LINK", value);
     *colon = '\0';
-    if (symlink(target, path_of(colon + 1, buffer, sizeof buffer)) != 0) fail("symlink", value);
+    if (symlink(target, path_of(colon + 1, buffer, sizeof buffer)) != 0) actor_fail("symlink", value);
   } else if (strcmp(action, "fopen") == 0) {
     FILE *f = fopen(path_of(value, buffer, sizeof buffer), "w");
-    if (f == NULL) fail("fopen", value);
+    if (f == NULL) actor_fail("fopen", value);
     fclose(f);
   } else if (strcmp(action, "mkstemp") == 0) {
     char template_path[4096];
     snprintf(template_path, sizeof template_path, "%s", path_of(value, buffer, sizeof buffer));
     int fd = mkstemp(template_path);
-    if (fd < 0) fail("mkstemp", value);
+    if (fd < 0) actor_fail("mkstemp", value);
     printf("mkstemp %s\n", template_path);
     close(fd);
   } else if (strcmp(action, "checkpoint") == 0) {
@@ -188,7 +179,7 @@ static void do_action(const char *action, const char *value) {
     char kind[64];
     snprintf(kind, sizeof kind, "%s", value);
     char *colon = strchr(kind, ':');
-    if (colon == NULL) fail("register needs KIND:NAME", value);
+    if (colon == NULL) actor_fail("register needs KIND:NAME", value);
     *colon = '\0';
     afterlife_register(kind, strchr(value, ':') + 1);
   } else if (strcmp(action, "print-fds") == 0) {
@@ -230,7 +221,7 @@ static void do_action(const char *action, const char *value) {
     long ms = strcmp(action, "fork-many") == 0 ? 60000 : atol(value);
     for (long i = 0; i < count; ++i) {
       pid_t pid = fork();
-      if (pid < 0) fail("fork", value);
+      if (pid < 0) actor_fail("fork", value);
       if (pid == 0) {
         sleep_ms(ms);
         _exit(0);
@@ -238,7 +229,7 @@ static void do_action(const char *action, const char *value) {
     }
   } else if (strcmp(action, "fork-checkpoint") == 0) {
     pid_t pid = fork();
-    if (pid < 0) fail("fork", value);
+    if (pid < 0) actor_fail("fork", value);
     if (pid == 0) {
       afterlife_checkpoint(value);
       for (;;) pause();
@@ -246,7 +237,7 @@ static void do_action(const char *action, const char *value) {
   } else if (strcmp(action, "daemonize") == 0) {
     /* The classic double fork: the grandchild is in its own session, its parent gone. */
     pid_t pid = fork();
-    if (pid < 0) fail("fork", value);
+    if (pid < 0) actor_fail("fork", value);
     if (pid == 0) {
       setsid();
       if (fork() == 0) {
@@ -276,7 +267,7 @@ static void do_action(const char *action, const char *value) {
     abort();
   } else if (strcmp(action, "pause") == 0) {
     for (;;) pause();
-  } else {
+  } else if (!actor_os_action(action, value)) {
     fprintf(stderr, "actor: unknown action %s\n", action);
     exit(99);
   }
