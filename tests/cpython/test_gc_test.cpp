@@ -3,14 +3,19 @@
 // it a tracked dict, so where the Python test counts instances the port counts instances(n)
 // (cpython_support.hpp); every other figure is CPython's.
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "catch.hpp"
 #include "child_process.hpp"
 #include "cpython_support.hpp"
+#include "lifecycle/runtime.hpp"
+#include "lifecycle/threads.hpp"
 
 namespace {
 
@@ -313,6 +318,61 @@ TEST_CASE("GCTests::test_trashcan") {
   gc::disable();
   CHECK(n == 2 * 3 * depth);  // every Ouch finalized once
   CHECK(gc::detail::tracked_count() == 0);
+}
+
+TEST_CASE("GCTests::test_trashcan_threads") {
+  // Issue #13992: the trashcan must be thread-safe. Two runtime threads build and drop nested
+  // containers whose finalizer gives the runtime lock up (the GIL switch of the Python test)
+  // in the middle of the deallocation; every C made is finalized once. C(list) is an instance
+  // holding its list (lifecycle has no list subclasses).
+  fresh_gc fresh;
+  lifecycle::initialize();
+  constexpr int nesting = 60;
+  std::size_t inits = 0;
+  std::size_t dels = 0;
+  handle<class_object> c_class;
+  {
+    lifecycle::runtime_lock_guard lock;
+    c_class = lifecycle::new_class("C", {.del = [&](object*) {
+      ++dels;
+      lifecycle::runtime_unlocked unlocked;  // g = sleeper_gen(); next(g)
+      std::this_thread::sleep_for(std::chrono::microseconds(1));
+    }});
+  }
+  auto make_c = [&](handle<list_object> items) {
+    auto c = lifecycle::new_instance(c_class);
+    c->set_attr("items", items);
+    ++inits;
+    return c;
+  };
+  auto make_nested = [&] {
+    lifecycle::runtime_lock_guard lock;
+    ref x = make_c(lifecycle::new_list());  // x = C([])
+    for (int i = 0; i < nesting; ++i) {      // x = [C([x])]
+      auto inner = lifecycle::new_list();
+      inner->append(x);
+      auto outer = lifecycle::new_list();
+      outer->append(make_c(inner));
+      x = outer;
+    }
+  };  // del x: the whole nest dies here, through the trashcan
+  std::atomic<bool> exit{false};
+  std::vector<lifecycle::thread> threads;
+  for (int i = 0; i < 2; ++i)
+    threads.push_back(lifecycle::start_thread("run_thread", [&] {
+      while (!exit.load()) make_nested();
+    }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  exit = true;
+  for (auto& th : threads) th.join();
+  {
+    lifecycle::runtime_lock_guard lock;
+    gc::collect();
+    CHECK(inits > 0);
+    CHECK(inits == dels);
+    c_class.reset();
+  }
+  (void)lifecycle::finalize();
 }
 
 namespace {
