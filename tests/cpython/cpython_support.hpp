@@ -1,6 +1,6 @@
-// What the ports of CPython's tests share: Python's id(), the unraisable hook of
-// test.support.catch_unraisable_exception, and the one counting rule that differs from CPython
-// on purpose (an instance is two gc objects here, see lifecycle/README.md).
+// What the ports of CPython's tests share: Python's id(), the collector fixture and the
+// unraisable capture of the lifecycle tests, and the one counting rule that differs from
+// CPython on purpose (an instance is two gc objects here, see lifecycle/README.md).
 #pragma once
 
 #include <algorithm>
@@ -12,8 +12,8 @@
 #include "fresh_gc.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/types.hpp"
-#include "lifecycle/unraisable.hpp"
 #include "lifecycle/weakref.hpp"
+#include "unraisable_capture.hpp"
 
 namespace cpython_port {
 
@@ -37,25 +37,5 @@ constexpr std::size_t instances(std::size_t n) noexcept { return 2 * n; }
 inline bool contains(const std::vector<ref>& objects, const object* op) {
   return std::any_of(objects.begin(), objects.end(), [&](const ref& r) { return r.get() == op; });
 }
-
-inline std::string text(const object* op) {
-  return std::string(static_cast<const lifecycle::str_object*>(op)->view());
-}
-
-// test.support.catch_unraisable_exception: every unraisable report while it lives.
-struct unraisable_capture {
-  std::vector<lifecycle::unraisable_event> events;
-  lifecycle::unraisable_hook_binding previous{};
-  unraisable_capture() {
-    previous = lifecycle::set_unraisable_hook(
-        [](const lifecycle::unraisable_event& e, void* self) {
-          static_cast<unraisable_capture*>(self)->events.push_back(e);
-        },
-        this);
-  }
-  ~unraisable_capture() { lifecycle::set_unraisable_hook(previous.hook, previous.context); }
-  unraisable_capture(const unraisable_capture&) = delete;
-  unraisable_capture& operator=(const unraisable_capture&) = delete;
-};
 
 }  // namespace cpython_port

@@ -202,15 +202,23 @@ const traits legacy{.legacy = true};
 const traits legacy_resurrector{.legacy = true, .effect = side_effect::resurrect};
 const traits legacy_self_cycle{.self_cycle = true, .legacy = true};
 
+// s = Cls(); ids = [id(s)]; wr = weakref.ref(s); del s; gc.collect(): how most tests start.
+struct dropped {
+  std::vector<std::uintptr_t> ids;
+  handle<lifecycle::weakref_object> wr;
+};
+dropped make_drop_collect(const char* name, const traits& t) {
+  auto s = construct(make_class(name, t), t);
+  dropped d{{id(s)}, lifecycle::new_weakref(s)};
+  s.reset();
+  gc::collect();
+  return d;
+}
+
 // The no-cycle and self-cycle tests share one shape: make one object, drop it, collect twice.
 void check_single_object(const traits& t, bool weakref_survives_first_collect) {
   finalization_test test;
-  auto cls = make_class("Under", t);
-  auto s = construct(cls, t);
-  std::vector<std::uintptr_t> ids{id(s)};
-  auto wr = lifecycle::new_weakref(s);
-  s.reset();
-  gc::collect();
+  auto [ids, wr] = make_drop_collect("Under", t);
   test.assert_del_calls(ids);
   const bool resurrects = t.effect == side_effect::resurrect;
   test.assert_survivors(resurrects ? ids : std::vector<std::uintptr_t>{});
@@ -231,12 +239,7 @@ TEST_CASE("SimpleFinalizationTest::test_simple") {
 TEST_CASE("SimpleFinalizationTest::test_simple_resurrect") {
   // Resurrected at refcount death, before its weakrefs were cleared: wr() is not None.
   finalization_test test;
-  auto cls = make_class("SimpleResurrector", simple_resurrector);
-  auto s = construct(cls, simple_resurrector);
-  std::vector<std::uintptr_t> ids{id(s)};
-  auto wr = lifecycle::new_weakref(s);
-  s.reset();
-  gc::collect();
+  auto [ids, wr] = make_drop_collect("SimpleResurrector", simple_resurrector);
   test.assert_del_calls(ids);
   test.assert_survivors(ids);
   CHECK(wr->alive());
@@ -248,15 +251,25 @@ TEST_CASE("SimpleFinalizationTest::test_simple_resurrect") {
   CHECK_FALSE(wr->alive());
 }
 
-TEST_CASE("SimpleFinalizationTest::test_non_gc") {
-  finalization_test test;
-  non_gc_resurrects = false;
+namespace {
+
+// s = NonGC() (or NonGCResurrector()); untracked; ids = [id(s)]; del s; gc.collect()
+std::vector<std::uintptr_t> make_non_gc_drop_collect(bool resurrector) {
+  non_gc_resurrects = resurrector;
   lifecycle::register_type(non_gc_type);
   auto s = lifecycle::new_object<non_gc>(non_gc_type);
   CHECK_FALSE(gc::is_tracked(s.get()));
   std::vector<std::uintptr_t> ids{id(s)};
   s.reset();
   gc::collect();
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("SimpleFinalizationTest::test_non_gc") {
+  finalization_test test;
+  auto ids = make_non_gc_drop_collect(false);
   test.assert_del_calls(ids);
   test.assert_survivors({});
   gc::collect();
@@ -267,13 +280,7 @@ TEST_CASE("SimpleFinalizationTest::test_non_gc") {
 TEST_CASE("SimpleFinalizationTest::test_non_gc_resurrect") {
   // A non-gc object has no FINALIZED bit: every death runs its finalizer again.
   finalization_test test;
-  non_gc_resurrects = true;
-  lifecycle::register_type(non_gc_type);
-  auto s = lifecycle::new_object<non_gc>(non_gc_type);
-  CHECK_FALSE(gc::is_tracked(s.get()));
-  std::vector<std::uintptr_t> ids{id(s)};
-  s.reset();
-  gc::collect();
+  auto ids = make_non_gc_drop_collect(true);
   test.assert_del_calls(ids);
   test.assert_survivors(ids);
   test.clear_survivors();
@@ -383,12 +390,7 @@ TEST_CASE("CycleChainFinalizationTest::test_heterogenous_resurrect_three") {
 
 TEST_CASE("LegacyFinalizationTest::test_legacy") {
   finalization_test test;
-  auto cls = make_class("Legacy", legacy);
-  auto s = construct(cls, legacy);
-  std::vector<std::uintptr_t> ids{id(s)};
-  auto wr = lifecycle::new_weakref(s);
-  s.reset();
-  gc::collect();
+  auto [ids, wr] = make_drop_collect("Legacy", legacy);
   test.assert_del_calls(ids);
   test.assert_tp_del_calls(ids);
   test.assert_survivors({});
@@ -401,12 +403,7 @@ TEST_CASE("LegacyFinalizationTest::test_legacy") {
 TEST_CASE("LegacyFinalizationTest::test_legacy_resurrect") {
   // tp_del runs at every death (it has no FINALIZED bit); __del__ only at the first.
   finalization_test test;
-  auto cls = make_class("LegacyResurrector", legacy_resurrector);
-  auto s = construct(cls, legacy_resurrector);
-  std::vector<std::uintptr_t> ids{id(s)};
-  auto wr = lifecycle::new_weakref(s);
-  s.reset();
-  gc::collect();
+  auto [ids, wr] = make_drop_collect("LegacyResurrector", legacy_resurrector);
   test.assert_del_calls(ids);
   test.assert_tp_del_calls(ids);
   test.assert_survivors(ids);
@@ -423,12 +420,7 @@ TEST_CASE("LegacyFinalizationTest::test_legacy_resurrect") {
 TEST_CASE("LegacyFinalizationTest::test_legacy_self_cycle") {
   // Self-cycles with legacy finalizers end up in gc.garbage, no finalizer called.
   finalization_test test;
-  auto cls = make_class("LegacySelfCycle", legacy_self_cycle);
-  auto s = construct(cls, legacy_self_cycle);
-  std::vector<std::uintptr_t> ids{id(s)};
-  auto wr = lifecycle::new_weakref(s);
-  s.reset();
-  gc::collect();
+  auto [ids, wr] = make_drop_collect("LegacySelfCycle", legacy_self_cycle);
   test.assert_del_calls({});
   test.assert_tp_del_calls({});
   test.assert_survivors({});

@@ -82,25 +82,29 @@ TEST_CASE("GCTests::test_dict") {
   CHECK(gc::collect() == 1);
 }
 
-TEST_CASE("GCTests::test_instance") {
-  gc_test t;
+namespace {
+
+// a = A(); a.a = a; gc.collect(); del a; then what gc.collect() finds.
+std::size_t collect_dropped_self_cycle_instance() {
   auto cls = plain_class("A");
   auto a = lifecycle::new_instance(cls);
   a->set_attr("a", a);
   gc::collect();
   a.reset();
-  CHECK(gc::collect() == instances(1));
+  return gc::collect();
+}
+
+}  // namespace
+
+TEST_CASE("GCTests::test_instance") {
+  gc_test t;
+  CHECK(collect_dropped_self_cycle_instance() == instances(1));
 }
 
 TEST_CASE("GCTests::test_newinstance") {
   // The instance part; subclasses of list and class attributes are not modelled.
   gc_test t;
-  auto cls = plain_class("A");
-  auto a = lifecycle::new_instance(cls);
-  a->set_attr("a", a);
-  gc::collect();
-  a.reset();
-  CHECK(gc::collect() != 0);
+  CHECK(collect_dropped_self_cycle_instance() != 0);
   CHECK(gc::collect() == 0);
 }
 
@@ -293,20 +297,18 @@ TEST_CASE("GCTests::test_trashcan") {
   gc::enable();
   constexpr int depth = 150;
   for (int count = 0; count < 2; ++count) {
-    auto tl = lifecycle::new_list();
-    for (int i = 0; i < depth; ++i) {
-      auto next = lifecycle::new_list();
-      next->append(tl);
-      next->append(lifecycle::new_instance(ouch));
-      tl = next;
-    }
-    auto u = lifecycle::new_list();
-    for (int i = 0; i < depth; ++i) {
-      auto next = lifecycle::new_list();
-      next->append(u);
-      next->append(lifecycle::new_instance(ouch));
-      u = next;
-    }
+    auto nested_lists = [&] {  // t = [t, Ouch()], N times
+      auto tl = lifecycle::new_list();
+      for (int i = 0; i < depth; ++i) {
+        auto next = lifecycle::new_list();
+        next->append(tl);
+        next->append(lifecycle::new_instance(ouch));
+        tl = next;
+      }
+      return tl;
+    };
+    auto tl = nested_lists();
+    auto u = nested_lists();
     auto v = lifecycle::new_dict();
     for (int i = 0; i < depth; ++i) {
       auto next = lifecycle::new_dict();
@@ -893,32 +895,14 @@ TEST_CASE("GCCallbackTests::test_collect_garbage") {
   gc::garbage()->clear();
 }
 
-TEST_CASE("GCTogglingTests::test_bug1055820c") {
-  // c0 in generation 2 is kept alive only by c1, a cycle in generation 0; c0's weakref
-  // callback reads c2wr. When a young collection clears c1, c0 dies and its callback runs: it
-  // must see c2 (cyclic trash with a callback-less weakref) already gone.
-  gc_test t;
-  gc::enable();
-  auto cls = plain_class("C1055820");
-  std::vector<ref> ouch;
-  bool ouch_set = false;
-  handle<weakref_object> c2wr, c0wr;
-  {
-    auto c0 = c1055820(cls, 0);
-    gc::collect();  // move c0 into generation 2
-    auto c1 = c1055820(cls, 1);
-    c1->set_attr("keep_c0_alive", c0);
-    c0->del_attr("loop");  // now only c1 keeps c0 alive
-    auto c2 = c1055820(cls, 2);
-    c2wr = lifecycle::new_weakref(c2);  // no callback
-    c0wr = lifecycle::new_weakref(c0, [&](const auto&) {
-      ouch = {c2wr->get()};
-      ouch_set = true;
-    });
-  }  // c0 = c1 = c2 = None
-  // Let gc happen "naturally", to keep the generations apart.
+namespace {
+
+// GCTogglingTests: let gc happen "naturally", to keep the generations apart: allocate junk until
+// an automatic collection has collected the detector's trash, checking that what the test
+// watches (`ouch_set`) did not happen before it. Automatic collection is off again afterwards.
+void let_gc_happen_naturally(const handle<class_object>& c1055820_class, const bool& ouch_set) {
+  gc_detector detector(c1055820_class);
   auto junk = lifecycle::new_list();
-  gc_detector detector(cls);
   int i = 0;
   while (!detector.gc_happened) {
     REQUIRE(++i <= 10000);  // else gc didn't happen after 10000 iterations
@@ -926,40 +910,64 @@ TEST_CASE("GCTogglingTests::test_bug1055820c") {
     junk->append(lifecycle::new_list());  // this eventually triggers gc
   }
   gc::disable();
-  REQUIRE(ouch.size() == 1);  // else the callback wasn't invoked
-  CHECK_FALSE(ouch[0]);       // None: c2 was not resurrected half-cleared
+}
+
+// c0 = first_class(0), moved into generation 2, then kept alive only by c1, a self-cycle in
+// generation 0; c2, another young self-cycle, with a callback-less weakref c2wr. Returns c0;
+// the caller's handles are all that keep c0, c1 and c2 from being trash.
+handle<instance_object> scene_1055820(const handle<class_object>& first_class,
+                                      const handle<class_object>& cls,
+                                      handle<weakref_object>& c2wr) {
+  auto c0 = c1055820(first_class, 0);
+  gc::collect();  // move c0 into generation 2
+  auto c1 = c1055820(cls, 1);
+  c1->set_attr("keep_c0_alive", c0);
+  c0->del_attr("loop");  // now only c1 keeps c0 alive
+  auto c2 = c1055820(cls, 2);
+  c2wr = lifecycle::new_weakref(c2);  // no callback
+  return c0;
+}
+
+// GCTogglingTests.setUp (gc.enable()) and what both 1055820 tests share: ouch[:] = [c2wr()]
+// is what their callback or finalizer does.
+struct toggling_test {
+  gc_test base;
+  handle<class_object> cls = plain_class("C1055820");
+  std::vector<ref> ouch;
+  bool ouch_set = false;
+  handle<weakref_object> c2wr;
+  toggling_test() { gc::enable(); }
+  void record_ouch() {
+    ouch = {c2wr->get()};
+    ouch_set = true;
+  }
+  // The collection happens; then ouch must hold one None: c2 was not resurrected half-cleared.
+  void check_after_natural_gc() {
+    let_gc_happen_naturally(cls, ouch_set);
+    REQUIRE(ouch.size() == 1);  // else the callback or __del__ wasn't invoked
+    CHECK_FALSE(ouch[0]);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("GCTogglingTests::test_bug1055820c") {
+  // c0 in generation 2 is kept alive only by c1, a cycle in generation 0; c0's weakref
+  // callback reads c2wr. When a young collection clears c1, c0 dies and its callback runs: it
+  // must see c2 (cyclic trash with a callback-less weakref) already gone.
+  toggling_test t;
+  handle<weakref_object> c0wr;
+  {
+    auto c0 = scene_1055820(t.cls, t.cls, t.c2wr);
+    c0wr = lifecycle::new_weakref(c0, [&](const auto&) { t.record_ouch(); });
+  }  // c0 = c1 = c2 = None
+  t.check_after_natural_gc();
 }
 
 TEST_CASE("GCTogglingTests::test_bug1055820d") {
   // The same with a __del__ instead of a weakref callback.
-  gc_test t;
-  gc::enable();
-  auto cls = plain_class("C1055820");
-  std::vector<ref> ouch;
-  bool ouch_set = false;
-  handle<weakref_object> c2wr;
-  auto d_class = lifecycle::new_class("D", {.del = [&](object*) {
-    ouch = {c2wr->get()};
-    ouch_set = true;
-  }});
-  {
-    auto d0 = c1055820(d_class, 0);
-    gc::collect();  // move d0 into generation 2
-    auto c1 = c1055820(cls, 1);
-    c1->set_attr("keep_d0_alive", d0);
-    d0->del_attr("loop");  // now only c1 keeps d0 alive
-    auto c2 = c1055820(cls, 2);
-    c2wr = lifecycle::new_weakref(c2);  // no callback
-  }  // d0 = c1 = c2 = None
-  gc_detector detector(cls);
-  auto junk = lifecycle::new_list();
-  int i = 0;
-  while (!detector.gc_happened) {
-    REQUIRE(++i <= 10000);
-    REQUIRE_FALSE(ouch_set);
-    junk->append(lifecycle::new_list());
-  }
-  gc::disable();
-  REQUIRE(ouch.size() == 1);  // else __del__ wasn't invoked
-  CHECK_FALSE(ouch[0]);
+  toggling_test t;
+  auto d_class = lifecycle::new_class("D", {.del = [&](object*) { t.record_ouch(); }});
+  scene_1055820(d_class, t.cls, t.c2wr);  // d0 = c1 = c2 = None
+  t.check_after_natural_gc();
 }

@@ -7,6 +7,7 @@
 #include "lifecycle/types.hpp"
 #include "lifecycle/unraisable.hpp"
 #include "lifecycle/weakref.hpp"
+#include "unraisable_capture.hpp"
 
 #include <algorithm>
 #include <array>
@@ -23,19 +24,6 @@ using lifecycle::ref;
 
 namespace {
 
-
-struct unraisable_capture {
-  std::vector<lifecycle::unraisable_event> events;
-  lifecycle::unraisable_hook_binding previous;
-  unraisable_capture() {
-    previous = lifecycle::set_unraisable_hook(
-        [](const lifecycle::unraisable_event& e, void* self) {
-          static_cast<unraisable_capture*>(self)->events.push_back(e);
-        },
-        this);
-  }
-  ~unraisable_capture() { lifecycle::set_unraisable_hook(previous.hook, previous.context); }
-};
 
 struct debug_capture {
   std::vector<std::string> lines;
