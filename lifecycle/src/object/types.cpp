@@ -454,7 +454,13 @@ handle<class_object> new_class(std::string_view name, class_options options) {
 
 handle<instance_object> new_instance(const handle<class_object>& cls) {
   if (!cls) throw std::invalid_argument("new_instance: no class");
-  return new_object<instance_object>(cls->instance_type, cls, new_instance_dict());
+  // The instance is tracked before its dict, so the dict follows it in the collector's lists:
+  // CPython's instance is one object holding its attributes, and delete_garbage reaches it,
+  // holding a reference to it, before anything its attributes keep alive (test_gc's
+  // test_function_tp_clear_leaves_consistent_state depends on that order).
+  auto instance = new_object<instance_object>(cls->instance_type, cls, handle<dict_object>{});
+  instance->dict = new_instance_dict();
+  return instance;
 }
 
 bool is_instance(const object* op) noexcept {

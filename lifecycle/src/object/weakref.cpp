@@ -11,6 +11,7 @@
 
 #include <stdexcept>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace lifecycle {
@@ -113,18 +114,22 @@ void clear_weakref_no_callback(weakref_object* wr) noexcept { unlink(wr); }
 void clear_weakrefs(object* op) noexcept {
   // All weakrefs are cleared before the first callback runs, so every callback sees every
   // weakref to op already dead. The callbacks run in list order: newest first.
-  std::vector<handle<weakref_object>> to_call;
+  // As PyObject_ClearWeakRefs, each weakref gives its callback up before it runs: afterwards
+  // the weakref's __callback__ is None (test_weakref's test_callback_attribute_after_deletion).
+  std::vector<std::pair<handle<weakref_object>, weakref_callback>> to_call;
   try {
     for (weakref_object* wr = first_weakref(op); wr != nullptr; wr = wr->list_next)
-      if (wr->callback && wr->refcnt > 0) to_call.push_back(handle<weakref_object>::borrow(wr));
+      if (wr->callback && wr->refcnt > 0)
+        to_call.emplace_back(handle<weakref_object>::borrow(wr), std::move(wr->callback));
   } catch (...) {
     write_unraisable(std::current_exception(), op);
   }
-  while (weakref_object* wr = first_weakref(op)) unlink(wr);
-  for (const auto& wr : to_call) {
+  while (weakref_object* wr = first_weakref(op)) {
+    wr->callback = nullptr;
+    unlink(wr);
+  }
+  for (auto& [wr, callback] : to_call) {
     try {
-      // A copy: the callback may clear its own weakref (and with it wr->callback).
-      const weakref_callback callback = wr->callback;
       callback(wr);
     } catch (...) {
       write_unraisable(std::current_exception(), wr.get());

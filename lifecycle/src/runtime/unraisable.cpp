@@ -5,7 +5,10 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <string>
 #include <typeinfo>
+
+#include "lifecycle/exit.hpp"
 
 namespace lifecycle {
 
@@ -25,6 +28,13 @@ void describe_exception(const std::exception_ptr& error, unraisable_event& event
   } catch (const python_error& e) {
     event.exception_type = e.type_name();
     event.exception_value = e.what();
+  } catch (const system_exit& e) {
+    // sys.exit() where it cannot end the process (an atexit callback, a finalizer): CPython
+    // reports a SystemExit like any other exception (test_atexit's test_exit).
+    event.exception_type = "SystemExit";
+    event.exception_value = std::to_string(e.code);
+  } catch (const keyboard_interrupt&) {
+    event.exception_type = "KeyboardInterrupt";
   } catch (const std::exception& e) {
     event.exception_type = boost::core::demangle(typeid(e).name());
     event.exception_value = e.what();

@@ -132,6 +132,7 @@ int daemon_thread() {
 // before them.
 int gc_list_order() {
   gc::disable();
+  gc::collect();  // as the script: start with everything made so far in the oldest generation
   auto node_class = new_class(
       "Node",
       {.del = [](object* self) { event("del " + attr_text(self, "name")); }, .legacy_del = {}});

@@ -9,6 +9,14 @@
 import gc
 
 gc.disable()
+# Start from a known state: every object made so far, this module's globals dict among them, in
+# the oldest generation. Without it the order below depends on the interpreter's start-up: a full
+# collection scans generation 2, then 0, then 1 (gcmodule.c merges the younger generations into
+# the oldest in that order), and which generation __main__'s dict is in when the script starts
+# depends on how much `site` imported (Debian's 3.11.2 leaves it in generation 1, so the scan
+# reaches it after the nodes and moves them all; pyenv's 3.11.7 with two .pth files in
+# site-packages has run two generation-1 collections and left it in generation 2).
+gc.collect()
 
 
 class Node:

@@ -8,6 +8,7 @@
 #include "lifecycle/types.hpp"
 #include "lifecycle/unraisable.hpp"
 #include "lifecycle/weakref.hpp"
+#include "unraisable_capture.hpp"
 
 #include <algorithm>
 #include <array>
@@ -24,19 +25,6 @@ using lifecycle::ref;
 
 namespace {
 
-
-struct unraisable_capture {
-  std::vector<lifecycle::unraisable_event> events;
-  lifecycle::unraisable_hook_binding previous;
-  unraisable_capture() {
-    previous = lifecycle::set_unraisable_hook(
-        [](const lifecycle::unraisable_event& e, void* self) {
-          static_cast<unraisable_capture*>(self)->events.push_back(e);
-        },
-        this);
-  }
-  ~unraisable_capture() { lifecycle::set_unraisable_hook(previous.hook, previous.context); }
-};
 
 struct debug_capture {
   std::vector<std::string> lines;
@@ -243,9 +231,9 @@ TEST_CASE("DEBUG_SAVEALL puts a plain self-cycle in gc.garbage") {
   CHECK(gc::collect() == 2);
   auto garbage = gc::garbage();
   REQUIRE(garbage->size() == 2);
-  // Unreachable order: the dict was allocated before its instance.
-  CHECK(garbage->at(0)->type == &lifecycle::dict_type);
-  CHECK(garbage->at(1) == raw);
+  // Unreachable order: the instance is tracked before its dict (new_instance).
+  CHECK(garbage->at(0) == raw);
+  CHECK(garbage->at(1)->type == &lifecycle::dict_type);
   CHECK(gc::is_tracked(raw));  // alive, kept by gc.garbage
   gc::set_debug(0);
 }
