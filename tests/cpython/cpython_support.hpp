@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "fresh_gc.hpp"
+#include "gc/fresh_gc.hpp"
 #include "lifecycle/gc.hpp"
 #include "lifecycle/types.hpp"
 #include "lifecycle/weakref.hpp"
