@@ -35,6 +35,10 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
   else if (unit == "h") scale = 3600000;
   if (text.empty() || ec != std::errc{} || scale == 0 || value < 0 || !std::isfinite(value))
     throw std::invalid_argument(fmt::format("bad duration '{}' (e.g. 500ms, 2s, 1.5m)", text));
+  // Added to the clock's now, a longer one would overflow and fire at once.
+  if (value * scale > static_cast<double>(duration_max.count()))
+    throw std::invalid_argument(
+        fmt::format("duration '{}' is longer than the longest, 100 days", text));
   return std::chrono::milliseconds(static_cast<long long>(std::llround(value * scale)));
 }
 
@@ -49,6 +53,22 @@ std::string_view to_string(exit_mode mode) {
   for (const auto& [candidate, name] : mode_names)
     if (candidate == mode) return name;
   return "natural";
+}
+
+std::string_view to_string(reap_policy policy) {
+  switch (policy) {
+    case reap_policy::none: return "none";
+    case reap_policy::ipc: return "ipc";
+    case reap_policy::files: return "files";
+    case reap_policy::all: return "all";
+  }
+  return "ipc";
+}
+
+std::optional<reap_policy> parse_reap_policy(std::string_view text) {
+  for (auto policy : {reap_policy::none, reap_policy::ipc, reap_policy::files, reap_policy::all})
+    if (to_string(policy) == text) return policy;
+  return std::nullopt;
 }
 
 trigger parse_trigger(std::string_view text) {

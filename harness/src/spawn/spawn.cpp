@@ -112,7 +112,6 @@ struct run_directory {
     env->set("TMPDIR", dir->tmp().string());
     env->set("AFTERLIFE_RUN", dir->id());
     env->set("AFTERLIFE_SOCKET", dir->socket().string());
-    env->set("AFTERLIFE_LEDGER", dir->ledger().string());
     return {};
   }
 };
