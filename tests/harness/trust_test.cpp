@@ -1,0 +1,265 @@
+// What a run cannot make afterlife delete or write (harness/README.md, "What afterlife removes,
+// and what it never touches"). Every attack aims at decoys this test creates in a temporary
+// directory, /dev/shm names and SysV objects of its own, with a private AFTERLIFE_RUNTIME_DIR.
+#include "catch.hpp"
+#include "run_support.hpp"
+
+#include <fcntl.h>
+#include <mqueue.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+using namespace afterlife_test;
+using Catch::Matchers::ContainsSubstring;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string actor() { return ACTOR_EXE; }
+
+bool shm_exists(const std::string& name) { return fs::exists("/dev/shm/" + name.substr(1)); }
+
+void make_shm(const std::string& name) { close(shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600)); }
+
+bool mq_exists(const std::string& name) {
+  mqd_t q = mq_open(name.c_str(), O_RDONLY);
+  if (q == static_cast<mqd_t>(-1)) return false;
+  mq_close(q);
+  return true;
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+const nlohmann::json* find_leftover(const nlohmann::json& report, const std::string& kind,
+                                    const std::string& name) {
+  for (const auto& l : report["leftovers"])
+    if (l["kind"] == kind && l["name"] == name) return &l;
+  return nullptr;
+}
+
+struct decoys {
+  fs::path dir = fs::temp_directory_path() / unique("al-decoy-");
+  std::string shm = unique("/al-decoy-shm-");
+  std::string mq = unique("/al-decoy-mq-");
+  int sysv = -1;
+  decoys() {
+    fs::create_directories(dir / "sub");
+    std::ofstream(dir / "keep.txt") << "precious";
+    std::ofstream(dir / "sub" / "table") << "rows";
+    make_shm(shm);
+    mq_attr attr{};
+    attr.mq_maxmsg = 1;
+    attr.mq_msgsize = 16;
+    mq_close(mq_open(mq.c_str(), O_CREAT | O_EXCL | O_RDONLY, 0600, &attr));
+    sysv = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+  }
+  ~decoys() {
+    fs::remove_all(dir);
+    shm_unlink(shm.c_str());
+    mq_unlink(mq.c_str());
+    if (sysv >= 0) shmctl(sysv, IPC_RMID, nullptr);
+  }
+  bool intact() const {
+    shmid_ds ds{};
+    return read_text(dir / "keep.txt") == "precious" && read_text(dir / "sub" / "table") == "rows" &&
+           shm_exists(shm) && mq_exists(mq) && shmctl(sysv, IPC_STAT, &ds) == 0;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("trust: forged claims make nothing removable, and a forged pid is refused") {
+  decoys d;
+  REQUIRE(d.intact());
+  auto marker = unique("m");
+  auto r = afterlife_run(
+      {"--watch", d.dir.string(), "--reap", "all"},
+      {actor(), "register=file:" + (d.dir / "keep.txt").string(), "register=posix_shm:" + d.shm,
+       "register=posix_mq:" + d.mq, "register=sysv_shm:" + std::to_string(d.sysv),
+       "send=record posix_shm\\t0\\tforged\\t" + d.shm,
+       "send=record posix_mq\\t0\\tforged\\t" + d.mq,
+       // A pid that is not the sender's (the harness's parent: this test): refused.
+       "send=" + std::to_string(getpid()) + " register sysv_shm " + std::to_string(d.sysv),
+       "exit=0"},
+      marker);
+  REQUIRE(r.report.is_object());
+  CHECK_THAT(r.raw.out + r.raw.err,
+             ContainsSubstring("answer: error pid " + std::to_string(getpid()) +
+                               " is not the sender's"));
+  CHECK(r.report["malformed_messages"] == 1);
+  CHECK(d.intact());
+  // The pre-existing queue is not even a leftover of this run: it existed before.
+  const auto* mq = find_leftover(r.report, "posix_mq", d.mq);
+  if (mq != nullptr) CHECK((*mq)["reaped"] == false);
+}
+
+TEST_CASE("trust: a watched file that existed before is never removed, even replaced") {
+  decoys d;
+  auto marker = unique("m");
+  auto keep = fs::canonical(d.dir) / "keep.txt";
+  auto r = afterlife_run({"--watch", d.dir.string(), "--reap", "all"},
+                         {actor(), "replace=" + keep.string(), "register=file:" + keep.string(),
+                          "file=" + (d.dir / "new.log").string(),
+                          "exit=0"},
+                         marker);
+  REQUIRE(r.report.is_object());
+  const auto* replaced = find_leftover(r.report, "file", keep.string());
+  REQUIRE(replaced != nullptr);
+  CHECK((*replaced)["attributed"] == true);
+  CHECK((*replaced)["reaped"] == false);
+  CHECK((*replaced)["kept"] == "the name existed before the run");
+  CHECK(fs::exists(keep));
+  // What the run created there is removed under --reap all.
+  const auto* created = find_leftover(r.report, "file", (fs::canonical(d.dir) / "new.log").string());
+  REQUIRE(created != nullptr);
+  CHECK((*created)["reaped"] == true);
+}
+
+TEST_CASE("trust: a TMPDIR swapped for a symlink and a planted journal link touch nothing") {
+  decoys d;
+  auto marker = unique("m");
+  auto victim = d.dir / "victim.txt";
+  std::ofstream(victim) << "untouched";
+  auto ours = unique("/al-trust-");
+  auto r = afterlife_run({}, {actor(), "swap-tmp=" + d.dir.string(),
+                              "swap-journal=" + victim.string(), "shm=" + ours,
+                              "register=posix_shm:" + ours, "exit=0"},
+                         marker);
+  REQUIRE(r.report.is_object());
+  CHECK(d.intact());
+  CHECK(read_text(victim) == "untouched");
+  // The run's own object is still recorded (through the socket) and reaped.
+  const auto* leftover = find_leftover(r.report, "posix_shm", ours);
+  REQUIRE(leftover != nullptr);
+  CHECK((*leftover)["reaped"] == true);
+  CHECK_FALSE(shm_exists(ours));
+  for (const auto& l : r.report["leftovers"]) CHECK_FALSE(l["path"].get<std::string>().starts_with(d.dir.string()));
+}
+
+TEST_CASE("trust: clean after a killed harness removes what the run made, never a decoy") {
+  decoys d;
+  auto marker = unique("m");
+  auto ours = unique("/al-orphan-");
+  auto our_mq = unique("/al-orphan-mq-");
+  auto runtime = fs::temp_directory_path() / unique("al-clean-");
+  fs::create_directories(runtime);
+  child_options opts;
+  opts.set_env["AFTERLIFE_RUNTIME_DIR"] = runtime.string();
+  opts.set_env["AFTERLIFE_TEST_MARKER"] = marker;
+  opts.timeout = std::chrono::milliseconds(1500);  // then the harness is SIGKILLed mid-run
+  auto killed = run_child({AFTERLIFE_EXE, "run", "--watch", d.dir.string(), "--reap", "all", "--",
+                           actor(), "shm=" + ours, "mq=" + our_mq,
+                           "register=posix_shm:" + d.shm, "register=posix_mq:" + d.mq,
+                           "register=file:" + (d.dir / "keep.txt").string(),
+                           "register=sysv_shm:" + std::to_string(d.sysv), "pause"},
+                          opts);
+  CHECK(killed.timed_out);
+  CHECK(shm_exists(ours));
+  opts.timeout = std::chrono::milliseconds(30000);
+  auto clean = run_child({AFTERLIFE_EXE, "clean"}, opts);
+  CHECK(clean.exit_code() == 0);
+  CHECK_THAT(clean.out, ContainsSubstring("removed posix_shm " + ours));
+  CHECK_THAT(clean.out, ContainsSubstring("removed posix_mq " + our_mq));
+  CHECK_THAT(clean.out, ContainsSubstring("1 unfinished run(s) cleaned"));
+  kill_marked(marker);
+  CHECK_FALSE(shm_exists(ours));
+  CHECK_FALSE(mq_exists(our_mq));
+  CHECK(d.intact());
+  fs::remove_all(runtime);
+}
+
+TEST_CASE("trust: idle connections cannot lock the program's checkpoint out") {
+  auto marker = unique("m");
+  auto r = afterlife_run({"--mode", "sigkill", "--at", "checkpoint:go", "--expect", "signal=KILL"},
+                         {actor(), "idle-connections=300", "checkpoint=go", "sleep=30000", "exit=0"},
+                         marker);
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 0);
+  CHECK(r.report["trigger_fired"] == true);
+  CHECK(r.report["malformed_messages"] == 0);
+}
+
+TEST_CASE("trust: durations that overflow and a missing --watch are usage errors that leave no run directory") {
+  auto runtime = fs::temp_directory_path() / unique("al-usage-");
+  fs::create_directories(runtime);
+  child_options opts;
+  opts.set_env["AFTERLIFE_RUNTIME_DIR"] = runtime.string();
+  for (const auto& bad : std::vector<std::vector<std::string>>{
+           {"--timeout", "99999999999h"}, {"--timeout", "1e300"}, {"--grace", "1e300s"},
+           {"--mode", "sigterm", "--at", "delay:99999999999h"},
+           {"--watch", (runtime / "nonexistent").string()}}) {
+    std::vector<std::string> argv{AFTERLIFE_EXE, "run"};
+    argv.insert(argv.end(), bad.begin(), bad.end());
+    argv.insert(argv.end(), {"--", "/bin/true"});
+    auto r = run_child(argv, opts);
+    INFO(bad[0] << " " << bad[1] << ": " << r.err);
+    CHECK(r.exit_code() == 2);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+  std::size_t runs = 0;
+  for (const auto& top : fs::directory_iterator(runtime))
+    for ([[maybe_unused]] const auto& run : fs::directory_iterator(top.path())) ++runs;
+  CHECK(runs == 0);
+  fs::remove_all(runtime);
+}
+
+TEST_CASE("trust: a relocated afterlife finds its interposer beside its prefix, or says it is missing") {
+  auto prefix = fs::temp_directory_path() / unique("al-prefix-");
+  fs::create_directories(prefix / "bin");
+  fs::copy_file(AFTERLIFE_EXE, prefix / "bin" / "afterlife");
+  child_options opts;
+  opts.set_env["AFTERLIFE_RUNTIME_DIR"] = runtime_dir();
+  opts.unset_env.push_back("AFTERLIFE_INTERPOSER");
+  auto name = unique("/al-reloc-");
+  std::vector<std::string> argv{(prefix / "bin" / "afterlife").string(), "run", "--json", "-",
+                                "--", actor(), "shm=" + name, "exit=0"};
+  auto missing = run_child(argv, opts);
+  CHECK(missing.exit_code() == 3);
+  CHECK_THAT(missing.err, ContainsSubstring("interposer"));
+  CHECK_THAT(missing.err, ContainsSubstring("--no-interposer"));
+  CHECK(std::count(missing.err.begin(), missing.err.end(), '\n') == 1);
+  CHECK_FALSE(shm_exists(name));  // nothing ran
+
+  auto lib = (prefix / "bin" / AFTERLIFE_INTERPOSER_RELATIVE).lexically_normal();
+  fs::create_directories(lib);
+  fs::copy_file(AFTERLIFE_INTERPOSER, lib / fs::path(AFTERLIFE_INTERPOSER).filename());
+  auto found = run_child(argv, opts);
+  auto report = nlohmann::json::parse(found.out, nullptr, false);
+  REQUIRE(report.is_object());
+  const auto* leftover = find_leftover(report, "posix_shm", name);
+  REQUIRE(leftover != nullptr);
+  CHECK((*leftover)["attributed"] == true);
+  CHECK((*leftover)["reaped"] == true);
+  fs::remove_all(prefix);
+}
+
+TEST_CASE("trust: a child that drops to another uid reports to the socket and uses TMPDIR") {
+  if (geteuid() != 0 || !fs::exists("/usr/bin/setpriv")) {
+    std::cout << "SKIPPED: needs root and setpriv\n";
+    return;
+  }
+  auto marker = unique("m");
+  auto name = unique("/al-dropped-");
+  auto r = afterlife_run({"--expect", "posix_shm=1", "--expect", "file=1"},
+                         {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          "--", actor(), "shm=" + name, "mkstemp=@tmp/dropXXXXXX", "exit=0"},
+                         marker);
+  REQUIRE(r.report.is_object());
+  INFO(r.raw.err);
+  CHECK(r.status() == 0);
+  const auto* leftover = find_leftover(r.report, "posix_shm", name);
+  REQUIRE(leftover != nullptr);
+  CHECK((*leftover)["attributed"] == true);
+  CHECK((*leftover)["creator"]["pid"] == r.report["exit"]["pid"]);
+  CHECK((*leftover)["reaped"] == true);
+  CHECK_FALSE(shm_exists(name));
+}
