@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -192,6 +193,25 @@ TEST_CASE("trust: idle connections cannot lock the program's checkpoint out") {
   CHECK(r.status() == 0);
   CHECK(r.report["trigger_fired"] == true);
   CHECK(r.report["malformed_messages"] == 0);
+}
+
+TEST_CASE("trust: a flood of records keeps the run within its --timeout and its claims bounded") {
+  auto marker = unique("m");
+  auto started = std::chrono::steady_clock::now();
+  auto r = afterlife_run({"--timeout", "3s"}, {actor(), "record-flood=60000", "exit=0"}, marker);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 1);
+  CHECK(r.report["timed_out"] == true);
+  CHECK(seconds < 6.0);  // 3 s, then the tree is killed and the run reported
+  bool dropped = false;
+  for (const auto& note : r.report["notes"])
+    dropped = dropped || note.get<std::string>().starts_with("claims dropped");
+  CHECK(dropped);  // ~10 KB each: the 64 MiB bound is passed within the 3 s
+  bool judged = false;
+  for (const auto& e : r.report["expectations"])
+    judged = judged || (e["expr"] == "claims complete" && e["met"] == false);
+  CHECK(judged);
 }
 
 TEST_CASE("trust: durations that overflow and a missing --watch are usage errors that leave no run directory") {

@@ -1,0 +1,76 @@
+// What reporting creations costs a program that makes many: 10,000 shm_open + shm_unlink pairs
+// (shm_pairs.c) run bare, under this build's `afterlife run` and under a baseline afterlife
+// (e.g. main's, built in a directory of its own), interleaved, side by side. Goal (issue 13):
+// this build at most 2x the baseline.
+//
+//   build/release/tests/bench/shm_churn [RUNS] [BASELINE_AFTERLIFE]
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+double run_ms(const std::vector<std::string>& argv) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  auto start = std::chrono::steady_clock::now();
+  pid_t pid = 0;
+  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0)
+    throw std::runtime_error("posix_spawn " + argv[0]);
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error(argv[0] + " failed");
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = argc > 1 ? std::atoi(argv[1]) : 10;
+  std::string baseline = argc > 2 ? argv[2] : "";
+  std::string pairs = "10000";
+  try {
+    std::vector<double> bare, ours, base;
+    for (int i = 0; i < runs; ++i) {
+      bare.push_back(run_ms({SHM_PAIRS_EXE, pairs}));
+      ours.push_back(run_ms({AFTERLIFE_EXE, "run", "--", SHM_PAIRS_EXE, pairs}));
+      if (!baseline.empty()) base.push_back(run_ms({baseline, "run", "--", SHM_PAIRS_EXE, pairs}));
+    }
+    fmt::print("shm_churn: {} shm_open + shm_unlink pairs, {} runs each (interleaved), medians\n",
+               pairs, runs);
+    fmt::print("  bare                     {:8.1f} ms\n", median(bare));
+    fmt::print("  this afterlife run       {:8.1f} ms  ({:.2f}x bare)\n", median(ours),
+               median(ours) / median(bare));
+    if (!base.empty())
+      fmt::print("  baseline afterlife run   {:8.1f} ms  ({:.2f}x bare)\n  this / baseline: {:.2f}x\n",
+                 median(base), median(base) / median(bare), median(ours) / median(base));
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "shm_churn: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
