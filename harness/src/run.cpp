@@ -454,7 +454,9 @@ bool run_state::existed_before(const probes::object_entry& object) const {
   probes::make_key(object.kind, object.name, key);
   if (probes::listable(object.kind)) return before_.has_name(key);
   // Not listable: new only if the harness itself saw the name absent after the run began, and
-  // never saw it present before an exclusive creation.
+  // never saw it present before an exclusive creation; a SysV segment (macOS) by the kernel's
+  // creator pid being one of the run's.
+  if (object.kind == "sysv_shm" && known_.count(object.creator_pid) != 0) return false;
   return seen_present_.count(key) != 0 || seen_absent_.count(key) == 0;
 }
 
