@@ -11,8 +11,8 @@
  * Hostile ones (tests/harness/trust_test.cpp): send=LINE (a raw control line, '\t' written as
  * "\\t"; prints "answer: ..."), idle-connections=N (opens N connections that never send),
  * swap-tmp=TARGET (renames $TMPDIR away and puts a symlink to TARGET in its place),
- * swap-journal=TARGET (the same for the harness's journal), record-flood=MS (10 KB `record`
- * messages, one after another, for MS milliseconds), replace=PATH (a new file renamed over
+ * swap-journal=TARGET (the same for the harness's journal), record-flood=N (N 10 KB `record`
+ * messages, one after another; 0: until killed), replace=PATH (a new file renamed over
  * PATH).
  *
  * Every child it forks sleeps or waits; none outlives its purpose by more than its sleep.
@@ -174,9 +174,8 @@ static void do_action(const char *action, const char *value) {
   }
   if (strcmp(action, "record-flood") == 0) {
     static char line[11000];
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (long i = 0;; ++i) {
+    long count = atol(value);
+    for (long i = 0; count == 0 || i < count; ++i) {
       int used = snprintf(line, sizeof line, "record file\t0\t%06000d\t/%04000ld\n", 0, i);
       int fd = afterlife_detail_connect();
       if (fd < 0) break;
@@ -185,9 +184,6 @@ static void do_action(const char *action, const char *value) {
         (void)recv(fd, answer, sizeof answer, 0);
       }
       close(fd);
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 > atol(value))
-        break;
     }
     return;
   }
