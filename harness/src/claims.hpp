@@ -24,6 +24,8 @@ struct claim {
   // The frames that called site, innermost first (the interposer sends a few when the stack
   // can be unwound); empty for registrations.
   std::vector<std::string> callers = {};
+  // The sender's uid (the kernel's): a claim confirms only an object this uid owns.
+  long long uid = -1;
 };
 
 // The body of an interposer `record` message: KIND \t INODE \t SITE[ <- CALLER...] \t NAME,

@@ -100,7 +100,7 @@ std::filesystem::path find_interposer(const run_options& options) {
 constexpr std::size_t claims_max = 100000;
 constexpr std::size_t claim_bytes_max = 64 << 20;
 
-// A ledger file name as the probes would see it: symlinks in its directory resolved.
+// A claimed file name as the probes would see it: symlinks in its directory resolved.
 std::string comparable_path(const std::string& recorded) {
   std::filesystem::path path = std::filesystem::path(recorded).lexically_normal();
   std::error_code ec;
@@ -423,13 +423,14 @@ void run_state::take_claim(const detail::control_message& message) {
   detail::claim c{message.kind, message.pid, message.inode,
                   message.verb == "register" ? detail::registration_site : message.site,
                   detail::is_file_kind(message.kind) ? comparable_path(message.name) : message.name,
-                  message.callers};
+                  message.callers, static_cast<long long>(message.uid)};
   // The harness's own look: what exists under that name now, if anything.
   try {
     if (auto now = probes::probe_named(c.kind, c.name)) {
       bool sysv_by_run = !c.kind.starts_with("sysv_") || c.kind != "sysv_shm" ||
                          known_.count(now->creator_pid) != 0;
-      if (!existed_before(*now) && sysv_by_run && detail::why_kept(*now, removal_scope()).empty())
+      if (now->uid == c.uid && !existed_before(*now) && sysv_by_run &&
+          detail::why_kept(*now, removal_scope()).empty())
         journal_.seen(*now);
     }
   } catch (const std::exception& e) {
@@ -765,6 +766,9 @@ void run_state::list_leftovers() noexcept {
       for (auto it = first; it != last; ++it) {
         const detail::claim& c = *it->second;
         if (c.inode != 0 && entry.inode != 0 && c.inode != entry.inode) continue;
+        // A process confirms only what its own uid owns: a child that dropped to `nobody`
+        // cannot claim a root object that appeared meanwhile.
+        if (entry.uid >= 0 && c.uid != entry.uid) continue;
         // A runtime registration confirms what the interposer saw; it must not replace the
         // call site the interposer recorded.
         bool keep_site = l.attributed && c.site == detail::registration_site;

@@ -9,6 +9,7 @@
 //   cmake --preset release && cmake --build --preset release --target run_overhead
 //   build/release/tests/bench/run_overhead [RUNS]
 #include "afterlife/harness/run.hpp"
+#include "spawn_wait.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -50,23 +51,7 @@ void remove_unrelated_entries() {
   for (int i = 0; i < unrelated_entries; ++i) shm_unlink(entry_name(i).c_str());
 }
 
-// Spawns argv with stdout/stderr on /dev/null and returns the raw wait status.
-int spawn_and_wait(const std::vector<std::string>& argv) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return status;
-}
+using afterlife_bench::spawn_and_wait;
 
 struct figures {
   std::vector<double> ms;

@@ -503,7 +503,7 @@ TEST_CASE("a registration of what the interposer saw keeps the interposer's call
   CHECK_FALSE(shm_exists(name));
 }
 
-TEST_CASE("the ledger is still written by a program that closed every descriptor") {
+TEST_CASE("creations are still reported by a program that closed every descriptor") {
   auto marker = unique("m");
   auto name = unique("/al-closed-");
   auto r = afterlife_run({"--expect", "posix_shm=1"},

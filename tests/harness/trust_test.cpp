@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 using namespace afterlife_test;
 using Catch::Matchers::ContainsSubstring;
@@ -297,4 +298,29 @@ TEST_CASE("trust: a child that drops to another uid reports to the socket and us
   CHECK((*leftover)["creator"]["pid"] == r.report["exit"]["pid"]);
   CHECK((*leftover)["reaped"] == true);
   CHECK_FALSE(shm_exists(name));
+}
+
+TEST_CASE("trust: a child that dropped privileges cannot claim a root object made meanwhile") {
+  if (geteuid() != 0 || !fs::exists("/usr/bin/setpriv")) {
+    std::cout << "SKIPPED: needs root and setpriv\n";
+    return;
+  }
+  auto marker = unique("m");
+  auto decoy = unique("/al-root-decoy-");
+  // Created by this (root) test after the run's snapshot, while the child sleeps.
+  std::thread neighbour([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    make_shm(decoy);
+  });
+  auto r = afterlife_run({}, {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                              "--", actor(), "sleep=600", "register=posix_shm:" + decoy, "exit=0"},
+                         marker);
+  neighbour.join();
+  REQUIRE(r.report.is_object());
+  const auto* leftover = find_leftover(r.report, "posix_shm", decoy);
+  REQUIRE(leftover != nullptr);
+  CHECK((*leftover)["attributed"] == false);
+  CHECK((*leftover)["reaped"] == false);
+  CHECK(shm_exists(decoy));
+  shm_unlink(decoy.c_str());
 }

@@ -1,4 +1,4 @@
-/* The interposer's hooks and ledger records (see interposer.h). */
+/* The interposer's hooks and the messages they send (see interposer.h). */
 #define _GNU_SOURCE
 #include "interposer.h"
 

@@ -116,7 +116,7 @@ struct run_directory {
   }
 };
 
-// The interposer that writes the ledger, preloaded into every process of the run.
+// The interposer that reports creations to the harness, preloaded into every process of the run.
 struct interposer_preload {
   const std::filesystem::path* library;
   environment_block* env;
