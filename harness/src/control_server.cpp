@@ -139,7 +139,7 @@ std::vector<control_message> control_server::handle(const std::vector<pollfd>& f
   for (const pollfd& p : fds) {
     if (p.revents == 0) continue;
     if (p.fd == listen_fd_) {
-      accept_new();
+      accept_new(messages);
     } else if (auto it = pending_.find(p.fd); it != pending_.end()) {
       if (read_from(p.fd, it->second, messages)) pending_.erase(it);
     }
@@ -160,15 +160,13 @@ bool control_server::make_room() noexcept {
   return true;
 }
 
-void control_server::accept_new() {
+void control_server::accept_new(std::vector<control_message>& out) {
   for (;;) {
-    int fd = accept(listen_fd_, nullptr, nullptr);
+    int fd = accept_connection(listen_fd_);
     if (fd < 0) {
       if (errno == EINTR) continue;
       return;  // EAGAIN: no more; anything else: the next poll tries again
     }
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
-    set_nonblocking(fd);
     no_sigpipe(fd);
     if (pending_.size() + waiting_.size() >= connection_max && !make_room()) {
       reject(fd, "too many connections");
@@ -183,7 +181,10 @@ void control_server::accept_new() {
     state.pid = peer->pid;
     state.uid = peer->uid;
     state.accepted = std::chrono::steady_clock::now();
-    pending_.emplace(fd, std::move(state));
+    auto [it, inserted] = pending_.emplace(fd, std::move(state));
+    // A sender writes its line right after connecting: read it now rather than after one more
+    // poll (an interposer's creating call waits for the answer).
+    if (read_from(fd, it->second, out)) pending_.erase(it);
   }
 }
 

@@ -63,7 +63,7 @@ class control_server {
     unsigned uid = 0;
     std::chrono::steady_clock::time_point accepted;
   };
-  void accept_new();
+  void accept_new(std::vector<control_message>& out);
   // Room for one more connection: closes the longest-idle one that sent nothing whole yet.
   bool make_room() noexcept;
   // Returns true when the connection is finished with (answered or closed).

@@ -211,6 +211,7 @@ class run_state {
   steady::time_point timeout_at_;
   steady::time_point next_tree_scan_;
   std::map<int, std::uint64_t> known_;  // pid -> start time of every process seen in the run
+  std::set<int> walked_;  // the live processes of the run found by the last walk of its tree
   std::set<long long> uids_;             // every uid a process of the run had
   std::vector<detail::claim> claims_;
   std::size_t claim_bytes_ = 0;
@@ -354,13 +355,13 @@ void run_state::on_line(std::string_view line) {
 }
 
 bool run_state::sent_by_run(int pid) {
-  if (auto known = known_.find(pid); known != known_.end()) {
-    auto status = probes::status_of(pid);
-    if (status && belongs(*status)) return true;
-  }
+  // Found in the run's tree by the last walk (one every 50 ms while the run lasts): the sender
+  // is connected, so alive, and its pid could only be another process's if the pid space
+  // wrapped around since that walk.
+  if (walked_.count(pid) != 0) return true;
   // Born since the last walk of the tree: walk it now.
   run_processes();
-  return known_.count(pid) != 0;
+  return walked_.count(pid) != 0;
 }
 
 void run_state::handle_message(const detail::control_message& message) {
@@ -559,6 +560,7 @@ std::vector<probes::process_status> run_state::run_processes() {
   }
   std::vector<probes::process_status> found;
   std::set<int> seen;
+  walked_.clear();
   while (!pending.empty()) {
     int pid = pending.back();
     pending.pop_back();
@@ -567,6 +569,7 @@ std::vector<probes::process_status> run_state::run_processes() {
     if (!status) continue;
     known_[pid] = status->start_time;
     if (status->uid >= 0) uids_.insert(status->uid);
+    if (!status->zombie) walked_.insert(pid);
     found.push_back(*status);
     for (int child : probes::children_of(pid)) pending.push_back(child);
   }

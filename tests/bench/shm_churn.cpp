@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -35,11 +36,22 @@ int main(int argc, char** argv) {
   int runs = argc > 1 ? std::atoi(argv[1]) : 10;
   std::string baseline = argc > 2 ? argv[2] : "";
   std::string pairs = "10000";
+  // Each afterlife in a runtime directory of its own: an older one may not accept the modes a
+  // newer one gives the directory.
+  char ours_dir[] = "/dev/shm/afterlife-bench-ours-XXXXXX";
+  char base_dir[] = "/dev/shm/afterlife-bench-base-XXXXXX";
+  if (mkdtemp(ours_dir) == nullptr || mkdtemp(base_dir) == nullptr) {
+    fmt::print(stderr, "shm_churn: mkdtemp failed\n");
+    return 1;
+  }
+  int rc = 0;
   try {
     std::vector<double> bare, ours, base;
     for (int i = 0; i < runs; ++i) {
       bare.push_back(run_ms({SHM_PAIRS_EXE, pairs}));
+      setenv("AFTERLIFE_RUNTIME_DIR", ours_dir, 1);
       ours.push_back(run_ms({AFTERLIFE_EXE, "run", "--", SHM_PAIRS_EXE, pairs}));
+      setenv("AFTERLIFE_RUNTIME_DIR", base_dir, 1);
       if (!baseline.empty()) base.push_back(run_ms({baseline, "run", "--", SHM_PAIRS_EXE, pairs}));
     }
     fmt::print("shm_churn: {} shm_open + shm_unlink pairs, {} runs each (interleaved), medians\n",
@@ -52,7 +64,10 @@ int main(int argc, char** argv) {
                  median(base), median(base) / median(bare), median(ours) / median(base));
   } catch (const std::exception& e) {
     fmt::print(stderr, "shm_churn: {}\n", e.what());
-    return 1;
+    rc = 1;
   }
-  return 0;
+  std::error_code ignored;
+  std::filesystem::remove_all(ours_dir, ignored);
+  std::filesystem::remove_all(base_dir, ignored);
+  return rc;
 }

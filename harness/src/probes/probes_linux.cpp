@@ -49,6 +49,13 @@ void posix_name(std::string_view name, std::string& into) {
   into += name;
 }
 
+// /dev/shm, opened once component by component without following links (claims are checked
+// against it one statx each).
+int dev_shm_fd() {
+  static const int fd = detail::open_nofollow(shm_dir, true);
+  return fd;
+}
+
 bool mqueue_mounted() {
   struct stat st {};
   return stat(mqueue_dir, &st) == 0 && S_ISDIR(st.st_mode);
@@ -257,7 +264,20 @@ std::optional<object_entry> probe_named(const std::string& kind, const std::stri
   if (kind.starts_with("sysv_")) return detail::probe_sysv(kind, name);
   bool posix = kind == "posix_shm" || kind == "posix_sem";
   object_entry entry{kind, name, posix ? dev_shm_path(kind, name) : name, 0, 0, 0};
-  if (posix && name.find('/', 1) != std::string::npos) return std::nullopt;  // not a POSIX name
+  if (posix) {
+    // Asked once per claim: through the /dev/shm descriptor, one statx.
+    if (name.size() < 2 || name[0] != '/' || name.find('/', 1) != std::string::npos)
+      return std::nullopt;  // not a POSIX name
+    std::string leaf = (kind == "posix_sem" ? "sem." : "") + name.substr(1);
+    detail::file_identity id;
+    if (dev_shm_fd() < 0 || !detail::identity_at(dev_shm_fd(), leaf.c_str(), id)) return std::nullopt;
+    entry.inode = id.inode;
+    entry.birth_ns = id.birth_ns;
+    entry.change_ns = id.change_ns;
+    entry.uid = id.uid;
+    entry.size = id.size;
+    return entry;
+  }
   detail::complete_file(entry);
   if (entry.inode == 0) return std::nullopt;
   return entry;

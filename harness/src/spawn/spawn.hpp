@@ -75,5 +75,8 @@ void close_descriptors_except(const std::vector<int>& keep) noexcept;
 // Sockets: no SIGPIPE when the peer is gone (MSG_NOSIGNAL on Linux, SO_NOSIGPIPE on macOS).
 int no_sigpipe_flags();
 void no_sigpipe(int fd);
+// Accepts one connection on a listening socket, non-blocking and close-on-exec (Linux: accept4,
+// one call). -1 with errno set.
+int accept_connection(int listen_fd);
 
 }  // namespace afterlife::detail
