@@ -229,6 +229,8 @@ bool control_server::read_from(int connection, connection_state& state,
     message.uid = state.uid;
     waiting_.push_back(connection);
     out.push_back(std::move(message));
+    connection_state kept{std::string(text.substr(newline + 1)), state.pid, state.uid, {}};
+    held_[connection] = std::move(kept);
   } catch (const std::invalid_argument& e) {
     reject(connection, e.what());
   }
@@ -246,6 +248,7 @@ void control_server::refuse(int connection, std::string_view why) noexcept {
   auto it = std::find(waiting_.begin(), waiting_.end(), connection);
   if (it == waiting_.end()) return;
   waiting_.erase(it);
+  held_.erase(connection);
   reject(connection, why);
 }
 
@@ -255,7 +258,20 @@ void control_server::answer(int connection, std::string_view line) noexcept {
   waiting_.erase(it);
   std::string text = std::string(line) + "\n";
   (void)send(connection, text.data(), text.size(), no_sigpipe_flags());
-  close(connection);
+  // The sender may send its next message on the same connection (the interposer keeps one per
+  // process); it is closed when the sender closes it, or to make room.
+  auto held = held_.find(connection);
+  if (held == held_.end()) {
+    close(connection);
+    return;
+  }
+  try {
+    held->second.accepted = std::chrono::steady_clock::now();
+    pending_.emplace(connection, std::move(held->second));
+  } catch (...) {
+    close(connection);
+  }
+  held_.erase(held);
 }
 
 void control_server::close_all() noexcept {
@@ -263,6 +279,7 @@ void control_server::close_all() noexcept {
   pending_.clear();
   for (int fd : waiting_) close(fd);
   waiting_.clear();
+  held_.clear();
 }
 
 }  // namespace afterlife::detail

@@ -1,5 +1,6 @@
 // The harness side of the control socket (DESIGN.md "Control socket"): a listening Unix
-// stream socket, one connection per message, `[PID] VERB ARGS...\n` of at most 512 bytes
+// stream socket, one message at a time per connection (the control client connects per
+// message; the interposer keeps one connection per process), `[PID] VERB ARGS...\n` of at most 512 bytes
 // (`record` lines of the interposer: at most record_message_max). The sender's pid and uid are
 // the kernel's (probes::peer_of: SO_PEERCRED, LOCAL_PEERPID + getpeereid); a pid prefix is
 // optional and refused when it is not the sender's. Non-blocking and driven by the run's poll
@@ -73,6 +74,8 @@ class control_server {
   int listen_fd_ = -1;
   std::map<int, connection_state> pending_;  // open connections and what they sent so far
   std::vector<int> waiting_;                 // connections whose message was handed out
+  // Their state meanwhile: a connection answered goes back to pending_ for its next message.
+  std::map<int, connection_state> held_;
   int malformed_ = 0;
   int evicted_ = 0;
 };

@@ -324,3 +324,31 @@ TEST_CASE("trust: a child that dropped privileges cannot claim a root object mad
   CHECK(shm_exists(decoy));
   shm_unlink(decoy.c_str());
 }
+
+TEST_CASE("trust: the interposer's kept connection is never a forked child's nor a reused fd") {
+  auto marker = unique("m");
+  auto first = unique("/al-kept-");
+  auto child = unique("/al-kept-child-");
+  auto after = unique("/al-kept-after-");
+  auto r = afterlife_run({"--expect", "posix_shm=3"},
+                         {actor(), "shm=" + first, "fork-shm=" + child, "close-fds",
+                          "file=@tmp/reused", "shm=" + after, "exit=0"},
+                         marker);
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 0);
+  int main_pid = r.report["exit"]["pid"];
+  const auto* a = find_leftover(r.report, "posix_shm", first);
+  const auto* c = find_leftover(r.report, "posix_shm", child);
+  const auto* b = find_leftover(r.report, "posix_shm", after);
+  REQUIRE(a != nullptr);
+  REQUIRE(c != nullptr);
+  REQUIRE(b != nullptr);
+  CHECK((*a)["creator"]["pid"] == main_pid);
+  // The child's creation is the child's (it connected anew), not its parent's.
+  CHECK((*c)["creator"]["pid"] != main_pid);
+  CHECK((*c)["attributed"] == true);
+  CHECK((*b)["creator"]["pid"] == main_pid);
+  // The file that took the closed connection's number got none of the interposer's bytes.
+  for (const auto& l : r.report["leftovers"])
+    if (l["kind"] == "file") CHECK(l["size"] == 0);
+}

@@ -13,7 +13,7 @@
  * swap-tmp=TARGET (renames $TMPDIR away and puts a symlink to TARGET in its place),
  * swap-journal=TARGET (the same for the harness's journal), record-flood=N (N 10 KB `record`
  * messages, one after another; 0: until killed), replace=PATH (a new file renamed over
- * PATH).
+ * PATH), fork-shm=NAME (a forked child creates the shm segment; the parent waits).
  *
  * Every child it forks sleeps or waits; none outlives its purpose by more than its sleep.
  * shm-nested creates through two exported functions (the program is linked with -rdynamic), a
@@ -170,6 +170,18 @@ static void do_action(const char *action, const char *value) {
     run_dir_of(buffer, sizeof buffer);
     snprintf(journal, sizeof journal, "%s/journal", buffer);
     swap_for_link(journal, value);
+    return;
+  }
+  if (strcmp(action, "fork-shm") == 0) {
+    pid_t pid = fork();
+    if (pid < 0) fail("fork", value);
+    if (pid == 0) {
+      int fd = shm_open(value, O_CREAT | O_RDWR, 0600);
+      _exit(fd < 0 ? 1 : 0);
+    }
+    waitpid(pid, NULL, 0);
+    printf("forked %d\n", (int)pid);
+    fflush(stdout);
     return;
   }
   if (strcmp(action, "record-flood") == 0) {
