@@ -9,6 +9,15 @@ install(TARGETS afterlife afterlife_control_client afterlife_lifecycle afterlife
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+# What a run needs beside the command: the interposer (found from bin/ as ../lib/afterlife/),
+# and for `afterlife matrix` / `afterlife scenarios` the catalog and the scenario programs. All
+# relative to the executable, so the installed prefix can be moved.
+install(TARGETS afterlife_interposer LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/afterlife)
+install(FILES ${PROJECT_SOURCE_DIR}/scenarios/catalog.json DESTINATION ${CMAKE_INSTALL_DATADIR}/afterlife)
+get_property(afterlife_scenario_targets GLOBAL PROPERTY AFTERLIFE_SCENARIO_TARGETS)
+if(afterlife_scenario_targets)
+  install(TARGETS ${afterlife_scenario_targets} RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/afterlife/scenarios)
+endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/protocol/include/afterlife DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/lifecycle/include/lifecycle DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 

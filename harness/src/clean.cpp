@@ -1,17 +1,21 @@
 #include "afterlife/harness/clean.hpp"
 
-#include "ledger.hpp"
+#include "journal.hpp"
 #include "probes/probes.hpp"
+#include "removal.hpp"
 #include "run_dir.hpp"
+
+#include <afterlife/protocol.hpp>
 
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -19,32 +23,49 @@ namespace afterlife {
 
 namespace {
 
-// A run is abandoned when it did not finish and nobody holds its lock (its harness is gone).
-bool abandoned(const std::filesystem::path& run) {
-  std::error_code ec;
-  if (std::filesystem::exists(run / "finished", ec)) return false;
-  int fd = open((run / "ledger").c_str(), O_WRONLY | O_CLOEXEC);  // also the run's lock
-  if (fd < 0) {
-    // A run is created (mkdir) a moment before it takes its lock: only a ledgerless directory
-    // that has been around for a while is abandoned.
-    if (errno != ENOENT) return false;
-    auto written = std::filesystem::last_write_time(run, ec);
-    return !ec && std::filesystem::file_time_type::clock::now() - written > std::chrono::minutes(1);
+// A run directory as the harness made it: a real directory (not a link) of this user that
+// nobody else may write. -1 otherwise.
+int open_run(int topfd, const std::string& id) {
+  int fd = openat(topfd, id.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+    close(fd);
+    return -1;
   }
-  bool free = flock(fd, LOCK_EX | LOCK_NB) == 0;
-  close(fd);  // releases the lock we may have taken
-  return free;
+  return fd;
 }
 
-// Whether the object found now is the one the run recorded (not a later one of the same name).
-bool same_object(const detail::ledger_record& record, const probes::object_entry& now) {
-  if (record.inode != 0 && now.inode != 0 && record.inode != now.inode) return false;
-  if (now.kind == "sysv_shm" && now.creator_pid != 0 && now.creator_pid != record.pid)
-    return false;
-  return true;
+// The journal, when it is the harness's: a regular file (not a link) of this user, mode 0600,
+// with one name. -1 otherwise (ENOENT when there is none).
+int open_journal(int runfd) {
+  int fd = openat(runfd, "journal", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return -1;
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+      (st.st_mode & 0777) != 0600 || st.st_nlink != 1) {
+    close(fd);
+    errno = EPERM;
+    return -1;
+  }
+  return fd;
 }
 
-// Its processes first: one of them could still be creating what the ledger lists.
+// A run is abandoned when it did not finish and nobody holds its journal's lock (its harness
+// is gone). A run without a journal is being set up, unless that has lasted for a while.
+bool abandoned(int runfd, int journalfd) {
+  struct stat st {};
+  if (fstatat(runfd, "finished", &st, AT_SYMLINK_NOFOLLOW) == 0) return false;
+  if (journalfd < 0) {
+    if (errno != ENOENT || fstat(runfd, &st) != 0) return false;
+    return std::chrono::system_clock::now() -
+               std::chrono::system_clock::from_time_t(st.st_mtime) > std::chrono::minutes(1);
+  }
+  if (flock(journalfd, LOCK_EX | LOCK_NB) != 0) return false;
+  return true;  // the lock stays ours (closing the descriptor releases it)
+}
+
+// Its processes first: one of them could still be creating something.
 void kill_processes(const std::string& id, clean_result& result) {
   for (int round = 0; round < 100; ++round) {
     auto alive = probes::processes_with("AFTERLIFE_RUN=" + id);
@@ -58,25 +79,54 @@ void kill_processes(const std::string& id, clean_result& result) {
   }
 }
 
-void clean_run(const std::filesystem::path& run, clean_result& result) {
-  std::string id = run.filename().string();
-  result.runs.push_back(id);
-  kill_processes(id, result);
+// What the harness journaled, under the removal rules, with the identity checked again. The
+// run's TMPDIR goes with the run directory below.
+void remove_seen(const std::string& id, const detail::journal_contents& journal,
+                 const std::filesystem::path& tmpdir, clean_result& result) {
+  detail::removal_scope scope;
+  scope.policy = journal.policy;
+  scope.tmpdir = tmpdir;  // where this run directory is now, not where the journal says
+  scope.watched = journal.watched;
   std::set<std::string> done;
-  for (const auto& record : detail::read_ledger(run / "ledger")) {
-    if (!done.insert(record.kind + ":" + record.name).second) continue;
-    auto now = probes::probe_named(record.kind, record.name);
-    if (!now || !same_object(record, *now)) continue;
-    clean_entry entry{id, now->kind, now->name, false, {}};
-    // Under the run's own directory everything goes with the directory below.
-    if (now->path.starts_with(run.string() + "/")) continue;
-    auto ec = probes::remove_object(*now);
+  for (const auto& seen : journal.seen) {
+    if (!done.insert(seen.kind + ":" + seen.name).second) continue;
+    if (protocol::is_file_kind(seen.kind) && detail::is_below(seen.path, tmpdir)) continue;
+    // The owner the harness saw is the uid to check the object against now (rule 4).
+    scope.uids = {seen.uid};
+    clean_entry entry{id, seen.kind, seen.name, false, {}};
+    std::string kept = detail::why_kept(seen, scope);
+    if (!kept.empty()) continue;  // the run's policy keeps it (e.g. a watched file)
+    auto now = probes::probe_named(seen.kind, protocol::is_file_kind(seen.kind) ? seen.path : seen.name);
+    if (!now) continue;  // gone already
+    auto ec = detail::remove_within(seen, scope);
     entry.removed = !ec;
-    if (ec) entry.error = ec.message();
+    if (ec) entry.error = ec == std::errc::operation_canceled
+                              ? "not the object the run created (identity changed)"
+                              : ec.message();
     result.entries.push_back(std::move(entry));
   }
-  std::error_code ignored;
-  std::filesystem::remove_all(run, ignored);  // does not follow symlinks
+}
+
+void clean_run(int topfd, const std::filesystem::path& top, const std::string& id,
+               clean_result& result) {
+  int runfd = open_run(topfd, id);
+  if (runfd < 0) return;
+  int journalfd = open_journal(runfd);
+  if (!abandoned(runfd, journalfd)) {
+    if (journalfd >= 0) close(journalfd);
+    close(runfd);
+    return;
+  }
+  result.runs.push_back(id);
+  kill_processes(id, result);
+  if (journalfd >= 0) {
+    if (auto journal = detail::read_journal(journalfd); journal && journal->run_id == id)
+      remove_seen(id, *journal, top / id / "tmp", result);
+  }
+  detail::remove_contents(runfd);
+  (void)unlinkat(topfd, id.c_str(), AT_REMOVEDIR);
+  if (journalfd >= 0) close(journalfd);
+  close(runfd);
 }
 
 }  // namespace
@@ -84,11 +134,14 @@ void clean_run(const std::filesystem::path& run, clean_result& result) {
 clean_result clean_unfinished_runs(const std::filesystem::path& runtime_dir) {
   clean_result result;
   auto top = detail::runtime_root(runtime_dir);
+  int topfd = open(top.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (topfd < 0) return result;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(top, ec)) {
-    if (!entry.is_directory() || entry.is_symlink()) continue;
-    if (abandoned(entry.path())) clean_run(entry.path(), result);
-  }
+  std::vector<std::string> ids;
+  for (const auto& entry : std::filesystem::directory_iterator(top, ec))
+    if (entry.is_directory() && !entry.is_symlink()) ids.push_back(entry.path().filename().string());
+  for (const auto& id : ids) clean_run(topfd, top, id, result);
+  close(topfd);
   return result;
 }
 

@@ -44,6 +44,8 @@ struct run_arguments {
   std::vector<std::string> expect;
   bool strict = false;
   bool no_reap = false;
+  std::string reap = "ipc";
+  bool no_interposer = false;
   std::string json;
   std::string junit;
   std::vector<std::string> command;
@@ -75,7 +77,14 @@ void add_run_options(CLI::App& run, run_arguments& args) {
       ->type_name("EXPR")
       ->allow_extra_args(false);
   run.add_flag("--strict", args.strict, "leftovers not created by the run also fail `clean`");
-  run.add_flag("--no-reap", args.no_reap, "leave leftovers in place for inspection");
+  run.add_option("--reap", args.reap,
+                 "what to remove of what the run created: ipc (default: IPC objects and the "
+                 "run's TMPDIR), files (files, sockets, FIFOs in --watch directories and the "
+                 "TMPDIR), all, none")
+      ->type_name("WHAT");
+  run.add_flag("--no-reap", args.no_reap, "the same as --reap none: leave everything in place");
+  run.add_flag("--no-interposer", args.no_interposer,
+               "run without the interposer (attribution: SysV creator pids and TMPDIR only)");
   run.add_option("--json", args.json, "write the JSON report to FILE (- for stdout)")
       ->type_name("FILE|-");
   run.add_option("--junit", args.junit, "write a JUnit XML report to FILE")->type_name("FILE");
@@ -95,7 +104,11 @@ run_options to_run_options(const run_arguments& args) {
   for (const auto& dir : args.watch) options.watch.emplace_back(dir);
   for (const auto& text : args.expect) options.expect.push_back(parse_expectation(text));
   options.strict = args.strict;
-  options.reap = !args.no_reap;
+  auto reap = parse_reap_policy(args.reap);
+  if (!reap)
+    throw std::invalid_argument("bad --reap '" + args.reap + "' (ipc, files, all, none)");
+  options.reap = args.no_reap ? reap_policy::none : *reap;
+  options.no_interposer = args.no_interposer;
   if (args.json == "-") options.copy_stdout_to = 2;  // stdout carries the JSON alone
   options.interrupted = &interrupted;
   return options;

@@ -15,10 +15,53 @@ namespace afterlife {
 
 namespace {
 
-// The catalog, scenarios and report directory of the build this afterlife comes from.
-std::string default_catalog() { return AFTERLIFE_DEFAULT_CATALOG; }
-std::string default_scenario_dir() { return AFTERLIFE_DEFAULT_SCENARIO_DIR; }
-std::string default_report_dir() { return AFTERLIFE_DEFAULT_REPORT_DIR; }
+// Where this afterlife runs from: an installed one finds the catalog and the scenarios
+// relative to its own directory (AfterlifeInstall.cmake puts them there; the prefix may be
+// moved); one in the build tree (the tests, a developer) uses the build's.
+std::filesystem::path own_directory() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::path{} : self.parent_path();
+}
+
+bool in_build_tree() {
+  std::string build = AFTERLIFE_BUILD_DIR;
+  return own_directory().string().starts_with(build);
+}
+
+// The first of: the environment variable, the installed location, the build tree's; "" when
+// none exists.
+std::string locate(const char* variable, const char* installed_relative, const char* build) {
+  if (const char* value = std::getenv(variable); value != nullptr && *value != '\0') return value;
+  std::error_code ec;
+  auto installed = (own_directory() / installed_relative).lexically_normal();
+  if (!own_directory().empty() && std::filesystem::exists(installed, ec)) return installed.string();
+  if (in_build_tree() && std::filesystem::exists(build, ec)) return build;
+  return {};
+}
+
+std::string default_catalog() {
+  return locate("AFTERLIFE_CATALOG", AFTERLIFE_INSTALLED_CATALOG, AFTERLIFE_DEFAULT_CATALOG);
+}
+std::string default_scenario_dir() {
+  return locate("AFTERLIFE_SCENARIO_DIR", AFTERLIFE_INSTALLED_SCENARIO_DIR,
+                AFTERLIFE_DEFAULT_SCENARIO_DIR);
+}
+std::string default_report_dir() {
+  return in_build_tree() ? AFTERLIFE_DEFAULT_REPORT_DIR : "afterlife-report";
+}
+
+// The catalog to read: the one asked for, else the default; throws the one line that says how
+// to point at one when there is none.
+std::string catalog_or_explain(const std::string& asked) {
+  if (!asked.empty()) return asked;
+  auto found = default_catalog();
+  if (found.empty())
+    throw std::runtime_error(fmt::format(
+        "no scenario catalog found (looked for {}); pass --catalog FILE or set AFTERLIFE_CATALOG",
+        (own_directory() / AFTERLIFE_INSTALLED_CATALOG).lexically_normal().string()));
+  return found;
+}
 
 // This program's own path, to run each cell with the same afterlife: argv[0] when it names a
 // path, otherwise the first match on PATH.
@@ -77,7 +120,7 @@ CLI::App* add_scenarios_subcommand(CLI::App& app, matrix_command_args& args) {
 int run_scenarios_command(const matrix_command_args& args) {
   catalog cat;
   try {
-    cat = load_catalog(args.catalog.empty() ? default_catalog() : args.catalog);
+    cat = load_catalog(catalog_or_explain(args.catalog));
   } catch (const std::exception& e) {
     fmt::print(stderr, "afterlife: {}\n", e.what());
     return exit_harness_error;
@@ -100,9 +143,21 @@ int run_scenarios_command(const matrix_command_args& args) {
 }
 
 int run_matrix_command(const matrix_command_args& args, const char* argv0) {
-  std::filesystem::path catalog_path = args.catalog.empty() ? default_catalog() : args.catalog;
+  std::filesystem::path catalog_path;
+  try {
+    catalog_path = catalog_or_explain(args.catalog);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "afterlife: {}\n", e.what());
+    return exit_harness_error;
+  }
   matrix_options options;
   options.scenario_dir = args.scenario_dir.empty() ? default_scenario_dir() : args.scenario_dir;
+  if (options.scenario_dir.empty()) {
+    fmt::print(stderr, "afterlife: no scenario directory found (looked for {}); pass "
+                       "--scenario-dir DIR or set AFTERLIFE_SCENARIO_DIR\n",
+               (own_directory() / AFTERLIFE_INSTALLED_SCENARIO_DIR).lexically_normal().string());
+    return exit_harness_error;
+  }
   options.out_dir = args.out.empty() ? default_report_dir() : args.out;
   options.afterlife_exe = self_executable(argv0);
   options.scenarios = args.scenarios;

@@ -34,8 +34,11 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
   else if (unit == "ms") scale = 1;
   else if (unit == "m" || unit == "min") scale = 60000;
   else if (unit == "h") scale = 3600000;
-  // A year at most: a deadline that far ahead still fits steady_clock's nanoseconds.
-  if (scale == 0 || value * scale > 365 * 24 * 3600000.0) throw bad();
+  if (scale == 0) throw bad();
+  // Added to the clock's now, a longer one would overflow and fire at once.
+  if (value * scale > static_cast<double>(duration_max.count()))
+    throw std::invalid_argument(
+        fmt::format("duration '{}' is longer than the longest, 100 days", text));
   return std::chrono::milliseconds(static_cast<long long>(std::llround(value * scale)));
 }
 
@@ -49,6 +52,22 @@ std::string_view to_string(exit_mode mode) {
   for (const run_mode_info& m : run_modes)
     if (m.mode == mode) return m.name;
   return "natural";
+}
+
+std::string_view to_string(reap_policy policy) {
+  switch (policy) {
+    case reap_policy::none: return "none";
+    case reap_policy::ipc: return "ipc";
+    case reap_policy::files: return "files";
+    case reap_policy::all: return "all";
+  }
+  return "ipc";
+}
+
+std::optional<reap_policy> parse_reap_policy(std::string_view text) {
+  for (auto policy : {reap_policy::none, reap_policy::ipc, reap_policy::files, reap_policy::all})
+    if (to_string(policy) == text) return policy;
+  return std::nullopt;
 }
 
 trigger parse_trigger(std::string_view text) {

@@ -42,6 +42,7 @@ nlohmann::json leftover_json(const leftover& l) {
                                             {"callers", l.creator->callers}}
                            : nlohmann::json(nullptr);
   if (!l.reap_error.empty()) j["reap_error"] = l.reap_error;
+  if (!l.kept.empty()) j["kept"] = l.kept;
   return j;
 }
 
@@ -178,6 +179,7 @@ void write_text(std::ostream& out, const run_report& report) {
         out << fmt::format("      called from {}\n", fmt::join(l.creator->callers, " <- "));
       std::string state = l.reaped ? "reaped"
                           : !l.reap_error.empty() ? "not reaped: " + l.reap_error
+                          : !l.kept.empty()       ? "kept: " + l.kept
                                                   : "left in place";
       out << fmt::format("      remove: {}   [{}]\n", l.cleanup, state);
     }

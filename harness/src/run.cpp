@@ -3,10 +3,12 @@
 #include "afterlife/harness/run.hpp"
 
 #include "cloexec_pipe.hpp"
+#include "claims.hpp"
 #include "control_server.hpp"
-#include "ledger.hpp"
+#include "journal.hpp"
 #include "output_pump.hpp"
 #include "probes/probes.hpp"
+#include "removal.hpp"
 #include "run_dir.hpp"
 #include "spawn/spawn.hpp"
 
@@ -29,6 +31,7 @@
 #include <regex>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
 namespace afterlife {
 
@@ -51,24 +54,42 @@ double ms_between(steady::time_point from, steady::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
 }
 
+// Where the interposer is, relative to the running executable: beside it (the build tree),
+// then where `cmake --install` puts it (AFTERLIFE_INTERPOSER_RELATIVE, from the bin directory
+// to the lib directory). The build tree's own path is used only by programs that run from the
+// build tree (the tests): an installed afterlife never depends on a build tree.
+std::vector<std::filesystem::path> interposer_candidates() {
+  auto self = detail::self_executable();
+  auto dir = self.parent_path();
+  std::vector<std::filesystem::path> candidates{
+      dir / detail::interposer_file_name(),
+      (dir / AFTERLIFE_INTERPOSER_RELATIVE / detail::interposer_file_name()).lexically_normal()};
+  std::filesystem::path build = AFTERLIFE_BUILD_DIR;
+  if (self.string().starts_with(build.string() + "/")) candidates.emplace_back(AFTERLIFE_INTERPOSER_BUILD_PATH);
+  return candidates;
+}
+
 std::filesystem::path find_interposer(const run_options& options) {
+  if (options.no_interposer) return {};
   if (!options.interposer.empty()) return options.interposer;
   if (const char* configured = std::getenv("AFTERLIFE_INTERPOSER"); configured && *configured)
     return configured;
   std::error_code ec;
-  auto beside = detail::self_executable().parent_path() / detail::interposer_file_name();
-  if (std::filesystem::exists(beside, ec)) return beside;
-  std::filesystem::path built = AFTERLIFE_INTERPOSER_BUILD_PATH;
-  if (std::filesystem::exists(built, ec)) return built;
-  return {};
+  auto candidates = interposer_candidates();
+  for (const auto& candidate : candidates)
+    if (std::filesystem::exists(candidate, ec)) return candidate;
+  throw harness_error(fmt::format(
+      "interposer {} not found (looked in {}); set AFTERLIFE_INTERPOSER=PATH, or pass "
+      "--no-interposer to run without attribution", detail::interposer_file_name(),
+      candidates[1].parent_path().string()));
 }
 
-bool under(const std::string& path, const std::filesystem::path& dir) {
-  std::string prefix = dir.string() + "/";
-  return path.starts_with(prefix);
-}
+// Claims kept in memory: a documented bound (harness/README.md). Past it the run notes "claims
+// dropped" and cannot pass `clean`.
+constexpr std::size_t claims_max = 100000;
+constexpr std::size_t claim_bytes_max = 64 << 20;
 
-// A ledger file name as the probes would see it: symlinks in its directory resolved.
+// A claimed file name as the probes would see it: symlinks in its directory resolved.
 std::string comparable_path(const std::string& recorded) {
   std::filesystem::path path = std::filesystem::path(recorded).lexically_normal();
   std::error_code ec;
@@ -131,6 +152,17 @@ class run_state {
   // process's exit, and handles what arrived.
   void poll_once(std::chrono::milliseconds timeout);
   void handle_message(const detail::control_message& message);
+  // Whether the sender of a message is a process of the run (its pid from the kernel).
+  bool sent_by_run(int pid);
+  // A claim from a process of the run: kept to describe what the harness sees, and the
+  // harness's cue to look at the object now and journal it if the rules let it count as the
+  // run's (so that `afterlife clean` has it should this harness die).
+  void take_claim(const detail::control_message& message);
+  void take_intent(const detail::control_message& message);
+  // Rules 1-2 for an object found now: new since the harness's snapshot (for names that cannot
+  // be listed: seen absent by the harness after the run began), and not existing before.
+  bool existed_before(const probes::object_entry& object) const;
+  detail::removal_scope removal_scope() const;
   void on_line(std::string_view line);
   void fire(int sender, int connection);
   void on_timeout();
@@ -147,6 +179,7 @@ class run_state {
   const run_options& options_;
   run_report report_;
   detail::run_dir dir_;
+  detail::journal journal_;
   detail::control_server control_;
   detail::environment_block env_;
   std::vector<std::filesystem::path> watch_;
@@ -167,10 +200,24 @@ class run_state {
   steady::time_point timeout_at_;
   steady::time_point next_tree_scan_;
   std::map<int, std::uint64_t> known_;  // pid -> start time of every process seen in the run
+  std::set<int> walked_;  // the live processes of the run found by the last walk of its tree
+  std::set<long long> uids_;             // every uid a process of the run had
+  std::vector<detail::claim> claims_;
+  std::size_t claim_bytes_ = 0;
+  bool claims_dropped_ = false;
+  int refused_senders_ = 0;
+  // Names that cannot be listed (e.g. POSIX queues without /dev/mqueue): the harness probes
+  // them when a process of the run announces an exclusive creation (`intent`). Seen absent
+  // then: the object that appears afterwards is new; seen present: it existed before.
+  std::set<std::string> seen_absent_;
+  std::set<std::string> seen_present_;
 };
 
 run_state::run_state(const run_options& options)
-    : options_(options), dir_(options.runtime_dir), control_(dir_.socket()) {
+    : options_(options),
+      dir_(options.runtime_dir),
+      journal_(dir_.fd()),
+      control_(dir_.socket(), detail::privileged_harness() ? 0666 : 0600) {
   report_.run_id = dir_.id();
   report_.command = options.command;
   report_.mode = options.mode;
@@ -188,6 +235,9 @@ run_state::run_state(const run_options& options)
     watch_.push_back(canonical);
   }
   watch_.push_back(std::filesystem::canonical(dir_.tmp()));
+  journal_.begin(dir_.id(), options.reap, watch_.back(),
+                 std::vector<std::filesystem::path>(watch_.begin(), watch_.end() - 1));
+  uids_.insert(geteuid());  // the main process starts as the harness's uid
 }
 
 run_state::~run_state() {
@@ -224,8 +274,7 @@ void run_state::start() {
   request.stdout_fd = out.write_end;
   request.stderr_fd = err.write_end;
   if (request.interposer.empty())
-    note("interposer library not found: attribution is limited to SysV creator pids and the "
-         "run's TMPDIR");
+    note("--no-interposer: attribution is limited to SysV creator pids and the run's TMPDIR");
   start_ = steady::now();
   next_tree_scan_ = start_ + tree_scan_interval;
   detail::spawned child;
@@ -294,7 +343,24 @@ void run_state::on_line(std::string_view line) {
   if (std::regex_search(line.begin(), line.end(), *line_pattern_)) fire(0, -1);
 }
 
+bool run_state::sent_by_run(int pid) {
+  // Found in the run's tree by the last walk (one every 50 ms while the run lasts): the sender
+  // is connected, so alive, and its pid could only be another process's if the pid space
+  // wrapped around since that walk.
+  if (walked_.count(pid) != 0) return true;
+  // Born since the last walk of the tree: walk it now.
+  run_processes();
+  return walked_.count(pid) != 0;
+}
+
 void run_state::handle_message(const detail::control_message& message) {
+  if (!sent_by_run(message.pid)) {
+    ++refused_senders_;
+    control_.refuse(message.connection,
+                    fmt::format("pid {} is not a process of this run", message.pid));
+    return;
+  }
+  uids_.insert(message.uid);
   double now_ms = ms_between(start_, steady::now());
   if (message.verb == "checkpoint") {
     bool armed = trigger_ && trigger_->what == trigger::kind::checkpoint &&
@@ -324,16 +390,74 @@ void run_state::handle_message(const detail::control_message& message) {
     control_.answer(message.connection, "ok");
     return;
   }
-  if (message.verb == "register") {
-    // Into the ledger, so that a run whose harness dies is still cleanable.
-    try {
-      detail::append_ledger(dir_.ledger(),
-                            {message.kind, message.pid, 0, detail::registration_site, message.name});
-    } catch (const std::system_error& e) {
-      note(fmt::format("could not record a registration: {}", e.what()));
+  if (message.verb == "register" || message.verb == "record") take_claim(message);
+  if (message.verb == "intent") take_intent(message);
+  // Answered after the journal write that the claim led to has returned: once acknowledged,
+  // what the harness saw survives the harness.
+  control_.answer(message.connection, "ok");  // register / unregister / record / intent
+}
+
+void run_state::take_claim(const detail::control_message& message) {
+  std::size_t bytes = message.name.size() + message.site.size() + 64;
+  for (const auto& caller : message.callers) bytes += caller.size();
+  if (claims_.size() >= claims_max || claim_bytes_ + bytes > claim_bytes_max) {
+    if (!claims_dropped_) {
+      claims_dropped_ = true;
+      note(fmt::format("claims dropped: more than {} claims or {} MiB", claims_max,
+                       claim_bytes_max >> 20));
+      journal_.note("claims dropped");
     }
+    return;
   }
-  control_.answer(message.connection, "ok");  // register / unregister
+  claim_bytes_ += bytes;
+  detail::claim c{message.kind, message.pid, message.inode,
+                  message.verb == "register" ? detail::registration_site : message.site,
+                  protocol::is_file_kind(message.kind) ? comparable_path(message.name) : message.name,
+                  message.callers, static_cast<long long>(message.uid)};
+  // The harness's own look: what exists under that name now, if anything.
+  try {
+    if (auto now = probes::probe_named(c.kind, c.name)) {
+      bool sysv_by_run = !c.kind.starts_with("sysv_") || c.kind != "sysv_shm" ||
+                         known_.count(now->creator_pid) != 0;
+      if (now->uid == c.uid && !existed_before(*now) && sysv_by_run &&
+          detail::why_kept(*now, removal_scope()).empty())
+        journal_.seen(*now);
+    }
+  } catch (const std::exception& e) {
+    note(fmt::format("looking at a claimed object failed: {}", e.what()));
+  }
+  claims_.push_back(std::move(c));
+}
+
+void run_state::take_intent(const detail::control_message& message) {
+  if (probes::listable(message.kind)) return;  // the snapshot knows
+  std::string key;
+  probes::make_key(message.kind, message.name, key);
+  if (probes::probe_named(message.kind, message.name)) {
+    seen_present_.insert(key);
+  } else {
+    seen_absent_.insert(key);
+  }
+}
+
+bool run_state::existed_before(const probes::object_entry& object) const {
+  std::string key;
+  probes::make_key(object.kind, object.name, key);
+  if (probes::listable(object.kind)) return before_.has_name(key);
+  // Not listable: new only if the harness itself saw the name absent after the run began, and
+  // never saw it present before an exclusive creation; a SysV segment (macOS) by the kernel's
+  // creator pid being one of the run's.
+  if (object.kind == "sysv_shm" && known_.count(object.creator_pid) != 0) return false;
+  return seen_present_.count(key) != 0 || seen_absent_.count(key) == 0;
+}
+
+detail::removal_scope run_state::removal_scope() const {
+  detail::removal_scope scope;
+  scope.policy = options_.reap;
+  scope.tmpdir = watch_.back();
+  scope.watched.assign(watch_.begin(), watch_.end() - 1);
+  scope.uids = uids_;
+  return scope;
 }
 
 void run_state::fire(int sender, int connection) {
@@ -425,6 +549,7 @@ std::vector<probes::process_status> run_state::run_processes() {
   }
   std::vector<probes::process_status> found;
   std::set<int> seen;
+  walked_.clear();
   while (!pending.empty()) {
     int pid = pending.back();
     pending.pop_back();
@@ -432,6 +557,8 @@ std::vector<probes::process_status> run_state::run_processes() {
     auto status = probes::status_of(pid);
     if (!status) continue;
     known_[pid] = status->start_time;
+    if (status->uid >= 0) uids_.insert(status->uid);
+    if (!status->zombie) walked_.insert(pid);
     found.push_back(*status);
     for (int child : probes::children_of(pid)) pending.push_back(child);
   }
@@ -593,30 +720,31 @@ void run_state::list_leftovers() noexcept {
   try {
     auto after = probes::new_since(before_, watch_);
     for (auto& text : after.notes) note(text);
-    auto ledger = detail::read_ledger(dir_.ledger());
-    std::set<int> pids;
-    for (const auto& [pid, start] : known_) pids.insert(pid);
-    for (const auto& record : ledger) pids.insert(record.pid);
-    for (auto& record : ledger)
-      if (protocol::is_file_kind(record.kind)) record.name = comparable_path(record.name);
+    // Claims by kind and name (files under one kind: a socket may be claimed as a file).
+    std::unordered_multimap<std::string, const detail::claim*> claimed;
+    std::string key;
+    auto claim_key = [&](const std::string& kind, const std::string& name) {
+      probes::make_key(protocol::is_file_kind(kind) ? "file" : kind, name, key);
+      return key;
+    };
+    for (const auto& c : claims_) claimed.emplace(claim_key(c.kind, c.name), &c);
 
     std::vector<probes::object_entry> found;
     for (auto& entry : after.objects) {
       // Other runs' private directories under a watched parent are theirs to report.
-      if (protocol::is_file_kind(entry.kind) && under(entry.path, dir_.top()) &&
-          !under(entry.path, watch_.back()))
+      if (protocol::is_file_kind(entry.kind) && detail::is_below(entry.path, dir_.top()) &&
+          !detail::is_below(entry.path, watch_.back()))
         continue;
       probes::complete(entry);
       found.push_back(std::move(entry));
     }
-    // What cannot be listed here is asked for by name, from the ledger.
+    // What cannot be listed here is asked for by name, from the claims.
     std::set<std::string> probed;
-    std::string key;
-    for (const auto& record : ledger) {
-      if (probes::listable(record.kind)) continue;
-      probes::make_key(record.kind, record.name, key);
+    for (const auto& c : claims_) {
+      if (probes::listable(c.kind)) continue;
+      probes::make_key(c.kind, c.name, key);
       if (!probed.insert(key).second) continue;
-      if (auto entry = probes::probe_named(record.kind, record.name)) found.push_back(*entry);
+      if (auto entry = probes::probe_named(c.kind, c.name)) found.push_back(*entry);
     }
 
     for (auto& entry : found) {
@@ -626,23 +754,25 @@ void run_state::list_leftovers() noexcept {
       l.path = entry.path;
       l.size = entry.size;
       l.cleanup = probes::cleanup_command(entry);
-      for (const auto& record : ledger) {
-        bool same_kind = record.kind == entry.kind ||
-                         (protocol::is_file_kind(record.kind) && protocol::is_file_kind(entry.kind));
-        bool same_object = record.inode == 0 || entry.inode == 0 || record.inode == entry.inode;
-        if (same_kind && same_object && record.name == entry.name) {
-          // A runtime registration confirms what the interposer saw; it must not replace the
-          // call site the interposer recorded.
-          bool keep_site = l.attributed && record.site == detail::registration_site;
-          l.attributed = true;
-          if (!keep_site) l.creator = creator_info{record.pid, record.site, record.callers};
-        }
+      auto [first, last] = claimed.equal_range(claim_key(entry.kind, entry.name));
+      for (auto it = first; it != last; ++it) {
+        const detail::claim& c = *it->second;
+        if (c.inode != 0 && entry.inode != 0 && c.inode != entry.inode) continue;
+        // A process confirms only what its own uid owns: a child that dropped to `nobody`
+        // cannot claim a root object that appeared meanwhile.
+        if (entry.uid >= 0 && c.uid != entry.uid) continue;
+        // A runtime registration confirms what the interposer saw; it must not replace the
+        // call site the interposer recorded.
+        bool keep_site = l.attributed && c.site == detail::registration_site;
+        l.attributed = true;
+        if (!keep_site) l.creator = creator_info{c.pid, c.site, c.callers};
       }
-      if (!l.attributed && entry.kind == "sysv_shm" && pids.count(entry.creator_pid) != 0) {
+      if (!l.attributed && entry.kind == "sysv_shm" && known_.count(entry.creator_pid) != 0) {
         l.attributed = true;
         l.creator = creator_info{entry.creator_pid, "shmget (creator pid from the kernel)", {}};
       }
-      if (!l.attributed && protocol::is_file_kind(entry.kind) && under(entry.path, watch_.back()))
+      if (!l.attributed && protocol::is_file_kind(entry.kind) &&
+          detail::is_below(entry.path, watch_.back()))
         l.attributed = true;  // the run's private TMPDIR: nobody else writes there
       report_.leftovers.push_back(std::move(l));
       leftover_objects_.push_back(entry);
@@ -662,6 +792,17 @@ void run_state::judge_expectations() noexcept {
       report_.expectations.push_back(judge(e, report_, options_.strict));
       report_.pass = report_.pass && report_.expectations.back().met;
     }
+    // What the harness could not keep track of may have been a leak.
+    if (claims_dropped_ || journal_.full()) {
+      report_.expectations.push_back(
+          {"claims complete", false, claims_dropped_ ? "claims dropped" : "journal full"});
+      report_.pass = false;
+    }
+    if (refused_senders_ > 0)
+      note(fmt::format("{} messages refused: their senders are not processes of this run",
+                       refused_senders_));
+    if (control_.evicted() > 0)
+      note(fmt::format("{} idle control connections closed to make room", control_.evicted()));
     // A run that had to be killed for hanging never passes, whatever else was expected.
     if (report_.timed_out) {
       report_.expectations.push_back(
@@ -675,21 +816,34 @@ void run_state::judge_expectations() noexcept {
 }
 
 void run_state::reap_leftovers() noexcept {
+  auto scope = removal_scope();
   for (std::size_t i = 0; i < report_.leftovers.size(); ++i) {
     leftover& l = report_.leftovers[i];
+    const probes::object_entry& object = leftover_objects_[i];
     if (!l.attributed) {
-      l.reap_error = "not created by this run";
+      l.kept = "not created by this run";
       continue;
     }
-    if (!options_.reap) continue;
-    auto ec = probes::remove_object(leftover_objects_[i]);
+    // Rule 1: a name that existed before the run is never removed, whatever inode it has now.
+    if (existed_before(object)) {
+      l.kept = probes::listable(object.kind)
+                   ? "the name existed before the run"
+                   : "the harness did not see the name absent after the run began (it cannot "
+                     "list this namespace)";
+      continue;
+    }
+    l.kept = detail::why_kept(object, scope);
+    if (!l.kept.empty()) continue;
+    // On disk before it goes: a harness killed from here on leaves it to `afterlife clean`.
+    journal_.seen(object);
+    auto ec = detail::remove_within(object, scope);
     l.reaped = !ec;
     if (ec) l.reap_error = ec.message();
   }
 }
 
 run_report run_state::finish() noexcept {
-  if (options_.reap) {
+  if (options_.reap != reap_policy::none) {
     dir_.remove();
   } else {
     dir_.keep_finished();
@@ -708,6 +862,14 @@ run_report run(const run_options& options) {
   if (options.command.empty()) throw std::invalid_argument("no command to run");
   if (options.mode == exit_mode::natural && options.at)
     throw std::invalid_argument("--at needs a mode that ends the program (e.g. --mode sigterm)");
+  // Usage errors and a missing interposer before the run directory exists: nothing is left.
+  for (const auto& dir : options.watch) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec))
+      throw std::invalid_argument("--watch " + dir.string() + ": " +
+                                  (ec ? ec.message() : std::string("not a directory")));
+  }
+  (void)find_interposer(options);
   std::unique_ptr<run_state> state;
   try {
     state = std::make_unique<run_state>(options);
@@ -720,7 +882,7 @@ run_report run(const run_options& options) {
     state->take_before();
     state->start();
   } catch (...) {
-    state->finish();  // removes the run directory: nothing ran
+    state.reset();  // removes the run directory: nothing ran
     throw;
   }
   state->serve_until_main_exits();
@@ -731,7 +893,8 @@ run_report run(const run_options& options) {
   state->list_leftovers();
   state->judge_expectations();
   // After judging (the verdict is about what was left, not what remains after cleanup), and
-  // after the ledger is on disk (a harness killed here leaves them to `afterlife clean`).
+  // each object is in the journal before it is removed (a harness killed here leaves the rest
+  // to `afterlife clean`).
   state->reap_leftovers();
   return state->finish();
 }

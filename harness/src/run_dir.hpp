@@ -1,6 +1,8 @@
 // The run's private directory: <runtime dir>/afterlife-<uid>/<run-id>/ holding control.sock,
-// ledger and tmp/ (the child's TMPDIR). The harness holds an exclusive flock on `ledger` while
-// the run is in progress, so `afterlife clean` can tell a live run from an abandoned one.
+// journal (the harness's own, see journal.hpp; it is also the run's lock) and tmp/ (the
+// child's TMPDIR). The harness keeps a descriptor of the directory and does everything in it
+// through that descriptor, so a run that renames the directory or puts a symlink in its place
+// cannot make the harness unlink or rmdir anything elsewhere.
 #pragma once
 
 #include <filesystem>
@@ -8,15 +10,21 @@
 
 namespace afterlife::detail {
 
-// <runtime dir>/afterlife-<uid>, created 0700 if missing; refuses one that is a symlink or
-// belongs to someone else. Throws std::system_error / std::runtime_error.
+// <runtime dir>/afterlife-<uid>, created if missing; refuses one that is a symlink, belongs to
+// someone else or that others may write. Throws std::system_error / std::runtime_error.
 // The runtime dir: `configured`, else $AFTERLIFE_RUNTIME_DIR, $XDG_RUNTIME_DIR, /run/user/<uid>,
-// /dev/shm, /tmp (the first that exists; memory file systems first).
+// /dev/shm, /tmp (the first that exists; memory file systems first; for a root harness, the
+// first that other users may search, so that children that drop privileges reach the run).
 std::filesystem::path runtime_root(const std::filesystem::path& configured);
+
+// Whether the harness has more privilege than its children may keep: it then opens the run
+// directory to the uids they may drop to (search only; TMPDIR sticky and world-writable, the
+// socket world-connectable) and checks every sender and every owner (removal rule 4).
+bool privileged_harness();
 
 class run_dir {
  public:
-  // Creates a fresh run directory and takes its lock.
+  // Creates a fresh run directory.
   explicit run_dir(const std::filesystem::path& configured_runtime_dir);
   ~run_dir();
   run_dir(const run_dir&) = delete;
@@ -24,8 +32,9 @@ class run_dir {
 
   const std::string& id() const { return id_; }
   const std::filesystem::path& root() const { return root_; }
+  // The directory's descriptor (O_DIRECTORY | O_NOFOLLOW, taken at creation).
+  int fd() const { return fd_; }
   std::filesystem::path socket() const { return root_ / "control.sock"; }
-  std::filesystem::path ledger() const { return root_ / "ledger"; }
   std::filesystem::path tmp() const { return root_ / "tmp"; }
   std::filesystem::path top() const { return top_; }
 
@@ -38,7 +47,12 @@ class run_dir {
   std::filesystem::path top_;
   std::filesystem::path root_;
   std::string id_;
-  int lock_fd_ = -1;
+  int fd_ = -1;
+  bool settled_ = false;  // keep_finished() or remove() was called; else the destructor removes
 };
+
+// Removes everything below the directory `dirfd` (depth first, never following a symlink: a
+// link is removed, not its target). noexcept: exit path.
+void remove_contents(int dirfd) noexcept;
 
 }  // namespace afterlife::detail

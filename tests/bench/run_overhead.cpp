@@ -7,13 +7,17 @@
 // to the bare spawn.
 //
 //   cmake --preset release && cmake --build --preset release --target run_overhead
-//   build/release/tests/bench/run_overhead [RUNS]
+//   build/release/tests/bench/run_overhead [RUNS] [BASELINE_AFTERLIFE]
+// With a baseline (e.g. main's afterlife, built in a directory of its own), its
+// `afterlife run -- /bin/true` is timed too, interleaved with the others.
 #include "afterlife/harness/run.hpp"
+#include "spawn_wait.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,23 +54,7 @@ void remove_unrelated_entries() {
   for (int i = 0; i < unrelated_entries; ++i) shm_unlink(entry_name(i).c_str());
 }
 
-// Spawns argv with stdout/stderr on /dev/null and returns the raw wait status.
-int spawn_and_wait(const std::vector<std::string>& argv) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return status;
-}
+using afterlife_bench::spawn_and_wait;
 
 struct figures {
   std::vector<double> ms;
@@ -129,6 +117,20 @@ int main(int argc, char** argv) {
       if (spawn_and_wait({AFTERLIFE_EXE, "run", "--", "/bin/true"}) != 0)
         throw std::runtime_error("afterlife run -- /bin/true failed");
     };
+    std::string baseline = argc > 2 ? argv[2] : "";
+    // Each afterlife in a runtime directory of its own: an older one may not accept the modes a
+    // newer one gives the directory.
+    std::string ours_dir = fmt::format("/dev/shm/afterlife-overhead-ours-{}", getpid());
+    std::string base_dir = fmt::format("/dev/shm/afterlife-overhead-base-{}", getpid());
+    mkdir(ours_dir.c_str(), 0700);
+    mkdir(base_dir.c_str(), 0700);
+    setenv("AFTERLIFE_RUNTIME_DIR", ours_dir.c_str(), 1);
+    auto baseline_once = [&] {
+      setenv("AFTERLIFE_RUNTIME_DIR", base_dir.c_str(), 1);
+      int status = spawn_and_wait({baseline, "run", "--", "/bin/true"});
+      setenv("AFTERLIFE_RUNTIME_DIR", ours_dir.c_str(), 1);
+      if (status != 0) throw std::runtime_error("baseline afterlife run -- /bin/true failed");
+    };
     auto library_once = [&] {
       if (!afterlife::run(options).pass) throw std::runtime_error("run() did not pass");
     };
@@ -137,17 +139,24 @@ int main(int argc, char** argv) {
     bare_once();
     command_once();
     library_once();
-    figures bare, command, library;
+    figures bare, command, library, base;
     for (int i = 0; i < runs; ++i) {
       time_once(bare, bare_once);
       time_once(command, command_once);
       time_once(library, library_once);
+      if (!baseline.empty()) time_once(base, baseline_once);
     }
     fmt::print("run_overhead: {} runs each (interleaved), {} unrelated entries in /dev/shm\n", runs,
                unrelated_entries);
     print("bare spawn + wait of /bin/true", bare, bare);
     print("afterlife run -- /bin/true", command, bare);
     print("afterlife::run() in-process", library, bare);
+    // Issue 13's bound: the command within 3.6x the bare spawn + wait, medians side by side.
+    fmt::print("  ratio afterlife run / bare (medians): {:.2f}x\n", command.median() / bare.median());
+    if (!baseline.empty()) {
+      print("baseline afterlife run", base, bare);
+      fmt::print("  ratio baseline / bare (medians): {:.2f}x\n", base.median() / bare.median());
+    }
   } catch (const std::exception& e) {
     remove_unrelated_entries();
     fmt::print(stderr, "run_overhead: {}\n", e.what());

@@ -14,9 +14,9 @@ run_report killed_with_leftovers() {
   report.exit.signal = 9;
   report.exit.signal_name = "KILL";
   report.leftovers.push_back({"posix_shm", "/a", "/dev/shm/a", 4096, creator_info{42, "x"}, true,
-                              "rm -- /dev/shm/a", true, ""});
+                              "rm -- /dev/shm/a", true, "", ""});
   report.leftovers.push_back({"posix_shm", "/b", "/dev/shm/b", 4096, std::nullopt, false,
-                              "rm -- /dev/shm/b", false, ""});
+                              "rm -- /dev/shm/b", false, "", ""});
   report.phases.push_back({"atexit", 1.0, 2.0});
   report.phases.push_back({"collect", 3.0, std::nullopt});
   report.stderr_text = "first line\nresource_tracker: leaked\n";

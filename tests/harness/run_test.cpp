@@ -381,7 +381,7 @@ TEST_CASE("a registration of what the interposer saw keeps the interposer's call
   CHECK_FALSE(shm_exists(name));
 }
 
-TEST_CASE("the ledger is still written by a program that closed every descriptor") {
+TEST_CASE("creations are still reported by a program that closed every descriptor") {
   auto marker = unique("m");
   auto name = unique("/al-closed-");
   auto r = afterlife_run({"--expect", "posix_shm=1"},
@@ -514,23 +514,36 @@ TEST_CASE("robustness: SIGTERM to the harness kills the run's tree and still rep
   std::filesystem::remove(json);
 }
 
-TEST_CASE("watched directories: files created in a watched directory are listed, attributed and reaped") {
+TEST_CASE("watched directories: new files are listed and attributed, kept unless --reap files") {
   auto marker = unique("m");
   auto dir = std::filesystem::temp_directory_path() / unique("al-watch-");
   std::filesystem::create_directories(dir / "sub");
-  auto r = afterlife_run({"--watch", dir.string(), "--expect", "file=2", "--expect", "fifo=1"},
-                         {actor(), "file=" + (dir / "a.log").string(),
-                          "file=" + (dir / "sub" / "b.log").string(),
-                          "fifo=" + (dir / "pipe").string(), "exit=0"},
-                         marker);
-  REQUIRE(r.report.is_object());
-  CHECK(r.status() == 0);
   auto canonical = std::filesystem::canonical(dir);
-  const auto* nested = find_leftover(r.report, "file", (canonical / "sub" / "b.log").string());
+  std::vector<std::string> program{actor(), "file=" + (dir / "a.log").string(),
+                                   "file=" + (dir / "sub" / "b.log").string(),
+                                   "fifo=" + (dir / "pipe").string(), "exit=0"};
+  auto kept = afterlife_run({"--watch", dir.string(), "--expect", "file=2", "--expect", "fifo=1"},
+                            program, marker);
+  REQUIRE(kept.report.is_object());
+  CHECK(kept.status() == 0);
+  const auto* nested = find_leftover(kept.report, "file", (canonical / "sub" / "b.log").string());
   REQUIRE(nested != nullptr);
   CHECK((*nested)["attributed"] == true);
+  CHECK((*nested)["reaped"] == false);
+  CHECK((*nested)["kept"] == "in a watched directory (--reap files or all removes it)");
+  CHECK(std::filesystem::exists(dir / "sub" / "b.log"));
+  CHECK(std::filesystem::exists(dir / "pipe"));
+  std::filesystem::remove(dir / "a.log");
+  std::filesystem::remove(dir / "sub" / "b.log");
+  std::filesystem::remove(dir / "pipe");
+
+  auto reaped = afterlife_run({"--watch", dir.string(), "--reap", "files"}, program, marker);
+  REQUIRE(reaped.report.is_object());
+  nested = find_leftover(reaped.report, "file", (canonical / "sub" / "b.log").string());
+  REQUIRE(nested != nullptr);
   CHECK((*nested)["reaped"] == true);
   CHECK(std::filesystem::is_empty(dir / "sub"));
+  CHECK_FALSE(std::filesystem::exists(dir / "pipe"));
   std::filesystem::remove_all(dir);
 }
 

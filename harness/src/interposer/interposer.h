@@ -1,12 +1,17 @@
 /* The interposer: preloaded into every process of a run (LD_PRELOAD on Linux,
- * DYLD_INSERT_LIBRARIES on macOS), it appends one ledger record per named object the process
- * creates. interposer_posix.c holds the hooks and the record format; interposer_linux.c and
- * interposer_macos.c hold the entry points (how a call is diverted to a hook) and the few OS
- * services the hooks need.
+ * DYLD_INSERT_LIBRARIES on macOS), it sends the harness one message per named object the
+ * process creates. interposer_posix.c holds the hooks and the message format;
+ * interposer_linux.c and interposer_macos.c hold the entry points (how a call is diverted to a
+ * hook) and the few OS services the hooks need.
  *
- * Ledger record (one line, written with one write(2) on an O_APPEND descriptor, so records of
- * concurrent processes never interleave):   KIND \t PID \t INODE \t SITE \t NAME \n
- * NAME runs to the end of the line; '%' and '\n' in it are written as %25 and %0A.
+ * Message (control socket, AFTERLIFE_SOCKET; one connection per message, made anew by path, so
+ * a program that closed every descriptor still reports; the creating call returns only once
+ * the harness has answered, and the harness answers once it has journaled what it saw):
+ *   record KIND \t INODE \t SITE \t NAME \n
+ * NAME runs to the end of the line; '%' and '\n' in it are written as %25 and %0A. The pid is
+ * not in it: the harness has it from the kernel. Before an exclusive creation in a namespace
+ * the harness cannot list (POSIX queues without /dev/mqueue), `intent KIND NAME` lets the
+ * harness see the name absent first.
  * C, not C++: it is loaded into arbitrary programs and must not bring a C++ runtime along.
  */
 #ifndef AFTERLIFE_INTERPOSER_H
@@ -33,12 +38,15 @@ int afterlife_real_mkostemps(char *template_path, int suffix_len, int flags);
 FILE *afterlife_real_fopen(const char *path, const char *mode);
 
 /* OS services. */
-/* Appends data to the file at path with one write; never through the hooked functions. */
-void afterlife_os_append(const char *path, const char *data, size_t len);
+/* Connects to the Unix socket at path, sends data, waits for the one-line answer; never
+ * through the hooked functions. 0 when answered. */
+int afterlife_os_send(const char *path, const char *data, size_t len);
 /* The path a directory descriptor refers to; 0 on success. */
 int afterlife_os_fd_path(int fd, char *out, size_t size);
 /* The inode of the semaphore's backing file, 0 when the OS has none to show. */
 unsigned long long afterlife_os_sem_inode(const char *name);
+/* 1 when the harness can list POSIX shm and semaphore names (Linux /dev/shm). */
+int afterlife_os_posix_names_listed(void);
 /* 1 when backtrace()'s unwinder is already in the process, so that a first call costs no
  * library load. */
 int afterlife_os_unwinder_loaded(void);
@@ -50,6 +58,8 @@ void afterlife_record_path(const char *kind, int dirfd, const char *path,
                            unsigned long long inode, const void *site);
 /* 1 when this process runs under a harness that wants records. */
 int afterlife_recording(void);
+/* Tells the harness that an exclusive creation of NAME (of a kind it cannot list) follows. */
+void afterlife_announce(const char *kind, const char *name);
 
 /* The hooks: same contract as the function they stand for; `site` is the caller's address. */
 int afterlife_hook_openat(int dirfd, const char *path, int flags, mode_t mode, const void *site);

@@ -1,6 +1,6 @@
 /* Linux entry points of the interposer: the preloaded library defines the C library's own
- * names, and reaches the real functions with dlsym(RTLD_NEXT). Its own ledger writes use raw
- * system calls, so they can never re-enter a hook. */
+ * names, and reaches the real functions with dlsym(RTLD_NEXT). Its own messages to the harness use
+ * raw system calls, so they can never re-enter a hook. */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
 #include "interposer.h"
@@ -19,7 +19,9 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* The caller of the entry point: where the object was created. */
@@ -35,11 +37,93 @@
 
 /* ---- OS services ---- */
 
-void afterlife_os_append(const char *path, const char *data, size_t len) {
-  long fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return;
-  (void)syscall(SYS_write, (int)fd, data, len);
+/* One connection per process, kept for its later messages: connecting costs more than the
+ * message. It is used only while it is provably still ours: the same process (a forked child
+ * connects anew: the harness knows a connection's sender by who connected), the same socket
+ * behind the descriptor (a program that closed every fd, or put another file at that number,
+ * gets a fresh connection and keeps its own file), and not in use by another thread or a
+ * signal handler interrupting a send (then this message gets a connection of its own). */
+static int kept_fd = -1;
+static long kept_pid;
+static unsigned long long kept_inode;
+static int kept_busy;
+
+static long connect_to(const char *path) {
+  struct sockaddr_un addr;
+  size_t path_len = strlen(path);
+  if (path_len >= sizeof addr.sun_path) return -1;
+  long fd = syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path, path_len + 1);
+  long rc;
+  do {
+    rc = syscall(SYS_connect, (int)fd, (const struct sockaddr *)&addr, (socklen_t)sizeof addr);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    (void)syscall(SYS_close, (int)fd);
+    return -1;
+  }
+  return fd;
+}
+
+static unsigned long long socket_inode(long fd) {
+  struct stat st;
+  if (syscall(SYS_fstat, (int)fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;
+  return (unsigned long long)st.st_ino;
+}
+
+/* Sends one message on fd and waits for its answer line: 1 answered ("ok", "continue"), 0 the
+ * connection is unusable (closed, or closed by the harness to make room), -1 refused. */
+static int exchange(long fd, const char *data, size_t len) {
+  for (size_t sent = 0; sent < len;) {
+    long n = syscall(SYS_sendto, (int)fd, data + sent, len - sent, MSG_NOSIGNAL, NULL, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;
+    sent += (size_t)n;
+  }
+  /* The answer: the creating call returns only once the harness has it. */
+  char answer[128];
+  size_t used = 0;
+  for (;;) {
+    long n = syscall(SYS_recvfrom, (int)fd, answer + used, sizeof answer - 1 - used, 0, NULL, NULL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;
+    used += (size_t)n;
+    answer[used] = '\0';
+    if (memchr(answer, '\n', used) != NULL) break;
+    if (used + 1 >= sizeof answer) return 0;
+  }
+  if (strncmp(answer, "error closed", 12) == 0) return 0;
+  return strncmp(answer, "error", 5) == 0 ? -1 : 1;
+}
+
+int afterlife_os_send(const char *path, const char *data, size_t len) {
+  long pid = syscall(SYS_getpid);
+  if (__atomic_exchange_n(&kept_busy, 1, __ATOMIC_ACQUIRE) == 0) {
+    int result = 0;
+    if (kept_fd >= 0 && kept_pid == pid && socket_inode(kept_fd) == kept_inode)
+      result = exchange(kept_fd, data, len);
+    if (result == 0) {
+      /* Not ours any more (or never was): a fresh one, kept. The old number is left alone:
+       * after a fork it is the parent's connection, after close-all it is someone's file. */
+      if (kept_fd >= 0 && kept_pid == pid && socket_inode(kept_fd) == kept_inode)
+        (void)syscall(SYS_close, (int)kept_fd);
+      kept_fd = (int)connect_to(path);
+      kept_pid = pid;
+      kept_inode = kept_fd >= 0 ? socket_inode(kept_fd) : 0;
+      result = kept_fd >= 0 ? exchange(kept_fd, data, len) : 0;
+    }
+    __atomic_store_n(&kept_busy, 0, __ATOMIC_RELEASE);
+    return result > 0 ? 0 : -1;
+  }
+  /* Busy (another thread, or a signal handler during a send): a connection of its own. */
+  long fd = connect_to(path);
+  if (fd < 0) return -1;
+  int result = exchange(fd, data, len);
   (void)syscall(SYS_close, (int)fd);
+  return result > 0 ? 0 : -1;
 }
 
 int afterlife_os_fd_path(int fd, char *out, size_t size) {
@@ -58,6 +142,9 @@ unsigned long long afterlife_os_sem_inode(const char *name) {
   snprintf(path, sizeof path, "/dev/shm/sem.%s", name);
   return lstat(path, &st) == 0 ? (unsigned long long)st.st_ino : 0;
 }
+
+/* /dev/shm lists POSIX shm and semaphores. */
+int afterlife_os_posix_names_listed(void) { return 1; }
 
 /* glibc's backtrace() dlopens libgcc_s on its first call; C++ programs have it already. */
 static int is_unwinder(struct dl_phdr_info *info, size_t size, void *data) {
@@ -231,8 +318,10 @@ mqd_t mq_open(const char *name, int flags, ...) {
   const char *bare = name;
   while (*bare == '/') ++bare;
   snprintf(normal, sizeof normal, "/%s", bare);
-  /* Same create-exclusively-else-open split as the other hooks (interposer_posix.c). */
+  /* Same create-exclusively-else-open split as the other hooks (interposer_posix.c). Where
+   * /dev/mqueue is not mounted the harness cannot list queues: it looks at the name first. */
   int exclusive = (flags & O_EXCL) != 0;
+  if (access("/dev/mqueue", F_OK) != 0) afterlife_announce("posix_mq", normal);
   for (int round = 0; round < 3; ++round) {
     mqd_t queue = next_mq_open(name, flags | O_EXCL, mode, attr);
     if (queue != (mqd_t)-1) {

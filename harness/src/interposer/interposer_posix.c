@@ -1,4 +1,4 @@
-/* The interposer's hooks and ledger records (see interposer.h). */
+/* The interposer's hooks and the messages they send (see interposer.h). */
 #define _GNU_SOURCE
 #include "interposer.h"
 
@@ -15,33 +15,33 @@
 
 enum { afterlife_path_max = 4096, afterlife_record_max = 2 * afterlife_path_max + 3072 };
 
-/* The ledger's path, copied at load time: a program may clear its environment later. A plain
- * array, not an object with a constructor: this library must not depend on static construction
- * order (and is C anyway). */
-static char ledger_path[afterlife_path_max];
+/* The control socket's path, copied at load time: a program may clear its environment later.
+ * A plain array, not an object with a constructor: this library must not depend on static
+ * construction order (and is C anyway). */
+static char socket_path[afterlife_path_max];
 
-static int ledger_known;
+static int socket_known;
 
 /* At load time, and on first use: another library's constructor may create something before
  * ours has run. Threads racing here copy the same bytes. */
 __attribute__((constructor)) static void afterlife_interposer_init(void) {
-  const char *path = getenv("AFTERLIFE_LEDGER");
-  if (path != NULL && strlen(path) < sizeof ledger_path) strcpy(ledger_path, path);
-  ledger_known = 1;
+  const char *path = getenv("AFTERLIFE_SOCKET");
+  if (path != NULL && strlen(path) < sizeof socket_path) strcpy(socket_path, path);
+  socket_known = 1;
   /* backtrace()'s first call sets up the unwinder (on Linux a dlopen of libgcc_s, which
    * mallocs). Done here, at load time, when the library is there already (every C++ program):
    * a hook may run in the signal handler of a program that crashed inside malloc (a crash
    * handler writing its report), where that would deadlock. A C program without it loads it on
    * its first record instead: loading it here would cost every process of every run ~0.2 ms. */
-  if (ledger_path[0] != '\0' && afterlife_os_unwinder_loaded()) {
+  if (socket_path[0] != '\0' && afterlife_os_unwinder_loaded()) {
     void *frame[1];
     (void)backtrace(frame, 1);
   }
 }
 
 int afterlife_recording(void) {
-  if (!ledger_known) afterlife_interposer_init();
-  return ledger_path[0] != '\0';
+  if (!socket_known) afterlife_interposer_init();
+  return socket_path[0] != '\0';
 }
 
 /* Appends src to dst[used..size), escaping '%' and '\n'; returns the new length. */
@@ -113,12 +113,24 @@ void afterlife_record(const char *kind, const char *name, unsigned long long ino
   char site_text[(afterlife_callers_max + 1) * 512];
   char line[afterlife_record_max];
   describe_chain(site, site_text, sizeof site_text);
-  int head = snprintf(line, sizeof line, "%s\t%ld\t%llu\t%s\t", kind, (long)getpid(), inode,
-                      site_text);
+  int head = snprintf(line, sizeof line, "record %s\t%llu\t%s\t", kind, inode, site_text);
   if (head > 0 && (size_t)head < sizeof line - 2) {
     size_t used = append_escaped(line, (size_t)head, sizeof line - 1, name);
     line[used++] = '\n';
-    afterlife_os_append(ledger_path, line, used);
+    (void)afterlife_os_send(socket_path, line, used);
+  }
+  errno = saved_errno;
+}
+
+void afterlife_announce(const char *kind, const char *name) {
+  if (!afterlife_recording()) return;
+  int saved_errno = errno;
+  char line[afterlife_path_max + 64];
+  int head = snprintf(line, sizeof line, "intent %s ", kind);
+  if (head > 0 && (size_t)head < sizeof line - 2) {
+    size_t used = append_escaped(line, (size_t)head, sizeof line - 1, name);
+    line[used++] = '\n';
+    (void)afterlife_os_send(socket_path, line, used);
   }
   errno = saved_errno;
 }
@@ -130,6 +142,13 @@ static void record_posix_name(const char *kind, const char *name, unsigned long 
   while (*name == '/') ++name;
   snprintf(normal, sizeof normal, "/%s", name);
   afterlife_record(kind, normal, inode, site);
+}
+
+static void announce_posix_name(const char *kind, const char *name) {
+  char normal[afterlife_path_max];
+  while (*name == '/') ++name;
+  snprintf(normal, sizeof normal, "/%s", name);
+  afterlife_announce(kind, normal);
 }
 
 void afterlife_record_path(const char *kind, int dirfd, const char *path,
@@ -186,6 +205,7 @@ int afterlife_hook_openat(int dirfd, const char *path, int flags, mode_t mode, c
 int afterlife_hook_shm_open(const char *name, int flags, mode_t mode, const void *site) {
   if (!(flags & O_CREAT) || !afterlife_recording() || name == NULL)
     return afterlife_real_shm_open(name, flags, mode);
+  if (!afterlife_os_posix_names_listed()) announce_posix_name("posix_shm", name);
   if (flags & O_EXCL) {
     int fd = afterlife_real_shm_open(name, flags, mode);
     if (fd >= 0) record_posix_name(AFTERLIFE_KIND(posix_shm), name, fd_inode(fd), site);
@@ -208,6 +228,7 @@ sem_t *afterlife_hook_sem_open(const char *name, int flags, mode_t mode, unsigne
                                const void *site) {
   if (!(flags & O_CREAT) || !afterlife_recording() || name == NULL)
     return afterlife_real_sem_open(name, flags, mode, value);
+  if (!afterlife_os_posix_names_listed()) announce_posix_name("posix_sem", name);
   if (flags & O_EXCL) {
     sem_t *sem = afterlife_real_sem_open(name, flags, mode, value);
     if (sem != SEM_FAILED)

@@ -29,6 +29,12 @@ struct object_entry {
   std::uint64_t inode = 0;  // 0 when unknown; removal refuses an entry whose inode changed
   std::uint64_t size = 0;
   int creator_pid = 0;  // SysV shm: the kernel's cpid; 0 when the OS does not say
+  // Identity beside the inode, checked again at removal: files and POSIX names: birth time
+  // (statx; 0 where the file system has none) and change time; SysV: the object's ctime.
+  std::int64_t birth_ns = 0;
+  std::int64_t change_ns = 0;
+  // The owner (files, POSIX names) or creator (SysV cuid); -1 when unknown.
+  long long uid = -1;
 };
 
 // One object as a listing sees it; the views are valid only during the call that receives it.
@@ -39,6 +45,8 @@ struct listed_object {
   std::uint64_t inode = 0;
   std::uint64_t size = 0;  // where the listing carries it (SysV)
   int creator_pid = 0;
+  std::int64_t change_ns = 0;  // SysV: ctime
+  long long uid = -1;          // SysV: cuid
 };
 
 // Where a listing sends what it finds: every object (one call each, no copy made unless the
@@ -88,6 +96,9 @@ class snapshot {
   void add(const listed_object& object);
   // Whether an object with this key and this inode was listed.
   bool has(std::string_view key, std::uint64_t inode) const;
+  // Whether an object with this key was listed, whatever its inode: a name that existed before
+  // the run is never removed.
+  bool has_name(std::string_view key) const { return inodes_.contains(key); }
   void keep_stamps(directory_stamps_ptr stamps) { stamps_ = std::move(stamps); }
   const directory_stamps* stamps() const { return stamps_.get(); }
   std::vector<std::string> notes;
@@ -135,7 +146,16 @@ struct process_status {
   int pgid = 0;
   std::uint64_t start_time = 0;  // comparable between processes of one machine
   bool zombie = false;
+  long long uid = -1;  // effective uid; -1 when the OS does not say
 };
+
+// The other end of a connected Unix socket, as the kernel says (Linux SO_PEERCRED; macOS
+// LOCAL_PEERPID and getpeereid). nullopt when it cannot say.
+struct peer {
+  int pid = 0;
+  unsigned uid = 0;
+};
+std::optional<peer> peer_of(int socket_fd);
 
 std::optional<process_status> status_of(int pid);
 // Direct children of pid (all of its threads). Empty when pid is gone.
@@ -175,6 +195,22 @@ namespace afterlife::probes::detail {
 // Lists the files, sockets and FIFOs under dir (recursively, not following symlinks).
 void scan_watch_dir(const std::filesystem::path& dir, listing& out);
 void complete_file(object_entry& entry);
+// What identifies the entry `name` of directory `dirfd` (never following a symlink): inode,
+// birth and change time, owner, size. Defined by the OS part (Linux: statx). False when gone.
+struct file_identity {
+  std::uint64_t inode = 0;
+  std::int64_t birth_ns = 0;
+  std::int64_t change_ns = 0;
+  long long uid = -1;
+  std::uint64_t size = 0;
+};
+bool identity_at(int dirfd, const char* name, file_identity& out);
+// Whether `now` is still the object `recorded` describes: same inode, and the same birth time
+// (or change time where the file system has no birth time).
+bool same_identity(const object_entry& recorded, const file_identity& now);
+// Opens every component of an absolute path with O_NOFOLLOW (the last one too when
+// `whole`, else its parent). -1 with errno set.
+int open_nofollow(const std::filesystem::path& path, bool whole);
 // SysV object `kind` with id `name`, asked with IPC_STAT; nullopt when it is gone.
 std::optional<object_entry> probe_sysv(const std::string& kind, const std::string& name);
 // POSIX shm / semaphore by name (shm_open / sem_open without O_CREAT).

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <mqueue.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -46,6 +47,13 @@ std::string read_file(const std::string& path) {
 void posix_name(std::string_view name, std::string& into) {
   into.assign(1, '/');
   into += name;
+}
+
+// /dev/shm, opened once component by component without following links (claims are checked
+// against it one statx each).
+int dev_shm_fd() {
+  static const int fd = detail::open_nofollow(shm_dir, true);
+  return fd;
 }
 
 bool mqueue_mounted() {
@@ -104,22 +112,31 @@ std::uint64_t to_u64(const std::string& text) {
 }
 
 // /proc/sysvipc/{shm,sem,msg}: a header line, then one object per line. Columns (proc(5)):
-// shm: key shmid perms size cpid ...; sem: key semid perms nsems ...; msg: key msqid perms
-// cbytes qnum lspid ...
-void scan_sysvipc(const char* file, const char* kind, listing& out) {
+// shm: key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime ...;
+// sem: key semid perms nsems uid gid cuid cgid otime ctime;
+// msg: key msqid perms cbytes qnum lspid lrpid uid gid cuid cgid stime rtime ctime.
+struct sysvipc_columns {
+  int cuid;
+  int ctime;
+};
+void scan_sysvipc(const char* file, const char* kind, sysvipc_columns columns, listing& out) {
   std::istringstream lines(read_file(std::string("/proc/sysvipc/") + file));
   std::string line;
   std::getline(lines, line);  // header
+  std::vector<std::string> fields;
   while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::string key, id, perms, size, cpid;
-    if (!(fields >> key >> id >> perms >> size)) continue;
+    std::istringstream in(line);
+    fields.clear();
+    for (std::string field; in >> field;) fields.push_back(std::move(field));
+    if (fields.size() <= static_cast<std::size_t>(std::max(columns.cuid, columns.ctime))) continue;
     listed_object object;
     object.kind = kind;
-    object.name = id;
-    object.size = to_u64(size);
-    if (std::string_view(kind) == "sysv_shm" && (fields >> cpid))
-      object.creator_pid = static_cast<int>(to_u64(cpid));
+    object.name = fields[1];
+    object.size = to_u64(fields[3]);
+    if (std::string_view(kind) == "sysv_shm") object.creator_pid = static_cast<int>(to_u64(fields[4]));
+    object.uid = static_cast<long long>(to_u64(fields[static_cast<std::size_t>(columns.cuid)]));
+    object.change_ns =
+        static_cast<std::int64_t>(to_u64(fields[static_cast<std::size_t>(columns.ctime)])) * 1000000000;
     out.add(object);
   }
 }
@@ -213,9 +230,9 @@ void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing&
                   const directory_stamps* unchanged_since) {
   if (unchanged_since == nullptr || !unchanged_since->dev_shm_unchanged()) scan_dev_shm(out);
   if (mqueue_mounted()) scan_dev_mqueue(out);
-  scan_sysvipc("shm", "sysv_shm", out);
-  scan_sysvipc("sem", "sysv_sem", out);
-  scan_sysvipc("msg", "sysv_msg", out);
+  scan_sysvipc("shm", "sysv_shm", {9, 13}, out);
+  scan_sysvipc("sem", "sysv_sem", {6, 9}, out);
+  scan_sysvipc("msg", "sysv_msg", {9, 13}, out);
   for (const auto& dir : watch_dirs) detail::scan_watch_dir(dir, out);
 }
 
@@ -233,7 +250,10 @@ std::optional<object_entry> probe_named(const std::string& kind, const std::stri
     object_entry entry{kind, name, "", 0, 0, 0};
     // On Linux a message queue descriptor is a file descriptor of the mqueue file system.
     struct stat st {};
-    if (fstat(queue, &st) == 0) entry.inode = static_cast<std::uint64_t>(st.st_ino);
+    if (fstat(queue, &st) == 0) {
+      entry.inode = static_cast<std::uint64_t>(st.st_ino);
+      entry.uid = st.st_uid;
+    }
     mq_attr attr{};
     if (mq_getattr(queue, &attr) == 0)
       entry.size = static_cast<std::uint64_t>(attr.mq_curmsgs) *
@@ -241,20 +261,25 @@ std::optional<object_entry> probe_named(const std::string& kind, const std::stri
     mq_close(queue);
     return entry;
   }
-  if (kind == "posix_shm" || kind == "posix_sem") {
-    object_entry entry{kind, name, dev_shm_path(kind, name), 0, 0, 0};
-    struct stat st {};
-    if (lstat(entry.path.c_str(), &st) != 0) return std::nullopt;
-    entry.inode = static_cast<std::uint64_t>(st.st_ino);
-    entry.size = static_cast<std::uint64_t>(st.st_size);
+  if (kind.starts_with("sysv_")) return detail::probe_sysv(kind, name);
+  bool posix = kind == "posix_shm" || kind == "posix_sem";
+  object_entry entry{kind, name, posix ? dev_shm_path(kind, name) : name, 0, 0, 0};
+  if (posix) {
+    // Asked once per claim: through the /dev/shm descriptor, one statx.
+    if (name.size() < 2 || name[0] != '/' || name.find('/', 1) != std::string::npos)
+      return std::nullopt;  // not a POSIX name
+    std::string leaf = (kind == "posix_sem" ? "sem." : "") + name.substr(1);
+    detail::file_identity id;
+    if (dev_shm_fd() < 0 || !detail::identity_at(dev_shm_fd(), leaf.c_str(), id)) return std::nullopt;
+    entry.inode = id.inode;
+    entry.birth_ns = id.birth_ns;
+    entry.change_ns = id.change_ns;
+    entry.uid = id.uid;
+    entry.size = id.size;
     return entry;
   }
-  if (kind.starts_with("sysv_")) return detail::probe_sysv(kind, name);
-  object_entry entry{kind, name, name, 0, 0, 0};
-  struct stat st {};
-  if (lstat(name.c_str(), &st) != 0) return std::nullopt;
-  entry.inode = static_cast<std::uint64_t>(st.st_ino);
-  entry.size = static_cast<std::uint64_t>(st.st_size);
+  detail::complete_file(entry);
+  if (entry.inode == 0) return std::nullopt;
   return entry;
 }
 
@@ -281,12 +306,15 @@ std::error_code remove_object(const object_entry& entry) noexcept {
       return detail::remove_file(at_path);
     }
     if (entry.kind == "posix_mq") {
-      if (!entry.path.empty()) return detail::remove_file(entry);
-      if (entry.inode != 0) {
-        auto now = probe_named(entry.kind, entry.name);
-        if (!now) return std::make_error_code(std::errc::no_such_file_or_directory);
-        if (now->inode != entry.inode) return std::make_error_code(std::errc::operation_canceled);
+      if (mqueue_mounted()) {  // by the name, never by a path someone recorded
+        object_entry at_path = entry;
+        at_path.path = std::string(mqueue_dir) + entry.name;
+        return detail::remove_file(at_path);
       }
+      auto now = probe_named(entry.kind, entry.name);
+      if (!now) return std::make_error_code(std::errc::no_such_file_or_directory);
+      if (entry.inode == 0 || now->inode != entry.inode || now->uid != entry.uid)
+        return std::make_error_code(std::errc::operation_canceled);
       if (mq_unlink(entry.name.c_str()) != 0) return {errno, std::generic_category()};
       return {};
     }
@@ -297,10 +325,42 @@ std::error_code remove_object(const object_entry& entry) noexcept {
   }
 }
 
+std::optional<peer> peer_of(int socket_fd) {
+  ucred credentials{};
+  socklen_t len = sizeof credentials;
+  if (getsockopt(socket_fd, SOL_SOCKET, SO_PEERCRED, &credentials, &len) != 0 ||
+      credentials.pid <= 0)
+    return std::nullopt;
+  return peer{static_cast<int>(credentials.pid), static_cast<unsigned>(credentials.uid)};
+}
+
+namespace detail {
+
+bool identity_at(int dirfd, const char* name, file_identity& out) {
+  struct statx st {};
+  if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW,
+            STATX_INO | STATX_BTIME | STATX_CTIME | STATX_UID | STATX_SIZE, &st) != 0)
+    return false;
+  constexpr std::int64_t second_ns = 1000000000;
+  out.inode = st.stx_ino;
+  out.birth_ns = (st.stx_mask & STATX_BTIME) != 0
+                     ? st.stx_btime.tv_sec * second_ns + st.stx_btime.tv_nsec
+                     : 0;
+  out.change_ns = st.stx_ctime.tv_sec * second_ns + st.stx_ctime.tv_nsec;
+  out.uid = st.stx_uid;
+  out.size = st.stx_size;
+  return true;
+}
+
+}  // namespace detail
+
 std::optional<process_status> status_of(int pid) {
   auto fields = stat_fields(pid);
   if (fields.size() < 20) return std::nullopt;
   process_status status;
+  // /proc/PID belongs to the process's effective uid.
+  struct stat proc_dir {};
+  if (stat(fmt::format("/proc/{}", pid).c_str(), &proc_dir) == 0) status.uid = proc_dir.st_uid;
   status.pid = pid;
   status.zombie = fields[0] == "Z" || fields[0] == "X";
   status.ppid = static_cast<int>(to_u64(fields[1]));

@@ -1,6 +1,7 @@
 // macOS probes (compiled on macOS only; untested here). There is no /dev/shm and no listing of
-// POSIX names or SysV objects without private sysctls: those are probed by name from the run's
-// ledger. Processes come from libproc; orphans are adopted by launchd (no subreaper), so the
+// POSIX names or SysV objects without private sysctls: those are probed by the names the run's
+// processes claim (and removed only as harness/README.md says for namespaces that cannot be
+// listed). Processes come from libproc; orphans are adopted by launchd (no subreaper), so the
 // run finds them by process group and by the AFTERLIFE_RUN marker in their environment.
 #include "probes/probes.hpp"
 
@@ -10,8 +11,10 @@
 #include <sys/mman.h>
 #include <sys/proc.h>
 #include <sys/proc_info.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysctl.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <afterlife/protocol.hpp>
@@ -118,7 +121,7 @@ void list_objects(const std::vector<std::filesystem::path>& watch_dirs, listing&
                   const directory_stamps*) {
   out.notes.push_back(
       "unsupported: macOS cannot list POSIX shm, semaphores or SysV objects; names and ids from "
-      "the run's ledger are probed instead");
+      "the run's claims are probed instead");
   for (const auto& dir : watch_dirs) detail::scan_watch_dir(dir, out);
 }
 
@@ -130,10 +133,10 @@ std::optional<object_entry> probe_named(const std::string& kind, const std::stri
   if (kind == "posix_shm" || kind == "posix_sem") return detail::probe_posix_name(kind, name);
   if (kind == "posix_mq") return std::nullopt;  // no POSIX message queues on macOS
   if (kind.starts_with("sysv_")) return detail::probe_sysv(kind, name);
-  struct stat st {};
-  if (lstat(name.c_str(), &st) != 0) return std::nullopt;
-  return object_entry{kind, name, name, static_cast<std::uint64_t>(st.st_ino),
-                      static_cast<std::uint64_t>(st.st_size), 0};
+  object_entry entry{kind, name, name, 0, 0, 0};
+  detail::complete_file(entry);
+  if (entry.inode == 0) return std::nullopt;
+  return entry;
 }
 
 bool listable(const std::string& kind) {
@@ -174,8 +177,36 @@ std::optional<process_status> status_of(int pid) {
   status.pgid = static_cast<int>(info.pbi_pgid);
   status.start_time = info.pbi_start_tvsec * 1000000ULL + info.pbi_start_tvusec;
   status.zombie = info.pbi_status == SZOMB;
+  status.uid = info.pbi_uid;
   return status;
 }
+
+std::optional<peer> peer_of(int socket_fd) {
+  pid_t pid = 0;
+  socklen_t len = sizeof pid;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (getsockopt(socket_fd, SOL_LOCAL, LOCAL_PEERPID, &pid, &len) != 0 || pid <= 0 ||
+      getpeereid(socket_fd, &uid, &gid) != 0)
+    return std::nullopt;
+  return peer{static_cast<int>(pid), static_cast<unsigned>(uid)};
+}
+
+namespace detail {
+
+bool identity_at(int dirfd, const char* name, file_identity& out) {
+  struct stat st {};
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+  constexpr std::int64_t second_ns = 1000000000;
+  out.inode = static_cast<std::uint64_t>(st.st_ino);
+  out.birth_ns = st.st_birthtimespec.tv_sec * second_ns + st.st_birthtimespec.tv_nsec;
+  out.change_ns = st.st_ctimespec.tv_sec * second_ns + st.st_ctimespec.tv_nsec;
+  out.uid = st.st_uid;
+  out.size = static_cast<std::uint64_t>(st.st_size);
+  return true;
+}
+
+}  // namespace detail
 
 std::vector<int> children_of(int pid) {
   std::vector<int> buffer(4096);

@@ -76,12 +76,29 @@ void scan_dir_fd(int dirfd, const std::string& path, int depth, listing& out) {
   closedir(dir);
 }
 
-// Opens each component of an absolute path's parent with O_NOFOLLOW, so that a directory
-// swapped for a symlink after the scan cannot redirect a removal. Returns -1 with errno set.
-int open_parent_nofollow(const std::filesystem::path& path) {
+std::optional<int> parse_id(const std::string& text) {
+  int id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return id;
+}
+
+}  // namespace
+
+int open_nofollow(const std::filesystem::path& path, bool whole) {
+  if (!path.is_absolute()) {
+    errno = EINVAL;
+    return -1;
+  }
   int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -1;
-  for (const auto& part : path.parent_path().relative_path()) {
+  const std::filesystem::path walk = whole ? path.relative_path() : path.parent_path().relative_path();
+  for (const auto& part : walk) {
+    if (part == ".." || part == ".") {  // a lexical detour could leave the allowed roots
+      close(fd);
+      errno = EINVAL;
+      return -1;
+    }
     int next = openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int saved = errno;
     close(fd);
@@ -94,17 +111,18 @@ int open_parent_nofollow(const std::filesystem::path& path) {
   return fd;
 }
 
-std::optional<int> parse_id(const std::string& text) {
-  int id = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-  return id;
+bool same_identity(const object_entry& recorded, const file_identity& now) {
+  if (recorded.inode != 0 && now.inode != recorded.inode) return false;
+  if (recorded.uid >= 0 && now.uid != recorded.uid) return false;
+  if (recorded.birth_ns != 0 && now.birth_ns != 0) return recorded.birth_ns == now.birth_ns;
+  if (recorded.change_ns != 0) return recorded.change_ns == now.change_ns;
+  return recorded.inode != 0;  // nothing but the name to go by: never enough
 }
 
-}  // namespace
-
 void scan_watch_dir(const std::filesystem::path& dir, listing& out) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  // Component by component without following symlinks: a run that swapped a watched directory
+  // (its own TMPDIR) for a link must not make another directory's entries look like its own.
+  int fd = open_nofollow(dir, true);
   if (fd < 0) {
     out.notes.push_back(fmt::format("watch: cannot open {}: {}", dir.string(),
                                     std::generic_category().message(errno)));
@@ -114,29 +132,44 @@ void scan_watch_dir(const std::filesystem::path& dir, listing& out) {
 }
 
 void complete_file(object_entry& entry) {
-  struct stat st {};
-  if (lstat(entry.path.c_str(), &st) != 0) return;
-  entry.size = static_cast<std::uint64_t>(st.st_size);
-  entry.inode = static_cast<std::uint64_t>(st.st_ino);
+  std::filesystem::path path = entry.path;
+  int dirfd = open_nofollow(path, false);
+  if (dirfd < 0) return;
+  file_identity id;
+  if (identity_at(dirfd, path.filename().c_str(), id)) {
+    entry.size = id.size;
+    entry.inode = id.inode;
+    entry.birth_ns = id.birth_ns;
+    entry.change_ns = id.change_ns;
+    entry.uid = id.uid;
+  }
+  close(dirfd);
 }
 
 std::optional<object_entry> probe_sysv(const std::string& kind, const std::string& name) {
   auto id = parse_id(name);
   if (!id) return std::nullopt;
   object_entry entry{kind, name, "", 0, 0, 0};
+  constexpr std::int64_t second_ns = 1000000000;
   if (kind == "sysv_shm") {
     shmid_ds ds{};
     if (shmctl(*id, IPC_STAT, &ds) != 0) return std::nullopt;
     entry.size = ds.shm_segsz;
     entry.creator_pid = static_cast<int>(ds.shm_cpid);
+    entry.change_ns = static_cast<std::int64_t>(ds.shm_ctime) * second_ns;
+    entry.uid = ds.shm_perm.cuid;
   } else if (kind == "sysv_sem") {
     semid_ds ds{};
     if (semctl(*id, 0, IPC_STAT, &ds) != 0) return std::nullopt;
     entry.size = ds.sem_nsems;
+    entry.change_ns = static_cast<std::int64_t>(ds.sem_ctime) * second_ns;
+    entry.uid = ds.sem_perm.cuid;
   } else if (kind == "sysv_msg") {
     msqid_ds ds{};
     if (msgctl(*id, IPC_STAT, &ds) != 0) return std::nullopt;
     entry.size = ds.msg_qnum;
+    entry.change_ns = static_cast<std::int64_t>(ds.msg_ctime) * second_ns;
+    entry.uid = ds.msg_perm.cuid;
   } else {
     return std::nullopt;
   }
@@ -167,14 +200,14 @@ std::optional<object_entry> probe_posix_name(const std::string& kind, const std:
 
 std::error_code remove_file(const object_entry& entry) noexcept {
   std::filesystem::path path = entry.path;
-  int dirfd = open_parent_nofollow(path);
+  int dirfd = open_nofollow(path, false);
   if (dirfd < 0) return {errno, std::generic_category()};
   std::error_code result;
-  struct stat st {};
+  file_identity now;
   std::string leaf = path.filename().string();
-  if (fstatat(dirfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (!identity_at(dirfd, leaf.c_str(), now)) {
     result = {errno, std::generic_category()};
-  } else if (entry.inode != 0 && static_cast<std::uint64_t>(st.st_ino) != entry.inode) {
+  } else if (!same_identity(entry, now)) {
     result = std::make_error_code(std::errc::operation_canceled);  // someone else's now
   } else if (unlinkat(dirfd, leaf.c_str(), 0) != 0) {
     result = {errno, std::generic_category()};
@@ -186,13 +219,20 @@ std::error_code remove_file(const object_entry& entry) noexcept {
 std::error_code remove_sysv(const object_entry& entry) noexcept {
   auto id = parse_id(entry.name);
   if (!id) return std::make_error_code(std::errc::invalid_argument);
+  // The id may have been reused since it was recorded: the same creator pid (shm) and ctime,
+  // asked again now, or nothing is removed.
+  std::optional<object_entry> now;
+  try {
+    now = probe_sysv(entry.kind, entry.name);
+  } catch (const std::bad_alloc&) {
+    return std::make_error_code(std::errc::not_enough_memory);
+  }
+  if (!now) return std::make_error_code(std::errc::no_such_file_or_directory);
+  if (now->creator_pid != entry.creator_pid || now->change_ns != entry.change_ns ||
+      entry.change_ns == 0 || now->uid != entry.uid)
+    return std::make_error_code(std::errc::operation_canceled);
   int rc = -1;
   if (entry.kind == "sysv_shm") {
-    // The id may have been reused by another creator since the snapshot.
-    shmid_ds ds{};
-    if (shmctl(*id, IPC_STAT, &ds) != 0) return {errno, std::generic_category()};
-    if (entry.creator_pid != 0 && static_cast<int>(ds.shm_cpid) != entry.creator_pid)
-      return std::make_error_code(std::errc::operation_canceled);
     rc = shmctl(*id, IPC_RMID, nullptr);
   } else if (entry.kind == "sysv_sem") {
     rc = semctl(*id, 0, IPC_RMID);

@@ -56,9 +56,11 @@ changes new_since(const snapshot& before, const std::vector<std::filesystem::pat
   listing out([&](const listed_object& object) {
     make_key(object.kind, object.name, key);
     if (before.has(key, object.inode) || !kept.insert(key).second) return;
-    result.objects.push_back({std::string(object.kind), std::string(object.name),
-                              std::string(object.path), object.inode, object.size,
-                              object.creator_pid});
+    object_entry entry{std::string(object.kind), std::string(object.name),
+                       std::string(object.path), object.inode, object.size, object.creator_pid};
+    entry.change_ns = object.change_ns;
+    entry.uid = object.uid;
+    result.objects.push_back(std::move(entry));
   });
   list_objects(watch_dirs, out, before.stamps());
   result.notes = std::move(out.notes);

@@ -112,12 +112,11 @@ struct run_directory {
     env->set("TMPDIR", dir->tmp().string());
     env->set("AFTERLIFE_RUN", dir->id());
     env->set("AFTERLIFE_SOCKET", dir->socket().string());
-    env->set("AFTERLIFE_LEDGER", dir->ledger().string());
     return {};
   }
 };
 
-// The interposer that writes the ledger, preloaded into every process of the run.
+// The interposer that reports creations to the harness, preloaded into every process of the run.
 struct interposer_preload {
   const std::filesystem::path* library;
   environment_block* env;

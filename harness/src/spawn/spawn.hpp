@@ -78,5 +78,8 @@ int cloexec_pipe(int fds[2]) noexcept;
 // Sockets: no SIGPIPE when the peer is gone (MSG_NOSIGNAL on Linux, SO_NOSIGPIPE on macOS).
 int no_sigpipe_flags();
 void no_sigpipe(int fd);
+// Accepts one connection on a listening socket, non-blocking and close-on-exec (Linux: accept4,
+// one call). -1 with errno set.
+int accept_connection(int listen_fd);
 
 }  // namespace afterlife::detail

@@ -40,6 +40,10 @@ int cloexec_pipe(int fds[2]) noexcept { return pipe2(fds, O_CLOEXEC); }
 int no_sigpipe_flags() { return MSG_NOSIGNAL; }
 void no_sigpipe(int) {}
 
+int accept_connection(int listen_fd) {
+  return accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
 void close_descriptors_except(const std::vector<int>& keep) noexcept {
   // Ascending through the kept descriptors above 2 without sorting (no allocation here), closing
   // each gap below the next one and, at the end, everything above the last.

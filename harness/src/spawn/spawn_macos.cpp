@@ -6,6 +6,7 @@
 #include <mach-o/dyld.h>
 #include <sys/event.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -67,6 +68,15 @@ int cloexec_pipe(int fds[2]) noexcept {
 }
 
 int no_sigpipe_flags() { return 0; }
+
+int accept_connection(int listen_fd) {
+  int fd = accept(listen_fd, nullptr, nullptr);
+  if (fd < 0) return -1;
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  return fd;
+}
 void close_descriptors_except(const std::vector<int>&) noexcept {}
 
 void no_sigpipe(int fd) {

@@ -5,7 +5,7 @@
  *   afterlife_register("posix_shm", "/x");  a named object this process created
  *
  * Protocol (afterlife/protocol.h, protocol/README.md): one line per message, at most
- * AFTERLIFE_MESSAGE_MAX bytes with its newline, `PID VERB ARGS...`; the last argument runs to
+ * AFTERLIFE_MESSAGE_MAX bytes with its newline, `VERB ARGS...` (a `PID ` prefix is optional: the harness takes the sender's pid from the kernel); the last argument runs to
  * the end of the line, so names may contain spaces. A register's KIND is one of AFTERLIFE_KINDS. Every message gets a one-line answer (`continue` for a checkpoint, `ok`
  * otherwise, `error WHY` when malformed). Each message uses its own connection: that survives
  * fork, programs that close every fd, and keeps a message delivered before the sender can die.
@@ -86,13 +86,15 @@ static inline int afterlife_detail_connect(void) {
   return fd;
 }
 
-/* Sends `PID message` and stores the harness's answer line (without newline) in answer. */
+/* Sends `message` and stores the harness's answer line (without newline) in answer. */
 static inline int afterlife_send(const char *message, char *answer, size_t answer_size) {
   char line[AFTERLIFE_MESSAGE_MAX + 1];
   size_t used = 0;
   int fd, len;
   if (answer_size > 0) answer[0] = '\0';
-  len = snprintf(line, sizeof line, "%ld %s\n", (long)getpid(), message);
+  /* No pid prefix: the harness has the sender's pid from the kernel (a prefix, still accepted,
+   * must match it, which a process in another pid namespace cannot do). */
+  len = snprintf(line, sizeof line, "%s\n", message);
   if (len < 0 || (size_t)len > AFTERLIFE_MESSAGE_MAX || strchr(message, '\n') != NULL) {
     errno = EMSGSIZE;
     return -1;

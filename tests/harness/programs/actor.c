@@ -9,6 +9,12 @@
  *   fork-sleep=MS fork-many=N fork-checkpoint=NAME daemonize=MS wait-children
  *   bad-messages exit=N _exit=N abort pause
  *   (mq and shm-raw are the OS's own: actor_linux.c; on macOS they fail, see actor_macos.c)
+ * Hostile ones (tests/harness/trust_test.cpp): send=LINE (a raw control line, '\t' written as
+ * "\\t"; prints "answer: ..."), idle-connections=N (opens N connections that never send),
+ * swap-tmp=TARGET (renames $TMPDIR away and puts a symlink to TARGET in its place),
+ * swap-journal=TARGET (the same for the harness's journal), record-flood=N (N 10 KB `record`
+ * messages, one after another; 0: until killed), replace=PATH (a new file renamed over
+ * PATH), fork-shm=NAME (a forked child creates the shm segment; the parent waits).
  *
  * Every child it forks sleeps or waits; none outlives its purpose by more than its sleep.
  * shm-nested creates through two exported functions (the program is linked with -rdynamic), a
@@ -55,7 +61,7 @@ static void sleep_ms(long ms) {
 }
 
 /* Raw control-socket messages the client library would refuse to send. */
-static void send_raw(const char *data, size_t len) {
+static void send_raw_line(const char *data, size_t len) {
   const char *path = getenv("AFTERLIFE_SOCKET");
   struct sockaddr_un addr;
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -81,12 +87,12 @@ static void bad_messages(void) {
   memset(big, 'x', sizeof big);
   memcpy(big, "1 checkpoint ", 13);
   big[sizeof big - 1] = '\n';
-  send_raw("hello\n", 6);                            /* no pid */
-  send_raw("12 dance now\n", 13);                    /* unknown verb */
-  send_raw("12 phase atexit sideways\n", 25);        /* bad begin|end */
-  send_raw("12 register nothing /x\n", 23);          /* unknown kind */
-  send_raw("12 checkpoint", 13);                     /* EOF before the newline */
-  send_raw(big, sizeof big);                         /* oversized */
+  send_raw_line("hello\n", 6);                            /* no pid */
+  send_raw_line("12 dance now\n", 13);                    /* unknown verb */
+  send_raw_line("12 phase atexit sideways\n", 25);        /* bad begin|end */
+  send_raw_line("12 register nothing /x\n", 23);          /* unknown kind */
+  send_raw_line("12 checkpoint", 13);                     /* EOF before the newline */
+  send_raw_line(big, sizeof big);                         /* oversized */
   fflush(stdout);
 }
 
@@ -105,8 +111,103 @@ __attribute__((noinline)) int actor_program_creates(const char *name) {
   return close(fd);
 }
 
+/* A raw line on the control socket, without the client's pid prefix. */
+static void send_control_line(const char *value) {
+  char line[16384];
+  size_t used = 0;
+  for (const char *c = value; *c != '\0' && used + 2 < sizeof line; ++c) {
+    if (c[0] == '\\' && c[1] == 't') {
+      line[used++] = '\t';
+      ++c;
+    } else {
+      line[used++] = *c;
+    }
+  }
+  line[used++] = '\n';
+  int fd = afterlife_detail_connect();
+  if (fd < 0) actor_fail("connect", value);
+  if (afterlife_detail_write_all(fd, line, used) != 0) actor_fail("send", value);
+  char answer[256];
+  ssize_t n = recv(fd, answer, sizeof answer - 1, 0);
+  answer[n > 0 ? n : 0] = '\0';
+  printf("answer: %s", answer);
+  fflush(stdout);
+  close(fd);
+}
+
+/* The run directory: where the control socket is. */
+static void run_dir_of(char *out, size_t size) {
+  const char *socket_path = getenv("AFTERLIFE_SOCKET");
+  snprintf(out, size, "%s", socket_path ? socket_path : "");
+  char *slash = strrchr(out, '/');
+  if (slash != NULL) *slash = '\0';
+}
+
+static void swap_for_link(const char *victim, const char *target) {
+  char away[4200];
+  snprintf(away, sizeof away, "%s.away", victim);
+  if (rename(victim, away) != 0) actor_fail("rename", victim);
+  if (symlink(target, victim) != 0) actor_fail("symlink", victim);
+}
+
 static void do_action(const char *action, const char *value) {
   char buffer[4096];
+  if (strcmp(action, "send") == 0) {
+    send_control_line(value);
+    return;
+  }
+  if (strcmp(action, "idle-connections") == 0) {
+    for (long i = 0; i < atol(value); ++i)
+      if (afterlife_detail_connect() < 0) actor_fail("connect", value);
+    return;
+  }
+  if (strcmp(action, "swap-tmp") == 0) {
+    swap_for_link(getenv("TMPDIR"), value);
+    return;
+  }
+  if (strcmp(action, "swap-journal") == 0) {
+    char journal[4200];
+    run_dir_of(buffer, sizeof buffer);
+    snprintf(journal, sizeof journal, "%s/journal", buffer);
+    swap_for_link(journal, value);
+    return;
+  }
+  if (strcmp(action, "fork-shm") == 0) {
+    pid_t pid = fork();
+    if (pid < 0) actor_fail("fork", value);
+    if (pid == 0) {
+      int fd = shm_open(value, O_CREAT | O_RDWR, 0600);
+      _exit(fd < 0 ? 1 : 0);
+    }
+    waitpid(pid, NULL, 0);
+    printf("forked %d\n", (int)pid);
+    fflush(stdout);
+    return;
+  }
+  if (strcmp(action, "record-flood") == 0) {
+    static char line[11000];
+    long count = atol(value);
+    for (long i = 0; count == 0 || i < count; ++i) {
+      int used = snprintf(line, sizeof line, "record file\t0\t%06000d\t/%04000ld\n", 0, i);
+      int fd = afterlife_detail_connect();
+      if (fd < 0) break;
+      if (afterlife_detail_write_all(fd, line, (size_t)used) == 0) {
+        char answer[64];
+        (void)recv(fd, answer, sizeof answer, 0);
+      }
+      close(fd);
+    }
+    return;
+  }
+  if (strcmp(action, "replace") == 0) {
+    /* As an editor or a database saves: a new file renamed over the old name. */
+    snprintf(buffer, sizeof buffer, "%s.new", value);
+    int fd = open(buffer, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) actor_fail("open", buffer);
+    close(fd);
+    if (rename(buffer, value) != 0) actor_fail("rename", value);
+    return;
+  }
   if (strcmp(action, "shm") == 0) {
     char name[256];
     long size = 4096;

@@ -223,10 +223,13 @@ class fake_harness {
     std::string line;
     char c;
     while (read(fd, &c, 1) == 1 && c != '\n') line += c;
-    auto space = line.find(' ');
-    if (space == std::string::npos) return;
-    pid_t sender = static_cast<pid_t>(std::stol(line.substr(0, space)));
-    std::string message = line.substr(space + 1);
+    if (line.empty()) return;
+    // Lines carry no pid (the harness has it from the kernel): so does this fake.
+    ucred credentials{};
+    socklen_t len = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &len) != 0) return;
+    pid_t sender = credentials.pid;
+    std::string message = line;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       messages_.push_back(message);

@@ -1,5 +1,6 @@
 // `afterlife clean`: removes what runs that never finished (the harness was killed) left behind,
-// from their ledgers, and kills their processes still alive (they carry AFTERLIFE_RUN=<id>).
+// from what their harness journaled (never from what their processes claimed), under the removal
+// rules of harness/README.md, and kills their processes still alive (they carry AFTERLIFE_RUN=<id>).
 // A run in progress holds a lock on its directory and is skipped.
 #pragma once
 

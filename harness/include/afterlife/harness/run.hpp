@@ -30,6 +30,10 @@
 namespace afterlife {
 
 // exit_mode and its names: afterlife/harness/modes.hpp.
+// What a run removes of what it saw its processes create (harness/README.md, "What afterlife
+// removes, and what it never touches"): ipc (default) IPC objects and the run's TMPDIR; files
+// files, sockets and FIFOs in watched directories and the run's TMPDIR; all both; none nothing.
+enum class reap_policy { none, ipc, files, all };
 
 struct trigger {
   enum class kind { checkpoint, line, delay, file };
@@ -39,12 +43,18 @@ struct trigger {
   std::string text() const;  // as written on the command line
 };
 
-// "500ms", "2s", "1.5s", "3m", "1h"; a bare number is seconds. Throws std::invalid_argument.
+// The longest duration a run accepts (--timeout, --grace, --at delay:).
+inline constexpr std::chrono::milliseconds duration_max{100LL * 24 * 3600 * 1000};
+// "500ms", "2s", "1.5s", "3m", "1h"; a bare number is seconds; at most duration_max. Throws
+// std::invalid_argument.
 std::chrono::milliseconds parse_duration(std::string_view text);
 // Throws std::invalid_argument.
 exit_mode parse_mode(std::string_view text);
 std::string_view to_string(exit_mode mode);
 trigger parse_trigger(std::string_view text);
+// reap_policy as written on the command line (`--reap none|ipc|files|all`), and back.
+std::string_view to_string(reap_policy policy);
+std::optional<reap_policy> parse_reap_policy(std::string_view text);
 
 // The harness could not do its job (exit status 3): command not found, no run directory, ...
 struct harness_error : std::runtime_error {
@@ -62,14 +72,17 @@ struct run_options {
   std::vector<std::filesystem::path> watch;  // the run's TMPDIR is always watched
   std::vector<expectation> expect;           // empty: `clean`
   bool strict = false;
-  bool reap = true;
+  reap_policy reap = reap_policy::ipc;
   std::vector<std::pair<std::string, std::string>> env;  // set in the child's environment
   // Where the child's stdout/stderr are copied as they arrive (-1: not copied). The CLI passes
   // its own 1 and 2; `--json -` sends both to 2.
   int copy_stdout_to = 1;
   int copy_stderr_to = 2;
   bool inherit_stdin = true;  // else /dev/null
-  std::filesystem::path interposer;  // empty: found next to the executable, then in the build
+  // Empty: $AFTERLIFE_INTERPOSER, else found relative to the executable (harness/README.md); a
+  // run whose interposer cannot be found fails (harness_error) unless no_interposer is set.
+  std::filesystem::path interposer;
+  bool no_interposer = false;
   // Empty: $AFTERLIFE_RUNTIME_DIR, $XDG_RUNTIME_DIR, /run/user/<uid>, /dev/shm, /tmp.
   std::filesystem::path runtime_dir;
   // Set (e.g. from a SIGINT handler) to stop the run early: the tree is killed as on --timeout
@@ -124,7 +137,8 @@ struct leftover {
   bool attributed = false;
   std::string cleanup;
   bool reaped = false;
-  std::string reap_error;  // why reaping failed or was skipped ("" when reaped or not tried)
+  std::string reap_error;  // why reaping failed ("" when reaped or not tried)
+  std::string kept;        // why the rules keep it ("" when they allow its removal)
 };
 
 struct run_report {

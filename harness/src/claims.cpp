@@ -1,7 +1,4 @@
-#include "ledger.hpp"
-
-#include <fcntl.h>
-#include <unistd.h>
+#include "claims.hpp"
 
 #include <cxxabi.h>
 #include <fmt/core.h>
@@ -9,14 +6,10 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
-#include <fstream>
-#include <system_error>
 
 namespace afterlife::detail {
 
-namespace {
-
-std::string unescape(std::string_view text) {
+std::string unescape_name(std::string_view text) {
   std::string out;
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '%' && i + 2 < text.size()) {
@@ -33,15 +26,18 @@ std::string unescape(std::string_view text) {
   return out;
 }
 
-std::string escape(std::string_view text) {
+std::string escape_name(std::string_view text) {
   std::string out;
   for (char c : text) {
     if (c == '%') out += "%25";
     else if (c == '\n') out += "%0A";
+    else if (c == '\t') out += "%09";
     else out += c;
   }
   return out;
 }
+
+namespace {
 
 template <typename T>
 bool parse_number(std::string_view text, T& value) {
@@ -86,54 +82,35 @@ constexpr std::string_view caller_separator = " <- ";
 
 }  // namespace
 
-std::vector<ledger_record> read_ledger(const std::filesystem::path& path) {
-  std::vector<ledger_record> records;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::string_view rest = line;
-    std::string_view fields[4];
-    bool complete = true;
-    for (auto& field : fields) {
-      auto tab = rest.find('\t');
-      if (tab == std::string_view::npos) {
-        complete = false;
-        break;
-      }
-      field = rest.substr(0, tab);
-      rest.remove_prefix(tab + 1);
-    }
-    ledger_record record;
-    if (!complete || !parse_number(fields[1], record.pid) ||
-        !parse_number(fields[2], record.inode) || rest.empty())
-      continue;
-    record.kind = std::string(fields[0]);
-    std::string_view frames = fields[3];
-    auto end = frames.find(caller_separator);
-    record.site = readable_site(frames.substr(0, end));
-    while (end != std::string_view::npos) {
-      frames.remove_prefix(end + caller_separator.size());
-      end = frames.find(caller_separator);
-      record.callers.push_back(readable_site(frames.substr(0, end)));
-    }
-    record.name = unescape(rest);
-    records.push_back(std::move(record));
+std::optional<claim> parse_record(std::string_view body) {
+  std::string_view rest = body;
+  std::string_view fields[3];
+  for (auto& field : fields) {
+    auto tab = rest.find('\t');
+    if (tab == std::string_view::npos) return std::nullopt;
+    field = rest.substr(0, tab);
+    rest.remove_prefix(tab + 1);
   }
-  return records;
+  claim record;
+  if (fields[0].empty() || !parse_number(fields[1], record.inode) || rest.empty())
+    return std::nullopt;
+  record.kind = std::string(fields[0]);
+  std::string_view frames = fields[2];
+  auto end = frames.find(caller_separator);
+  record.site = readable_site(frames.substr(0, end));
+  while (end != std::string_view::npos) {
+    frames.remove_prefix(end + caller_separator.size());
+    end = frames.find(caller_separator);
+    record.callers.push_back(readable_site(frames.substr(0, end)));
+  }
+  record.name = unescape_name(rest);
+  return record;
 }
 
-void append_ledger(const std::filesystem::path& path, const ledger_record& record) {
+std::string format_record(const claim& record) {
   std::string frames = record.site;
   for (const auto& caller : record.callers) frames += fmt::format("{}{}", caller_separator, caller);
-  std::string line = fmt::format("{}\t{}\t{}\t{}\t{}\n", record.kind, record.pid, record.inode,
-                                 frames, escape(record.name));
-  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + path.string());
-  ssize_t written = write(fd, line.data(), line.size());
-  int saved = errno;
-  close(fd);
-  if (written != static_cast<ssize_t>(line.size()))
-    throw std::system_error(saved, std::generic_category(), "write " + path.string());
+  return fmt::format("{}\t{}\t{}\t{}", record.kind, record.inode, frames, escape_name(record.name));
 }
 
 }  // namespace afterlife::detail
