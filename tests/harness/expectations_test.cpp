@@ -97,8 +97,8 @@ TEST_CASE("durations, modes and triggers parse, bad ones are rejected") {
   CHECK(parse_duration("0.25s").count() == 250);
   CHECK(parse_duration("1.5min").count() == 90000);
   CHECK(parse_duration("2.ms").count() == 2);
-  CHECK(parse_duration("8760h").count() == 8760LL * 3600000);
-  for (const char* bad : {"", ".", ".5s", "1.5.5s", "1e3s", "s", " 1s", "8761h", "inf", "nan"})
+  CHECK(parse_duration("2400h").count() == duration_max.count());  // 100 days, the longest
+  for (const char* bad : {"", ".", ".5s", "1.5.5s", "1e3s", "s", " 1s", "2401h", "inf", "nan"})
     CHECK_THROWS_AS(parse_duration(bad), std::invalid_argument);
   CHECK(parse_mode("tree-kill") == exit_mode::tree_kill);
   CHECK(to_string(exit_mode::child_death) == "child-death");
