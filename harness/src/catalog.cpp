@@ -13,7 +13,7 @@ namespace afterlife {
 namespace {
 
 constexpr const char* program_chosen_modes[] = {"normal", "error", "exception", "immediate", "abort"};
-constexpr const char* harness_chosen_modes[] = {"sigint", "sigterm", "sigkill", "tree-kill",
+constexpr const char* harness_chosen_modes[] = {"sigint", "sigterm", "sigkill", "group-kill", "tree-kill",
                                                 "child-death"};
 
 [[noreturn]] void invalid(const std::filesystem::path& path, const std::string& what) {

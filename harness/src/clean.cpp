@@ -1,5 +1,6 @@
 #include "afterlife/harness/clean.hpp"
 
+#include "containment/containment.hpp"
 #include "ledger.hpp"
 #include "probes/probes.hpp"
 #include "run_dir.hpp"
@@ -44,8 +45,16 @@ bool same_object(const detail::ledger_record& record, const probes::object_entry
   return true;
 }
 
-// Its processes first: one of them could still be creating what the ledger lists.
-void kill_processes(const std::string& id, clean_result& result) {
+// Its processes first: one of them could still be creating what the ledger lists. By the
+// mechanism that held the run (its cgroup, its keeper), then by the AFTERLIFE_RUN marker for a
+// run that had neither.
+void kill_processes(const std::filesystem::path& run, const std::string& id,
+                    clean_result& result) {
+  std::vector<std::string> problems;
+  for (int pid : detail::end_abandoned_run(run, problems))
+    if (std::find(result.killed.begin(), result.killed.end(), pid) == result.killed.end())
+      result.killed.push_back(pid);
+  for (auto& problem : problems) result.problems.push_back(id + ": " + problem);
   for (int round = 0; round < 100; ++round) {
     auto alive = probes::processes_with("AFTERLIFE_RUN=" + id);
     if (alive.empty()) return;
@@ -61,7 +70,7 @@ void kill_processes(const std::string& id, clean_result& result) {
 void clean_run(const std::filesystem::path& run, clean_result& result) {
   std::string id = run.filename().string();
   result.runs.push_back(id);
-  kill_processes(id, result);
+  kill_processes(run, id, result);
   std::set<std::string> done;
   for (const auto& record : detail::read_ledger(run / "ledger")) {
     if (!done.insert(record.kind + ":" + record.name).second) continue;

@@ -12,12 +12,13 @@ namespace afterlife {
 
 namespace {
 
-constexpr std::array<std::pair<exit_mode, std::string_view>, 7> mode_names{{
+constexpr std::array<std::pair<exit_mode, std::string_view>, 8> mode_names{{
     {exit_mode::natural, "natural"},
     {exit_mode::sigterm, "sigterm"},
     {exit_mode::sigint, "sigint"},
     {exit_mode::sigkill, "sigkill"},
     {exit_mode::abort, "abort"},
+    {exit_mode::group_kill, "group-kill"},
     {exit_mode::tree_kill, "tree-kill"},
     {exit_mode::child_death, "child-death"},
 }};
@@ -42,7 +43,8 @@ exit_mode parse_mode(std::string_view text) {
   for (const auto& [mode, name] : mode_names)
     if (name == text) return mode;
   throw std::invalid_argument(fmt::format(
-      "bad mode '{}' (natural, sigterm, sigint, sigkill, abort, tree-kill, child-death)", text));
+      "bad mode '{}' (natural, sigterm, sigint, sigkill, abort, group-kill, tree-kill, "
+      "child-death)", text));
 }
 
 std::string_view to_string(exit_mode mode) {
