@@ -57,6 +57,22 @@ std::vector<int> processes_running(const std::string& word) {
   return found;
 }
 
+// This process's children that are zombies.
+std::vector<int> zombie_children() {
+  std::vector<int> zombies;
+  std::string self = std::to_string(getpid());
+  std::ifstream children("/proc/" + self + "/task/" + self + "/children");
+  int pid = 0;
+  while (children >> pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto paren = text.rfind(')');
+    if (paren != std::string::npos && text.size() > paren + 2 && text[paren + 2] == 'Z')
+      zombies.push_back(pid);
+  }
+  return zombies;
+}
+
 void kill_running(const std::string& word) {
   for (int pid : processes_running(word)) kill(pid, SIGKILL);
 }
@@ -395,5 +411,8 @@ TEST_CASE("concurrent runs in threads never take each other's escapees") {
       CHECK(processes_running(sleeps[static_cast<std::size_t>(i)]).empty());
       kill_running(sleeps[static_cast<std::size_t>(i)]);
     }
+    // The orphans this process adopted (in cgroup mode it is their subreaper) were reaped by
+    // the run each belonged to: no zombie is left.
+    CHECK(zombie_children().empty());
   }
 }

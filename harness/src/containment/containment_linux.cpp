@@ -70,7 +70,14 @@ std::vector<int> read_pids(const std::filesystem::path& path) {
 struct cgroup_location {
   std::filesystem::path mount;
   std::filesystem::path own;  // absolute: mount + this process's cgroup
+  std::string mount_root;     // the mount's root as /proc/PID/cgroup names cgroups ("/")
 };
+
+// A cgroup under the mount as /proc/PID/cgroup names it ("/afterlife-…").
+std::string cgroup_view(const cgroup_location& here, const std::filesystem::path& path) {
+  std::string root = here.mount_root == "/" ? std::string() : here.mount_root;
+  return root + "/" + path.lexically_relative(here.mount).string();
+}
 
 cgroup_location find_cgroup() {
   cgroup_location found;
@@ -85,6 +92,7 @@ cgroup_location find_cgroup() {
     std::string id, parent, device, root, point;
     if (!(fields >> id >> parent >> device >> root >> point)) continue;
     found.mount = point;
+    found.mount_root = root;
     mount_root = root;
     break;
   }
@@ -123,11 +131,21 @@ void remove_record(const std::filesystem::path& run_root) noexcept {
 
 // ---- the cgroup ----
 
+// The run's processes are born in its cgroup and stay there (only a privileged process could
+// move itself out). The harness is also a child subreaper (process-wide; every run of this
+// process sets it): an orphan of the run becomes its child and is reaped by the run it belongs
+// to, told by the cgroup a zombie still names in /proc/PID/cgroup. Else orphans would go to
+// init, and an init that does not reap (a container's) keeps them as zombies, whose pids look
+// alive: PostgreSQL then refuses to start, its postmaster.pid naming a zombie.
 class cgroup_containment final : public containment {
  public:
   cgroup_containment(std::filesystem::path path, int procs_fd, std::filesystem::path run_root)
-      : path_(std::move(path)), procs_fd_(procs_fd), run_root_(std::move(run_root)) {
+      : path_(std::move(path)),
+        view_(cgroup_view(cgroup_here(), path_)),
+        procs_fd_(procs_fd),
+        run_root_(std::move(run_root)) {
     write_record(run_root_, "cgroup " + path_.string());
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
   }
   ~cgroup_containment() override { release(); }
 
@@ -159,6 +177,7 @@ class cgroup_containment final : public containment {
   int exit_watch() const noexcept override { return exit_watch_; }
 
   std::vector<probes::process_status> processes() override {
+    reap_orphans(false);
     std::vector<probes::process_status> found;
     bool main_listed = false;
     for (int pid : read_pids(path_ / "cgroup.procs")) {
@@ -187,6 +206,7 @@ class cgroup_containment final : public containment {
     released_ = true;
     if (exit_watch_ >= 0) close(exit_watch_);
     if (procs_fd_ >= 0) close(procs_fd_);
+    reap_orphans(read_pids(path_ / "cgroup.procs").empty());
     // A process that was just killed may still count as a member for a moment.
     for (int attempt = 0; attempt < 200; ++attempt) {
       if (rmdir(path_.c_str()) == 0 || errno != EBUSY) break;
@@ -196,7 +216,32 @@ class cgroup_containment final : public containment {
   }
 
  private:
+  // Orphans of the run the harness adopted, once they have ended. `all`: the cgroup is empty,
+  // so every one of them has passed its exit's cgroup step and is about to be a zombie: wait for
+  // each (up to kill_wait), so that none is left behind.
+  void reap_orphans(bool all) noexcept {
+    try {
+      auto give_up = std::chrono::steady_clock::now() + kill_wait;
+      for (int pid : probes::children_of(getpid())) {
+        if (pid == main_pid_ || !in_this_cgroup(pid)) continue;
+        while (waitpid(pid, nullptr, WNOHANG) == 0 && all &&
+               std::chrono::steady_clock::now() < give_up)
+          std::this_thread::sleep_for(1ms);
+      }
+    } catch (...) {  // out of memory: reaped at the next call, or by init
+    }
+  }
+
+  bool in_this_cgroup(int pid) const {
+    std::istringstream lines(read_small_file(fmt::format("/proc/{}/cgroup", pid)));
+    std::string line;
+    while (std::getline(lines, line))
+      if (line.starts_with("0::")) return line.compare(3, std::string::npos, view_) == 0;
+    return false;
+  }
+
   std::filesystem::path path_;
+  std::string view_;  // the cgroup as /proc/PID/cgroup names it
   int procs_fd_;
   std::filesystem::path run_root_;
   int main_pid_ = 0;
