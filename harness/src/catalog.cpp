@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
+#include <utility>
 
 namespace afterlife {
 
@@ -15,6 +16,25 @@ namespace {
 constexpr const char* program_chosen_modes[] = {"normal", "error", "exception", "immediate", "abort"};
 constexpr const char* harness_chosen_modes[] = {"sigint", "sigterm", "sigkill", "group-kill", "tree-kill",
                                                 "child-death"};
+
+// The real situation each mode stands for (shown by the matrix, its JSON and HTML).
+constexpr std::pair<std::string_view, std::string_view> mode_situations[] = {
+    {"normal", "exit(0) at the end of main: an orderly shutdown"},
+    {"error", "exit(1): a program that gives up"},
+    {"exception", "an uncaught exception: traceback, then the exit of an error"},
+    {"immediate", "_exit(): os._exit in a forked worker, a fast-exit path"},
+    {"abort", "abort(): a failed assertion or a fatal error"},
+    {"sigint", "kill -INT PID: SIGINT to the main process (Ctrl-C in a terminal sends it to the "
+               "whole foreground group)"},
+    {"sigterm", "kill PID, systemd stop with KillMode=process: SIGTERM to the main process"},
+    {"sigkill", "kill -9 PID, the OOM killer: SIGKILL to the main process only"},
+    {"group-kill", "a terminal or CI runner ending a job: SIGKILL to the main process's group; "
+                   "a setsid descendant (a detached tracker) survives"},
+    {"tree-kill", "systemd KillMode=control-group, docker kill, a CI job's cgroup torn down: "
+                  "SIGKILL to every process of the run at once"},
+    {"child-death", "a worker dies (the OOM killer picks it): SIGKILL to a child, the parent "
+                    "goes on"},
+};
 
 [[noreturn]] void invalid(const std::filesystem::path& path, const std::string& what) {
   throw std::runtime_error(fmt::format("{}: {}", path.string(), what));
@@ -95,6 +115,12 @@ const catalog_scenario* catalog::find(const std::string& name) const {
   for (const auto& s : scenarios)
     if (s.name == name) return &s;
   return nullptr;
+}
+
+std::string_view mode_situation(std::string_view mode) {
+  for (const auto& [name, situation] : mode_situations)
+    if (name == mode) return situation;
+  return {};
 }
 
 bool is_program_chosen_mode(const std::string& mode) {
