@@ -8,7 +8,6 @@
 #include "catch.hpp"
 #include "run_support.hpp"
 
-#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,34 +27,6 @@ using Catch::Matchers::ContainsSubstring;
 namespace {
 
 std::string actor() { return ACTOR_EXE; }
-
-// Live processes with `word` as one of their arguments (the escapee carries no marker: its
-// environment is empty, so it is found by a unique argument of its own).
-std::vector<int> processes_running(const std::string& word) {
-  std::vector<int> found;
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return found;
-  while (const dirent* entry = readdir(proc)) {
-    int pid = std::atoi(entry->d_name);
-    if (pid <= 0) continue;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    auto paren = text.rfind(')');
-    if (paren == std::string::npos || text.size() < paren + 3 || text[paren + 2] == 'Z') continue;
-    std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
-    std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
-    std::istringstream words(args);
-    std::string item;
-    while (std::getline(words, item, '\0')) {
-      if (item == word) {
-        found.push_back(pid);
-        break;
-      }
-    }
-  }
-  closedir(proc);
-  return found;
-}
 
 // This process's children that are zombies.
 std::vector<int> zombie_children() {

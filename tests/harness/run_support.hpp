@@ -32,6 +32,10 @@ harness_run afterlife_run(const std::vector<std::string>& options,
 // Pids of live (non-zombie) processes whose environment carries the marker.
 std::vector<int> processes_with(const std::string& marker);
 
+// Pids of live processes with `argument` as one of their arguments (for a process whose
+// environment was cleared, e.g. by `env -i`).
+std::vector<int> processes_running(const std::string& argument);
+
 // Kills what processes_with() finds (cleanup after a deliberately broken harness).
 void kill_marked(const std::string& marker);
 

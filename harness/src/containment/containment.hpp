@@ -78,6 +78,28 @@ class containment {
   virtual void release() noexcept = 0;
 };
 
+// The main process as the harness's own child (the cgroup and the macOS tree; not the keeper's
+// run, whose main process is the keeper's child): its exit watch, and its wait status once it is
+// reaped (containment_posix.cpp).
+class own_child {
+ public:
+  own_child() = default;
+  ~own_child();
+  own_child(const own_child&) = delete;
+  own_child& operator=(const own_child&) = delete;
+
+  void start(int pid);
+  std::optional<main_exit> wait(bool block);
+  int pid() const noexcept { return pid_; }
+  bool reaped() const noexcept { return exit_.has_value(); }
+  int exit_watch() const noexcept { return exit_watch_; }
+
+ private:
+  int pid_ = 0;
+  int exit_watch_ = -1;
+  std::optional<main_exit> exit_;
+};
+
 // `afterlife clean`: ends the processes of an abandoned run (its harness died) by the mechanism
 // its record in `run_root` names. Returns the pids it killed; appends what it could not do.
 std::vector<int> end_abandoned_run(const std::filesystem::path& run_root,

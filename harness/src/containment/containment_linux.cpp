@@ -160,21 +160,11 @@ class cgroup_containment final : public containment {
   }
 
   int started(int launched) override {
-    main_pid_ = launched;
-    exit_watch_ = open_exit_watch(launched);
+    main_.start(launched);
     return launched;
   }
-
-  std::optional<main_exit> wait_main(bool block) override {
-    if (exit_) return exit_;
-    main_exit result;
-    if (wait4(main_pid_, &result.status, block ? 0 : WNOHANG, &result.usage) != main_pid_)
-      return std::nullopt;
-    exit_ = result;
-    return exit_;
-  }
-
-  int exit_watch() const noexcept override { return exit_watch_; }
+  std::optional<main_exit> wait_main(bool block) override { return main_.wait(block); }
+  int exit_watch() const noexcept override { return main_.exit_watch(); }
 
   std::vector<probes::process_status> processes() override {
     reap_orphans(false);
@@ -182,14 +172,14 @@ class cgroup_containment final : public containment {
     bool main_listed = false;
     for (int pid : read_pids(path_ / "cgroup.procs")) {
       if (auto status = probes::status_of(pid)) {
-        main_listed = main_listed || pid == main_pid_;
+        main_listed = main_listed || pid == main_.pid();
         found.push_back(*status);
       }
     }
     // An exited process leaves cgroup.procs at once; the main one is the harness's child and
     // is the run's until it is reaped.
-    if (!exit_ && !main_listed && main_pid_ > 0)
-      if (auto status = probes::status_of(main_pid_)) found.push_back(*status);
+    if (!main_.reaped() && !main_listed && main_.pid() > 0)
+      if (auto status = probes::status_of(main_.pid())) found.push_back(*status);
     return found;
   }
 
@@ -204,7 +194,6 @@ class cgroup_containment final : public containment {
   void release() noexcept override {
     if (released_) return;
     released_ = true;
-    if (exit_watch_ >= 0) close(exit_watch_);
     if (procs_fd_ >= 0) close(procs_fd_);
     reap_orphans(read_pids(path_ / "cgroup.procs").empty());
     // A process that was just killed may still count as a member for a moment.
@@ -223,7 +212,7 @@ class cgroup_containment final : public containment {
     try {
       auto give_up = std::chrono::steady_clock::now() + kill_wait;
       for (int pid : probes::children_of(getpid())) {
-        if (pid == main_pid_ || !in_this_cgroup(pid)) continue;
+        if (pid == main_.pid() || !in_this_cgroup(pid)) continue;
         while (waitpid(pid, nullptr, WNOHANG) == 0 && all &&
                std::chrono::steady_clock::now() < give_up)
           std::this_thread::sleep_for(1ms);
@@ -244,9 +233,7 @@ class cgroup_containment final : public containment {
   std::string view_;  // the cgroup as /proc/PID/cgroup names it
   int procs_fd_;
   std::filesystem::path run_root_;
-  int main_pid_ = 0;
-  int exit_watch_ = -1;
-  std::optional<main_exit> exit_;
+  own_child main_;
   bool released_ = false;
 };
 

@@ -27,7 +27,6 @@ namespace {
 class process_tree final : public containment {
  public:
   explicit process_tree(const run_dir& dir) : marker_("AFTERLIFE_RUN=" + dir.id()) {}
-  ~process_tree() override { release(); }
 
   std::string_view mechanism() const noexcept override { return "process-tree"; }
   std::string description() const override {
@@ -42,26 +41,17 @@ class process_tree final : public containment {
   int enter_in_child() noexcept override { return 0; }
 
   int started(int launched) override {
+    main_.start(launched);
     main_pid_ = launched;
-    exit_watch_ = open_exit_watch(launched);
     seen_[launched] = 0;
     return launched;
   }
-
-  std::optional<main_exit> wait_main(bool block) override {
-    if (exit_) return exit_;
-    main_exit result;
-    if (wait4(main_pid_, &result.status, block ? 0 : WNOHANG, &result.usage) != main_pid_)
-      return std::nullopt;
-    exit_ = result;
-    return exit_;
-  }
-
-  int exit_watch() const noexcept override { return exit_watch_; }
+  std::optional<main_exit> wait_main(bool block) override { return main_.wait(block); }
+  int exit_watch() const noexcept override { return main_.exit_watch(); }
 
   std::vector<probes::process_status> processes() override {
     std::vector<int> pending;
-    if (!exit_) pending.push_back(main_pid_);
+    if (!main_.reaped()) pending.push_back(main_pid_);
     // Orphans re-parented to launchd, and what is left below the harness (the main process's
     // children are reparented there only under a subreaper: never on macOS).
     for (int pid : probes::lost_descendants(main_pid_, marker_)) {
@@ -89,7 +79,7 @@ class process_tree final : public containment {
 
   std::size_t kill_all() override {
     std::size_t count = 0;
-    if (!exit_) kill(-main_pid_, SIGKILL);
+    if (!main_.reaped()) kill(-main_pid_, SIGKILL);
     for (const auto& p : processes()) {
       if (p.zombie) continue;
       kill(p.pid, SIGKILL);
@@ -98,14 +88,11 @@ class process_tree final : public containment {
     return count;
   }
 
-  void release() noexcept override {
-    if (exit_watch_ >= 0) close(exit_watch_);
-    exit_watch_ = -1;
-  }
+  void release() noexcept override {}
 
  private:
   bool belongs(const probes::process_status& status) const {
-    if (status.pid == main_pid_) return !exit_;  // else the number was reused
+    if (status.pid == main_pid_) return !main_.reaped();  // else the number was reused
     auto seen = seen_.find(status.pid);
     if (seen != seen_.end() && (seen->second == 0 || seen->second == status.start_time))
       return true;
@@ -116,9 +103,8 @@ class process_tree final : public containment {
   }
 
   std::string marker_;
+  own_child main_;
   int main_pid_ = 0;
-  int exit_watch_ = -1;
-  std::optional<main_exit> exit_;
   std::map<int, std::uint64_t> seen_;  // pid -> start time of every process seen in the run
 };
 
