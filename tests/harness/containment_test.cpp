@@ -387,3 +387,19 @@ TEST_CASE("concurrent runs in threads never take each other's escapees") {
     CHECK(zombie_children().empty());
   }
 }
+
+TEST_CASE("a nested afterlife run killed by tree-kill leaves no cgroup behind") {
+  // The inner harness makes its run's cgroup inside the outer run's; killed before it removes
+  // it, the outer run removes both.
+  auto sleep_arg = unique_sleep();
+  std::vector<std::string> inner{AFTERLIFE_EXE, "run", "--"};
+  for (const auto& word : escapee_program(sleep_arg, "3")) inner.push_back(word);
+  auto r = afterlife_run({"--mode", "tree-kill", "--at", "delay:500ms", "--expect", "signal=KILL",
+                          "--expect", "survivors=0"},
+                         inner, unique("m"));
+  REQUIRE(r.report.is_object());
+  CHECK(r.status() == 0);
+  check_mechanism(r.report, "default");  // the cgroup (if one) is gone, with what was inside
+  CHECK(processes_running(sleep_arg).empty());
+  kill_running(sleep_arg);
+}

@@ -120,6 +120,22 @@ const cgroup_location& cgroup_here() {
 
 std::string cgroup_name(const run_dir& dir) { return "afterlife-" + dir.id(); }
 
+// Removes an emptied cgroup and the cgroups below it, deepest first: a program of the run may
+// have made its own (a nested `afterlife run` does), and rmdir refuses a cgroup with children.
+// A member that was just killed may still count for a moment (EBUSY): retried for up to
+// `patience`. Returns whether it is gone.
+bool remove_cgroup_tree(const std::filesystem::path& path, std::chrono::milliseconds patience) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(path, ec))
+    if (entry.is_directory(ec) && !entry.is_symlink(ec)) remove_cgroup_tree(entry.path(), patience);
+  auto give_up = std::chrono::steady_clock::now() + patience;
+  for (;;) {
+    if (rmdir(path.c_str()) == 0 || errno == ENOENT) return true;
+    if (errno != EBUSY || std::chrono::steady_clock::now() >= give_up) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+}
+
 void write_record(const std::filesystem::path& run_root, const std::string& text) {
   std::ofstream out(run_root / record_name);
   out << text << "\n";
@@ -196,10 +212,9 @@ class cgroup_containment final : public containment {
     released_ = true;
     if (procs_fd_ >= 0) close(procs_fd_);
     reap_orphans(read_pids(path_ / "cgroup.procs").empty());
-    // A process that was just killed may still count as a member for a moment.
-    for (int attempt = 0; attempt < 200; ++attempt) {
-      if (rmdir(path_.c_str()) == 0 || errno != EBUSY) break;
-      std::this_thread::sleep_for(1ms);
+    try {
+      remove_cgroup_tree(path_, 200ms);
+    } catch (...) {  // out of memory: `clean` removes it
     }
     remove_record(run_root_);
   }
@@ -511,7 +526,9 @@ void end_abandoned_cgroup(const std::filesystem::path& run_root, const std::stri
     return !left.empty();
   });
   if (!gone) problems.push_back("processes of cgroup " + canonical.string() + " did not die");
-  wait_until_gone([&] { return rmdir(canonical.c_str()) != 0 && errno == EBUSY; });
+  if (!remove_cgroup_tree(canonical, kill_wait))
+    problems.push_back(fmt::format("cannot remove cgroup {}: {}", canonical.string(),
+                                   std::strerror(errno)));
 }
 
 void end_abandoned_keeper(const std::filesystem::path& run_root, int keeper,
