@@ -7,7 +7,7 @@
 # (harness/src/catalog.cpp), which `afterlife matrix` uses:
 #   program-chosen modes (normal error exception immediate abort):
 #     afterlife run --mode natural ... -- SCENARIO --exit MODE ARGS
-#   harness-chosen modes (sigint sigterm sigkill tree-kill):
+#   harness-chosen modes (sigint sigterm sigkill group-kill tree-kill):
 #     afterlife run --mode MODE --at checkpoint:ready ... -- SCENARIO --exit wait ARGS
 #   child-death: as harness-chosen, but the main process goes on: SCENARIO --exit normal ARGS
 

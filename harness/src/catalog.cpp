@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
+#include <utility>
 
 namespace afterlife {
 
@@ -88,6 +89,11 @@ const catalog_scenario* catalog::find(const std::string& name) const {
   for (const auto& s : scenarios)
     if (s.name == name) return &s;
   return nullptr;
+}
+
+std::string_view mode_situation(std::string_view mode) {
+  const cell_mode_info* m = find_cell_mode(mode);
+  return m != nullptr ? m->situation : std::string_view{};
 }
 
 bool is_program_chosen_mode(const std::string& mode) {

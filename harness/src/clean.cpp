@@ -1,5 +1,6 @@
 #include "afterlife/harness/clean.hpp"
 
+#include "containment/containment.hpp"
 #include "journal.hpp"
 #include "probes/probes.hpp"
 #include "removal.hpp"
@@ -65,8 +66,16 @@ bool abandoned(int runfd, int journalfd) {
   return true;  // the lock stays ours (closing the descriptor releases it)
 }
 
-// Its processes first: one of them could still be creating something.
-void kill_processes(const std::string& id, clean_result& result) {
+// Its processes first: one of them could still be creating what the journal lists. By the
+// mechanism that held the run (its cgroup, its keeper), then by the AFTERLIFE_RUN marker for a
+// run that had neither.
+void kill_processes(const std::filesystem::path& run, const std::string& id,
+                    clean_result& result) {
+  std::vector<std::string> problems;
+  for (int pid : detail::end_abandoned_run(run, problems))
+    if (std::find(result.killed.begin(), result.killed.end(), pid) == result.killed.end())
+      result.killed.push_back(pid);
+  for (auto& problem : problems) result.problems.push_back(id + ": " + problem);
   for (int round = 0; round < 100; ++round) {
     auto alive = probes::processes_with("AFTERLIFE_RUN=" + id);
     if (alive.empty()) return;
@@ -118,7 +127,7 @@ void clean_run(int topfd, const std::filesystem::path& top, const std::string& i
     return;
   }
   result.runs.push_back(id);
-  kill_processes(id, result);
+  kill_processes(top / id, id, result);
   if (journalfd >= 0) {
     if (auto journal = detail::read_journal(journalfd); journal && journal->run_id == id)
       remove_seen(id, *journal, top / id / "tmp", result);

@@ -40,6 +40,7 @@ struct run_arguments {
   std::string at;
   std::string timeout = "10m";
   std::string grace = "1s";
+  std::string kill_after;
   std::vector<std::string> watch;
   std::vector<std::string> expect;
   bool strict = false;
@@ -61,6 +62,10 @@ void add_run_options(CLI::App& run, run_arguments& args) {
                  "client, else immediately after start)")
       ->type_name("WHEN");
   run.add_option("--timeout", args.timeout, "hard limit for the whole run (default 10m)")
+      ->type_name("DURATION");
+  run.add_option("--kill-after", args.kill_after,
+                 "with sigterm/sigint: SIGKILL what is still alive this long after the signal "
+                 "(as timeout -k)")
       ->type_name("DURATION");
   run.add_option("--grace", args.grace,
                  "how long descendants may outlive the main process (default 1s)")
@@ -101,6 +106,7 @@ run_options to_run_options(const run_arguments& args) {
   if (!args.at.empty()) options.at = parse_trigger(args.at);
   options.timeout = parse_duration(args.timeout);
   options.grace = parse_duration(args.grace);
+  if (!args.kill_after.empty()) options.kill_after = parse_duration(args.kill_after);
   for (const auto& dir : args.watch) options.watch.emplace_back(dir);
   for (const auto& text : args.expect) options.expect.push_back(parse_expectation(text));
   options.strict = args.strict;
@@ -167,6 +173,7 @@ int clean_command() {
                    entry.error);
     }
     for (int pid : result.killed) fmt::print("killed pid {}\n", pid);
+    for (const auto& problem : result.problems) fmt::print("problem: {}\n", problem);
     fmt::print("afterlife clean: {} unfinished run(s) cleaned\n", result.runs.size());
     return exit_met;
   } catch (const std::exception& e) {

@@ -28,12 +28,15 @@ table.grid { border-collapse: collapse; }
 #detail h2 { font-size: 1.1em; margin: 0 0 .5em; }
 #detail table { border-collapse: collapse; margin: .3em 0 1em; }
 #detail td, #detail th { border: 1px solid #e3e3e3; padding: 2px 6px; text-align: left; vertical-align: top; font-family: ui-monospace, monospace; font-size: 12px; white-space: pre-wrap; overflow-wrap: anywhere; max-width: 40em; }
+.modes { color: #555; margin: .8em 0 0; display: grid; grid-template-columns: max-content auto; gap: 0 1em; }
+.modes dt { font-family: ui-monospace, monospace; } .modes dd { margin: 0; }
 .met { color: #1a661a; } .unmet { color: #8a1010; font-weight: bold; }
 code { font-family: ui-monospace, monospace; }
 </style></head><body>
 <h1>afterlife matrix</h1>
 <div class="summary" id="summary"></div>
 <table class="grid" id="grid"></table>
+<dl class="modes" id="modes"></dl>
 <div id="detail"></div>
 <script id="matrix-data" type="application/json">)HTML";
 
@@ -56,7 +59,8 @@ document.getElementById('summary').textContent =
 const grid = document.getElementById('grid');
 const head = el('tr');
 head.appendChild(el('th', {}, 'scenario'));
-for (const m of data.modes) head.appendChild(el('th', {}, m));
+for (const m of data.modes)
+  head.appendChild(el('th', {title: (data.mode_situations || {})[m] || ''}, m));
 grid.appendChild(head);
 for (const s of data.scenarios) {
   const row = el('tr');
@@ -74,6 +78,15 @@ for (const s of data.scenarios) {
     row.appendChild(td);
   }
   grid.appendChild(row);
+}
+
+// What real situation each mode models.
+const legend = document.getElementById('modes');
+for (const m of data.modes) {
+  const situation = (data.mode_situations || {})[m];
+  if (!situation) continue;
+  legend.appendChild(el('dt', {}, m));
+  legend.appendChild(el('dd', {}, situation));
 }
 
 // The open cell is in the URL (matrix.html#SCENARIO/MODE), so a link can point at one cell.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 
+#include "afterlife/harness/catalog.hpp"
 #include "afterlife/harness/matrix.hpp"
 #include "xml_escape.hpp"
 
@@ -34,7 +35,11 @@ std::string matrix_table(const matrix_result& result, bool colour) {
   std::size_t name_width = 8;
   for (const auto& s : result.scenarios) name_width = std::max(name_width, s.size());
   std::map<std::string, std::size_t> width;
-  for (const auto& m : result.modes) width[m] = std::max<std::size_t>(m.size(), 3);
+  std::size_t mode_width = 0;
+  for (const auto& m : result.modes) {
+    width[m] = std::max<std::size_t>(m.size(), 3);
+    mode_width = std::max(mode_width, m.size());
+  }
 
   const char* green = colour ? "\033[32m" : "";
   const char* red = colour ? "\033[31m" : "";
@@ -68,6 +73,10 @@ std::string matrix_table(const matrix_result& result, bool colour) {
     reasons += fmt::format("{}✗{} {} × {}: {}\n", red, reset, c.scenario, c.mode, c.reason);
   }
   if (!reasons.empty()) out += "\n" + reasons;
+  out += "\n";
+  for (const auto& m : result.modes)
+    if (auto situation = mode_situation(m); !situation.empty())
+      out += fmt::format("{}{:<{}}{}  {}\n", dim, m, mode_width, reset, situation);
   out += fmt::format("\n{} cells: {} as expected, {} not · {} scenarios × {} modes · {:.1f} s\n",
                      result.cells.size(), passed, result.cells.size() - passed, result.scenarios.size(),
                      result.modes.size(), static_cast<double>(result.elapsed.count()) / 1000.0);
@@ -88,9 +97,12 @@ nlohmann::json matrix_json(const matrix_result& result) {
   nlohmann::json gaps = nlohmann::json::array();
   for (const auto& g : result.not_applicable)
     gaps.push_back({{"scenario", g.scenario}, {"mode", g.mode}, {"reason", g.reason}});
+  nlohmann::json situations = nlohmann::json::object();
+  for (const auto& m : result.modes) situations[m] = std::string(mode_situation(m));
   return {{"schema", "afterlife.matrix/1"},
           {"elapsed_ms", result.elapsed.count()},
           {"modes", result.modes},
+          {"mode_situations", situations},
           {"scenarios", result.scenarios},
           {"cells", cells},
           {"not_applicable", gaps}};

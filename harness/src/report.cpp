@@ -113,6 +113,8 @@ nlohmann::json to_json(const run_report& report) {
       {"trigger", report.trigger},
       {"trigger_fired", report.trigger_fired},
       {"action", report.action},
+      {"killed_after", report.killed_after},
+      {"containment", {{"mechanism", report.containment}, {"detail", report.containment_detail}}},
       {"timed_out", report.timed_out},
       {"interrupted", report.interrupted},
       {"exit", exit_json(report.exit)},
@@ -134,7 +136,10 @@ void write_text(std::ostream& out, const run_report& report) {
                      report.mode == exit_mode::natural
                          ? std::string{}
                          : fmt::format(" at {} ({})", report.trigger,
-                                       report.trigger_fired ? report.action : "never fired"));
+                                       report.trigger_fired ? report.action
+                                                            : "trigger never fired"));
+  if (!report.containment.empty())
+    out << fmt::format("  contained {}\n", report.containment_detail);
   out << fmt::format("  ended     pid {} {} after {:.1f} ms{}\n", report.exit.pid,
                      how_it_ended(report), report.duration_ms,
                      report.interrupted ? " — INTERRUPTED, the whole tree was killed"

@@ -4,6 +4,7 @@
 
 #include "cloexec_pipe.hpp"
 #include "claims.hpp"
+#include "containment/containment.hpp"
 #include "control_server.hpp"
 #include "journal.hpp"
 #include "output_pump.hpp"
@@ -166,14 +167,16 @@ class run_state {
   void on_line(std::string_view line);
   void fire(int sender, int connection);
   void on_timeout();
-  void reap_main(int options);
-  // Every process of the run now (zombies included), walking down from the harness.
+  void on_kill_after();
+  void reap_main(bool block);
+  // Every process of the run now (zombies may be included), from its containment.
   std::vector<probes::process_status> run_processes();
-  bool belongs(const probes::process_status& status) const;
-  void reap_zombies(const std::vector<probes::process_status>& processes);
   // SIGKILLs every process of the run until none is left or kill_wait passes.
-  void kill_all(bool whole_group);
+  void kill_all();
   int youngest_descendant();
+  // For a run that ended by --timeout after the mode's signal: whether the program ignored or
+  // blocked it.
+  void explain_ignored_signal() noexcept;
   void note(std::string text) noexcept;
 
   const run_options& options_;
@@ -189,8 +192,10 @@ class run_state {
   std::unique_ptr<detail::output_stream> err_;
   std::optional<trigger> trigger_;
   std::optional<std::regex> line_pattern_;
+  std::unique_ptr<detail::containment> contain_;
   int main_pid_ = 0;
-  int exit_watch_ = -1;
+  int mode_signal_ = 0;  // the signal the mode sent to the main process (0: none yet)
+  std::optional<steady::time_point> kill_after_at_;
   bool main_reaped_ = false;
   // The last walk of the run's tree found no process at all, not even a zombie: nothing is left
   // to inspect, kill or reap.
@@ -240,9 +245,7 @@ run_state::run_state(const run_options& options)
   uids_.insert(geteuid());  // the main process starts as the harness's uid
 }
 
-run_state::~run_state() {
-  if (exit_watch_ >= 0) close(exit_watch_);
-}
+run_state::~run_state() = default;
 
 void run_state::note(std::string text) noexcept {
   try {
@@ -279,7 +282,17 @@ void run_state::start() {
   next_tree_scan_ = start_ + tree_scan_interval;
   detail::spawned child;
   try {
-    child = detail::spawn(request);
+    contain_ = detail::containment::create(dir_);
+    request.contain = contain_.get();
+    try {
+      child = detail::spawn(request);
+    } catch (const detail::containment_refused& refused) {
+      // Another mechanism, and the spawn again: the child never reached its exec.
+      contain_->release();
+      contain_ = detail::containment::create(dir_, refused.what());
+      request.contain = contain_.get();
+      child = detail::spawn(request);
+    }
   } catch (...) {
     close(out.write_end);
     close(err.write_end);
@@ -292,20 +305,25 @@ void run_state::start() {
   if (stdin_fd != STDIN_FILENO && stdin_fd >= 0) close(stdin_fd);
   main_pid_ = child.pid;
   report_.exit.pid = child.pid;
-  if (!child.note.empty()) note(child.note);
-  exit_watch_ = detail::open_exit_watch(main_pid_);
+  report_.containment = std::string(contain_->mechanism());
+  report_.containment_detail = contain_->description();
+  if (auto limits = contain_->limitation(); !limits.empty()) note(limits);
   known_[main_pid_] = 0;
 }
 
-void run_state::reap_main(int wait_options) {
-  int status = 0;
-  rusage usage{};
-  pid_t done = wait4(main_pid_, &status, wait_options, &usage);
-  if (done != main_pid_) return;
+void run_state::reap_main(bool block) {
+  if (main_reaped_) return;
+  auto ended = contain_->wait_main(block);
+  if (!ended) return;
   main_reaped_ = true;
   main_end_ = steady::now();
   report_.duration_ms = ms_between(start_, main_end_);
-  report_.max_rss_kib = detail::max_rss_kib(usage);
+  if (!ended->known) {
+    note("the run's keeper process was killed: the main process's exit status is lost");
+    return;
+  }
+  int status = ended->status;
+  report_.max_rss_kib = detail::max_rss_kib(ended->usage);
   exit_info& exit = report_.exit;
   exit.raw_status = status;
   exit.exited = WIFEXITED(status);
@@ -320,13 +338,14 @@ void run_state::reap_main(int wait_options) {
 
 void run_state::poll_once(std::chrono::milliseconds timeout) {
   std::vector<pollfd> fds;
-  if (exit_watch_ >= 0 && !main_reaped_) fds.push_back({exit_watch_, POLLIN, 0});
+  int exit_watch = contain_->exit_watch();
+  if (exit_watch >= 0 && !main_reaped_) fds.push_back({exit_watch, POLLIN, 0});
   std::size_t outputs_at = fds.size();
   for (auto* stream : {out_.get(), err_.get()})
     if (stream->open()) fds.push_back({stream->fd(), POLLIN, 0});
   std::size_t control_at = fds.size();
   control_.add_poll_fds(fds);
-  if (exit_watch_ < 0 && !main_reaped_) timeout = std::min<std::chrono::milliseconds>(timeout, poll_step);
+  if (exit_watch < 0 && !main_reaped_) timeout = std::min<std::chrono::milliseconds>(timeout, poll_step);
   int ready = poll(fds.data(), fds.size(), static_cast<int>(std::max<long long>(timeout.count(), 0)));
   if (ready <= 0) return;
   for (std::size_t i = outputs_at; i < control_at; ++i) {
@@ -474,11 +493,16 @@ void run_state::fire(int sender, int connection) {
                 : options_.mode == exit_mode::sigint ? SIGINT
                 : options_.mode == exit_mode::sigkill ? SIGKILL
                                                       : SIGABRT;
+      // The main process only (systemd's KillMode=process): what its descendants do then is
+      // part of what the run shows.
       kill(main_pid_, sig);
+      mode_signal_ = sig;
       report_.action = fmt::format("SIG{} sent to pid {}", signal_name(sig), main_pid_);
+      if (options_.kill_after && sig != SIGKILL)
+        kill_after_at_ = steady::now() + *options_.kill_after;
       break;
     }
-    case exit_mode::tree_kill: {
+    case exit_mode::group_kill: {
       // The process group only, as a CI runner or a terminal ends a job: a descendant that left
       // the group (setsid, like a detached resource tracker or a daemon) survives it. That
       // difference is what the mode exists to show (DESIGN.md "Exit modes"); survivors are
@@ -490,11 +514,20 @@ void run_state::fire(int sender, int connection) {
                                    members);
       break;
     }
+    case exit_mode::tree_kill: {
+      // Every process of the run at once, wherever it went (KillMode=control-group, `docker
+      // kill`): even a detached resource tracker dies before it can clean up.
+      std::size_t members = contain_->kill_all();
+      report_.action = fmt::format("SIGKILL sent to every process of the run ({} processes, {})",
+                                   members, contain_->mechanism() == "cgroup"
+                                                ? "cgroup.kill"
+                                                : "one kill(2) each");
+      break;
+    }
     case exit_mode::child_death: {
       bool sender_is_child = false;
       if (sender != 0 && sender != main_pid_) {
-        auto status = probes::status_of(sender);
-        sender_is_child = status && belongs(*status);
+        for (const auto& p : run_processes()) sender_is_child = sender_is_child || p.pid == sender;
       }
       int victim = sender_is_child ? sender : youngest_descendant();
       if (victim == 0) {
@@ -517,80 +550,68 @@ void run_state::fire(int sender, int connection) {
 void run_state::on_timeout() {
   report_.timed_out = true;
   timeout_at_ = steady::now();
-  if (!report_.interrupted)
+  if (!report_.interrupted) {
     note(fmt::format("timed out after {} ms: the whole process tree was killed",
                      options_.timeout.count()));
-  kill_all(true);
+    explain_ignored_signal();
+  }
+  kill_all();
 }
 
-bool run_state::belongs(const probes::process_status& status) const {
-  if (status.pid == main_pid_) return !main_reaped_;  // else the number was reused
-  auto known = known_.find(status.pid);
-  if (known != known_.end() && (known->second == 0 || known->second == status.start_time))
-    return true;
-  // The main process's group outlives the main process while it has members, and the kernel
-  // does not hand out a pid still in use as a group id: a member of that group is ours. (A new
-  // group with a reused number would be led by a process whose pid is that number.)
-  if (status.pgid == main_pid_) return true;  // (status.pid != main_pid_ here)
-  // Left the group (setsid) and was not seen yet: the marker every process of the run inherits.
-  return probes::environment_has(status.pid, "AFTERLIFE_RUN=" + dir_.id());
+void run_state::explain_ignored_signal() noexcept {
+  try {
+    if (mode_signal_ == 0 || mode_signal_ == SIGKILL || main_reaped_) return;
+    auto state = detail::signal_state_of(main_pid_, mode_signal_);
+    if (!state) return;
+    std::string name = "SIG" + signal_name(mode_signal_);
+    if (state->ignored)
+      note(fmt::format("pid {} ignores {} (SigIgn): the signal did nothing", main_pid_, name));
+    else if (state->blocked)
+      note(fmt::format("pid {} blocks {} in every thread (SigBlk): the signal is still pending",
+                       main_pid_, name));
+    else if (state->caught)
+      note(fmt::format("pid {} catches {} (SigCgt) and did not end", main_pid_, name));
+  } catch (...) {  // a note the report goes without
+  }
+}
+
+// --kill-after (as `timeout -k`): the main process outlived its SIGTERM/SIGINT that long.
+void run_state::on_kill_after() {
+  kill_after_at_.reset();
+  std::size_t alive = 0;
+  for (const auto& p : run_processes()) alive += !p.zombie;
+  kill_all();
+  report_.killed_after = true;
+  report_.action += fmt::format(
+      "; still running after --kill-after {} ms: SIGKILL sent to every process of the run ({})",
+      options_.kill_after->count(), alive);
 }
 
 std::vector<probes::process_status> run_state::run_processes() {
-  std::vector<int> pending;
-  if (!main_reaped_) pending.push_back(main_pid_);
-  std::vector<int> candidates = probes::children_of(getpid());
-  auto lost = probes::lost_descendants(main_pid_, "AFTERLIFE_RUN=" + dir_.id());
-  candidates.insert(candidates.end(), lost.begin(), lost.end());
-  for (int pid : candidates) {
-    if (pid == main_pid_) continue;
-    auto status = probes::status_of(pid);
-    if (status && belongs(*status)) pending.push_back(pid);
-  }
-  std::vector<probes::process_status> found;
-  std::set<int> seen;
+  auto found = contain_->processes();
   walked_.clear();
-  while (!pending.empty()) {
-    int pid = pending.back();
-    pending.pop_back();
-    if (!seen.insert(pid).second) continue;
-    auto status = probes::status_of(pid);
-    if (!status) continue;
-    known_[pid] = status->start_time;
-    if (status->uid >= 0) uids_.insert(status->uid);
-    if (!status->zombie) walked_.insert(pid);
-    found.push_back(*status);
-    for (int child : probes::children_of(pid)) pending.push_back(child);
+  for (const auto& p : found) {
+    known_[p.pid] = p.start_time;
+    if (p.uid >= 0) uids_.insert(p.uid);
+    if (!p.zombie) walked_.insert(p.pid);
   }
   return found;
 }
 
-void run_state::reap_zombies(const std::vector<probes::process_status>& processes) {
-  for (const auto& p : processes) {
-    if (p.pid == main_pid_) {
-      if (!main_reaped_) reap_main(WNOHANG);
-      continue;
-    }
-    // Only our own children: orphans the subreaper adopted. Never wait for anyone else's.
-    if (p.ppid == getpid()) waitpid(p.pid, nullptr, WNOHANG);
-  }
-}
-
-void run_state::kill_all(bool whole_group) {
+void run_state::kill_all() {
   auto give_up = steady::now() + kill_wait;
+  bool first = true;
   while (steady::now() < give_up) {
     auto processes = run_processes();
-    reap_zombies(processes);
-    bool alive = false;
-    // A process group id stays reserved while the main process exists (reaped or not, its
-    // group members keep it); after the main is reaped, kill by pid only.
-    if (whole_group && !main_reaped_) kill(-main_pid_, SIGKILL);
-    for (const auto& p : processes) {
-      if (p.zombie) continue;
-      alive = true;
-      kill(p.pid, SIGKILL);
-    }
+    reap_main(false);
+    bool alive = std::any_of(processes.begin(), processes.end(),
+                             [](const probes::process_status& p) { return !p.zombie; });
     if (!alive) return;
+    // All at once first (cgroup.kill), then whatever a fork let slip, one by one.
+    if (first) contain_->kill_all();
+    first = false;
+    for (const auto& p : processes)
+      if (!p.zombie) kill(p.pid, SIGKILL);
     std::this_thread::sleep_for(1ms);
   }
   note("some processes of the run did not die within 5 s of SIGKILL");
@@ -614,7 +635,7 @@ void run_state::serve_until_main_exits() noexcept {
     auto deadline = start_ + options_.timeout;
     std::optional<steady::time_point> fire_at;
     if (trigger_ && trigger_->what == trigger::kind::delay) fire_at = start_ + trigger_->delay;
-    reap_main(WNOHANG);
+    reap_main(false);
     while (!main_reaped_) {
       auto now = steady::now();
       if (report_.timed_out && now >= timeout_at_ + kill_wait) {
@@ -627,6 +648,7 @@ void run_state::serve_until_main_exits() noexcept {
         note("interrupted: the whole process tree was killed");
         on_timeout();
       }
+      if (kill_after_at_ && now >= *kill_after_at_ && !report_.timed_out) on_kill_after();
       if (trigger_ && !report_.trigger_fired) {
         if (fire_at && now >= *fire_at) fire(0, -1);
         std::error_code ec;
@@ -642,15 +664,17 @@ void run_state::serve_until_main_exits() noexcept {
           std::min(deadline, next_tree_scan_) - now) + 1ms;
       if (fire_at && !report_.trigger_fired)
         wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(*fire_at - now) + 1ms);
+      if (kill_after_at_)
+        wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(*kill_after_at_ - now) + 1ms);
       if (trigger_ && trigger_->what == trigger::kind::file) wait = std::min<std::chrono::milliseconds>(wait, poll_step);
       if (report_.timed_out) wait = std::min<std::chrono::milliseconds>(wait, poll_step);
       poll_once(wait);
-      reap_main(WNOHANG);
+      reap_main(false);
     }
   } catch (const std::exception& e) {
     note(fmt::format("serving the run failed: {}; killing it", e.what()));
-    kill_all(true);
-    reap_main(WNOHANG);
+    kill_all();
+    reap_main(false);
   }
 }
 
@@ -660,9 +684,7 @@ void run_state::wait_for_descendants() noexcept {
                               start_ + options_.timeout);
     for (;;) {
       auto processes = run_processes();
-      reap_zombies(processes);
-      // Empty also means that no process of the run was exiting (a zombie) during the walk,
-      // so none can have been handed to the harness, as an orphan, behind the walk's back.
+      reap_main(false);
       tree_gone_ = processes.empty();
       bool alive = std::any_of(processes.begin(), processes.end(),
                                [](const probes::process_status& p) { return !p.zombie; });
@@ -692,8 +714,10 @@ void run_state::end_survivors() noexcept {
       }
       report_.survivors.push_back(std::move(s));
     }
-    kill_all(false);
-    if (!main_reaped_) reap_main(WNOHANG);
+    std::sort(report_.survivors.begin(), report_.survivors.end(),
+              [](const survivor& a, const survivor& b) { return a.pid < b.pid; });
+    kill_all();
+    reap_main(false);
   } catch (const std::exception& e) {
     note(fmt::format("ending survivors failed: {}", e.what()));
   }
@@ -809,6 +833,12 @@ void run_state::judge_expectations() noexcept {
           {"no timeout", false, report_.interrupted ? "interrupted" : "timed out"});
       report_.pass = false;
     }
+    // A signal mode whose trigger never came did not test what it was asked to: the program
+    // ended first, or the line, file or checkpoint never came.
+    if (trigger_ && !report_.trigger_fired && !report_.timed_out) {
+      report_.expectations.push_back({"trigger fired", false, "trigger never fired"});
+      report_.pass = false;
+    }
   } catch (const std::exception& e) {
     report_.pass = false;
     note(fmt::format("judging failed: {}", e.what()));
@@ -843,6 +873,9 @@ void run_state::reap_leftovers() noexcept {
 }
 
 run_report run_state::finish() noexcept {
+  // Every process of the run is gone (or the harness gave up on it): before the run directory,
+  // which holds the containment's record.
+  if (contain_) contain_->release();
   if (options_.reap != reap_policy::none) {
     dir_.remove();
   } else {
@@ -862,6 +895,8 @@ run_report run(const run_options& options) {
   if (options.command.empty()) throw std::invalid_argument("no command to run");
   if (options.mode == exit_mode::natural && options.at)
     throw std::invalid_argument("--at needs a mode that ends the program (e.g. --mode sigterm)");
+  if (options.kill_after && options.mode != exit_mode::sigterm && options.mode != exit_mode::sigint)
+    throw std::invalid_argument("--kill-after needs --mode sigterm or --mode sigint");
   // Usage errors and a missing interposer before the run directory exists: nothing is left.
   for (const auto& dir : options.watch) {
     std::error_code ec;

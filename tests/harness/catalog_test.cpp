@@ -139,7 +139,9 @@ TEST_CASE("a broken catalog is refused with a message that names the problem") {
 
 TEST_CASE("the project's own catalog says, for every scenario and mode, what to expect or why not") {
   auto cat = afterlife::load_catalog(AFTERLIFE_SOURCE_DIR "/scenarios/catalog.json");
-  CHECK(cat.modes.size() == 10);
+  CHECK(cat.modes.size() == 11);
+  // The matrix says what real situation each mode models.
+  for (const auto& mode : cat.modes) CHECK_FALSE(afterlife::mode_situation(mode).empty());
   for (const auto& s : cat.scenarios) {
     for (const auto& mode : cat.modes) {
       INFO(s.name << " × " << mode);

@@ -101,6 +101,8 @@ TEST_CASE("durations, modes and triggers parse, bad ones are rejected") {
   for (const char* bad : {"", ".", ".5s", "1.5.5s", "1e3s", "s", " 1s", "2401h", "inf", "nan"})
     CHECK_THROWS_AS(parse_duration(bad), std::invalid_argument);
   CHECK(parse_mode("tree-kill") == exit_mode::tree_kill);
+  CHECK(parse_mode("group-kill") == exit_mode::group_kill);
+  CHECK(to_string(exit_mode::group_kill) == "group-kill");
   CHECK(to_string(exit_mode::child_death) == "child-death");
   CHECK_THROWS_AS(parse_mode("explode"), std::invalid_argument);
   CHECK(parse_trigger("checkpoint").argument.empty());

@@ -102,6 +102,11 @@ TEST_CASE("the table marks each cell, dots what does not apply and lists the rea
         "\n"
         "✗ alpha × sigkill: not met: posix_shm=0 (got killed by SIGKILL, 1 leftover(s), 0 survivor(s))\n"
         "\n"
+        "normal     exit(0) at the end of main: an orderly shutdown\n"
+        "sigkill    kill -9 PID, the OOM killer: SIGKILL to the main process only\n"
+        "tree-kill  systemd KillMode=control-group, docker kill, a CI job's cgroup torn down: "
+        "SIGKILL to every process of the run at once\n"
+        "\n"
         "3 cells: 2 as expected, 1 not · 2 scenarios × 3 modes · 1.5 s\n");
 }
 
@@ -109,6 +114,8 @@ TEST_CASE("matrix JSON has the afterlife.matrix/1 shape") {
   auto j = afterlife::matrix_json(small_result());
   CHECK(j["schema"] == "afterlife.matrix/1");
   CHECK(j["elapsed_ms"] == 1500);
+  CHECK(j["mode_situations"]["sigkill"] ==
+        "kill -9 PID, the OOM killer: SIGKILL to the main process only");
   REQUIRE(j["cells"].size() == 3);
   CHECK(j["cells"][1]["scenario"] == "alpha");
   CHECK(j["cells"][1]["mode"] == "sigkill");

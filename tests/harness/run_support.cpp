@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 
 namespace afterlife_test {
 
@@ -20,8 +21,11 @@ std::string unique(const std::string& prefix) {
 
 std::string runtime_dir() {
   // One for every test process: runs have unique ids, and `afterlife clean` is tested in a
-  // directory of its own.
-  auto path = std::filesystem::temp_directory_path() / "afterlife-harness-test";
+  // directory of its own. One per build of afterlife: builds of other branches on the machine
+  // may lay out the directory otherwise.
+  auto path = std::filesystem::temp_directory_path() /
+              ("afterlife-harness-test-" +
+               std::to_string(std::hash<std::string>{}(AFTERLIFE_EXE) % 1000000));
   std::filesystem::create_directories(path);
   return path.string();
 }

@@ -46,6 +46,10 @@ std::vector<int> processes_with(const std::string& marker);
 std::string expected_shm_path(const std::string& name);
 std::string expected_shm_cleanup(const std::string& name);
 
+// Pids of live processes with `argument` as one of their arguments (for a process whose
+// environment was cleared, e.g. by `env -i`). Linux only (run_support_linux.cpp).
+std::vector<int> processes_running(const std::string& argument);
+
 // Kills what processes_with() finds (cleanup after a deliberately broken harness).
 void kill_marked(const std::string& marker);
 

@@ -10,8 +10,11 @@
 
 namespace afterlife_test {
 
-std::vector<int> processes_with(const std::string& marker) {
-  std::string wanted = "AFTERLIFE_TEST_MARKER=" + marker;
+namespace {
+
+// Live processes (not this one, no zombie) whose /proc/PID/<file> (NUL-separated: environ,
+// cmdline) holds `wanted` as one of its items.
+std::vector<int> processes_listing(const char* file, const std::string& wanted) {
   std::vector<int> found;
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return found;
@@ -22,9 +25,9 @@ std::vector<int> processes_with(const std::string& marker) {
     std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
     auto paren = text.rfind(')');
     if (paren == std::string::npos || text.size() < paren + 3 || text[paren + 2] == 'Z') continue;
-    std::ifstream environ("/proc/" + std::to_string(pid) + "/environ");
-    std::string env((std::istreambuf_iterator<char>(environ)), std::istreambuf_iterator<char>());
-    std::istringstream entries(env);
+    std::ifstream listing("/proc/" + std::to_string(pid) + "/" + file);
+    std::string items((std::istreambuf_iterator<char>(listing)), std::istreambuf_iterator<char>());
+    std::istringstream entries(items);
     std::string item;
     while (std::getline(entries, item, '\0')) {
       if (item == wanted) {
@@ -35,6 +38,16 @@ std::vector<int> processes_with(const std::string& marker) {
   }
   closedir(proc);
   return found;
+}
+
+}  // namespace
+
+std::vector<int> processes_with(const std::string& marker) {
+  return processes_listing("environ", "AFTERLIFE_TEST_MARKER=" + marker);
+}
+
+std::vector<int> processes_running(const std::string& argument) {
+  return processes_listing("cmdline", argument);
 }
 
 std::string expected_shm_path(const std::string& name) { return "/dev/shm" + name; }

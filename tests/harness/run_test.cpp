@@ -162,9 +162,9 @@ TEST_CASE("a checkpoint with another name does not fire a named trigger") {
   CHECK(output == "passed-first\n");
 }
 
-TEST_CASE("tree-kill kills the main process and all its children at once") {
+TEST_CASE("group-kill kills the main process and all its children at once") {
   auto marker = unique("m");
-  auto r = afterlife_run({"--mode", "tree-kill", "--at", "checkpoint:ready", "--expect",
+  auto r = afterlife_run({"--mode", "group-kill", "--at", "checkpoint:ready", "--expect",
                           "signal=KILL", "--expect", "survivors=0"},
                          {actor(), "fork-many=3", "checkpoint=ready", "pause"}, marker);
   REQUIRE(r.report.is_object());
@@ -414,7 +414,7 @@ TEST_CASE("CPython multiprocessing.shared_memory: the resource tracker and the e
   INFO(owner.raw.out);
   CHECK(owner.status() == 0);
   // The whole group: the tracker dies too and the segment stays (REFERENCE.md).
-  auto tree = afterlife_run({"--mode", "tree-kill", "--at", "line:created", "--expect",
+  auto tree = afterlife_run({"--mode", "group-kill", "--at", "line:created", "--expect",
                              "posix_shm=1"},
                             {"python3", "-c", script}, marker);
   REQUIRE(tree.report.is_object());

@@ -161,8 +161,8 @@ std::optional<process_status> status_of(int pid);
 // Direct children of pid (all of its threads). Empty when pid is gone.
 std::vector<int> children_of(int pid);
 // Processes of a run that are no longer below the harness in the process tree, found by
-// process group `pgid` or by `marker` in their environment. Linux: none (the harness is their
-// subreaper, so children_of() reaches them). macOS: orphans adopted by launchd.
+// process group `pgid` or by `marker` in their environment: orphans adopted by launchd. macOS
+// only (containment_macos.cpp); on Linux a cgroup or a keeper holds the run.
 std::vector<int> lost_descendants(int pgid, const std::string& marker);
 // Every live process on the machine whose environment holds exactly `entry` (a full scan:
 // for `afterlife clean`, which has no process tree to walk).

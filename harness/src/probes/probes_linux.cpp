@@ -403,12 +403,6 @@ std::vector<int> processes_with(const std::string& entry) {
   return found;
 }
 
-std::vector<int> lost_descendants(int, const std::string&) {
-  // The harness is a child subreaper (spawn_linux.cpp): orphans of the run are re-parented to
-  // it, never to init, so walking down from the harness finds every one of them.
-  return {};
-}
-
 bool environment_has(int pid, const std::string& entry) {
   std::string environ = read_file(fmt::format("/proc/{}/environ", pid));
   std::size_t start = 0;

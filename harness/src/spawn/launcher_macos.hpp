@@ -6,4 +6,5 @@
 
 namespace afterlife::detail {
 using os_launcher = boost::process::v2::posix::default_launcher;
+using fork_launcher = os_launcher;
 }  // namespace afterlife::detail

@@ -1,10 +1,11 @@
 #include "spawn/spawn.hpp"
 
 #include "afterlife/harness/run.hpp"
+#include "containment/containment.hpp"
 #include "run_dir.hpp"
 
 #include "spawn/boost_process.hpp"
-#include AFTERLIFE_LAUNCHER_HEADER  // os_launcher
+#include AFTERLIFE_LAUNCHER_HEADER  // os_launcher, fork_launcher
 
 #include <fmt/core.h>
 
@@ -92,13 +93,20 @@ struct default_signals {
   }
 };
 
-// The Linux child subreaper: orphans of the run (setsid double forks included) become the
-// harness's children, stay visible, and can be reaped.
-struct subreaper {
-  std::string* note;
+// Into the run's container (containment/containment.hpp) before the exec: the run's cgroup,
+// or below its keeper process (which stays behind in this child, forked). Must come before
+// only_standard_descriptors: the container's descriptors are closed there. A refusal ends the
+// child through exec_outcome with the errno moved above every errno (containment_error_base),
+// so that the parent can tell it from a failed exec.
+constexpr int containment_error_base = 1 << 20;
+
+struct enter_containment {
+  containment* contain;
   template <typename Launcher>
-  bp::error_code on_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
-    *note = become_subreaper();
+  bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    if (contain == nullptr) return {};
+    if (int error = contain->enter_in_child(); error != 0)
+      return {containment_error_base + error, bp::system_category()};
     return {};
   }
 };
@@ -228,40 +236,57 @@ std::filesystem::path resolve_command(const std::string& name) {
   return std::filesystem::path(found.string());
 }
 
-spawned spawn(const spawn_request& request) {
-  auto executable = resolve_command(request.command.front());
+namespace {
+
+template <typename Launcher>
+spawned launch(Launcher& launcher, const spawn_request& request,
+               const std::filesystem::path& executable) {
   std::vector<std::string> args(request.command.begin() + 1, request.command.end());
   // A fresh context per spawn: it has no reactor yet, so the notify_fork the launcher calls in
   // the child re-creates nothing. It does copy the context's service list into a small vector
   // (one malloc and free in the child; with vfork, in the harness's heap, from the suspended
   // thread's own cache; with fork, the usual risk of malloc after fork in a threaded process).
   boost::asio::io_context context;
-  os_launcher launcher;
-  std::string subreaper_note;
   exec_outcome outcome;
   bp::error_code ec;
   // The executor overload: the (context, ec, ...) one throws in 1.81 instead of setting ec.
   auto process = launcher(
       context.get_executor(), ec, bp::filesystem::path(executable.string()), args,
       bp::process_stdio{request.stdin_fd, request.stdout_fd, request.stderr_fd},
-      only_standard_descriptors{}, outcome,
-      subreaper{&subreaper_note}, process_group{}, default_signals{},
-      run_directory{request.dir, request.env},
+      enter_containment{request.contain}, only_standard_descriptors{}, outcome, process_group{},
+      default_signals{}, run_directory{request.dir, request.env},
       interposer_preload{&request.interposer, request.env}, environment{request.env});
-  if (!ec) {
-    if (int error = outcome.wait(); error != 0) ec.assign(error, bp::system_category());
-  }
+  // Read even when the launcher failed: the fork launcher's own error is errno, not the code
+  // the child's add-on returned, which only the outcome pipe carries.
+  int error = launcher.pid > 0 ? outcome.wait() : 0;
+  if (error != 0) ec.assign(error, bp::system_category());
   if (ec) {
-    // A child whose exec failed has ended with _exit(127); the caller never sees its pid, so it
-    // is reaped here.
+    // A child whose exec failed has ended with _exit(127) (a keeper, once the program it
+    // forked did); the caller never sees its pid, so it is reaped here.
     if (launcher.pid > 0) waitpid(launcher.pid, nullptr, 0);
+    if (ec.value() >= containment_error_base)
+      throw containment_refused(fmt::format(
+          "the child could not enter its container: {}",
+          std::system_category().message(ec.value() - containment_error_base)));
     throw harness_error(fmt::format("cannot start {}: {}", request.command.front(), ec.message()));
   }
   int pid = process.id();
   // From here the harness waits for the pid itself (raw status, rusage); without detach the
   // handle's destructor would kill the child.
   process.detach();
-  return {pid, subreaper_note};
+  return {request.contain != nullptr ? request.contain->started(pid) : pid};
+}
+
+}  // namespace
+
+spawned spawn(const spawn_request& request) {
+  auto executable = resolve_command(request.command.front());
+  if (request.contain != nullptr && request.contain->needs_fork()) {
+    fork_launcher launcher;
+    return launch(launcher, request, executable);
+  }
+  os_launcher launcher;
+  return launch(launcher, request, executable);
 }
 
 }  // namespace afterlife::detail

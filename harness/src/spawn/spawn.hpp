@@ -1,8 +1,8 @@
 // Spawning the run's main process on Boost.Process v2's launcher with small add-ons, each doing
-// one thing (spawn.cpp): its own process group, signal state reset, the run directory's
+// one thing (spawn.cpp): into the run's container, its own process group, signal state reset, the run directory's
 // variables (TMPDIR, AFTERLIFE_*), the interposer preload, the environment block, the exec's
 // outcome through a pipe, and fds 0-2 only (a repair of 1.81's close_range loop). The OS parts
-// (subreaper, exit watch, preload variable) are in spawn_linux.cpp / spawn_macos.cpp.
+// (exit watch, preload variable) are in spawn_linux.cpp / spawn_macos.cpp.
 #pragma once
 
 #include <sys/resource.h>
@@ -15,6 +15,7 @@
 namespace afterlife::detail {
 
 class run_dir;
+class containment;
 
 // The environment the child gets: this process's, then the changes asked for.
 class environment_block {
@@ -36,6 +37,7 @@ struct spawn_request {
   environment_block* env = nullptr;
   const run_dir* dir = nullptr;
   std::filesystem::path interposer;  // empty: no preload
+  containment* contain = nullptr;     // what holds the run's processes (none: plain spawn)
   int stdin_fd = 0;
   int stdout_fd = 1;
   int stderr_fd = 2;
@@ -46,18 +48,15 @@ struct spawn_request {
 std::filesystem::path resolve_command(const std::string& name);
 
 struct spawned {
-  int pid = 0;
-  std::string note;  // "" or why the OS could not do an add-on ("unsupported: ...")
+  int pid = 0;  // the main process (not its keeper)
 };
 
-// Starts the process; the caller owns the pid from then on (waits for it itself, to keep the
-// raw wait status). Throws harness_error when the launch fails.
+// Starts the process; the caller owns the pid from then on (waits for it itself, or through the
+// containment, to keep the raw wait status). Throws harness_error when the launch fails, and
+// containment_refused when the child could not enter the container.
 spawned spawn(const spawn_request& request);
 
 // OS parts.
-// Makes this process the reaper of orphaned descendants where the OS can (Linux). Returns
-// "" or "unsupported: why". Process-wide and idempotent.
-std::string become_subreaper();
 // The environment variable that preloads a library, and the interposer's file name.
 const char* preload_variable();
 const char* interposer_file_name();

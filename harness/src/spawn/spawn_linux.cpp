@@ -1,8 +1,7 @@
-// Linux parts of spawning: child subreaper, pidfd exit watch.
+// Linux parts of spawning: pidfd exit watch, preload variable, descriptors.
 #include "spawn/spawn.hpp"
 
 #include <fcntl.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,12 +11,6 @@
 #include <string>
 
 namespace afterlife::detail {
-
-std::string become_subreaper() {
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
-    return std::string("unsupported: PR_SET_CHILD_SUBREAPER: ") + std::strerror(errno);
-  return {};
-}
 
 const char* preload_variable() { return "LD_PRELOAD"; }
 const char* interposer_file_name() { return "libafterlife_interposer.so"; }

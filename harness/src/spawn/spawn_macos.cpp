@@ -1,5 +1,5 @@
-// macOS parts of spawning (compiled on macOS only; untested here): no subreaper (orphans go to
-// launchd; the probes find them by process group and a libproc scan), kqueue exit watch.
+// macOS parts of spawning (compiled on macOS only; untested here): kqueue exit watch, preload
+// variable. (No subreaper: containment_macos.cpp walks the run's tree.)
 #include "spawn/spawn.hpp"
 
 #include <fcntl.h>
@@ -15,11 +15,6 @@
 #include <vector>
 
 namespace afterlife::detail {
-
-std::string become_subreaper() {
-  return "unsupported: macOS has no child subreaper; orphans are found by process group and "
-         "parent chain";
-}
 
 const char* preload_variable() { return "DYLD_INSERT_LIBRARIES"; }
 const char* interposer_file_name() { return "libafterlife_interposer.dylib"; }

@@ -6,6 +6,7 @@
  *   fifo=PATH socket=PATH file=PATH fopen=PATH mkstemp=TEMPLATE touch=PATH symlink=TARGET:LINK
  *   checkpoint=NAME phase-begin=NAME phase-end=NAME register=KIND:NAME
  *   print=TEXT eprint=TEXT print-fds flood=BYTES sleep=MS close-fds close-stdout ignore-term
+ *   ignore-int block-int
  *   fork-sleep=MS fork-many=N fork-checkpoint=NAME daemonize=MS wait-children
  *   bad-messages exit=N _exit=N abort pause
  *   (mq and shm-raw are the OS's own: actor_linux.c; on macOS they fail, see actor_macos.c)
@@ -317,6 +318,13 @@ static void do_action(const char *action, const char *value) {
     close(1);
   } else if (strcmp(action, "ignore-term") == 0) {
     signal(SIGTERM, SIG_IGN);
+  } else if (strcmp(action, "ignore-int") == 0) {
+    signal(SIGINT, SIG_IGN);
+  } else if (strcmp(action, "block-int") == 0) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
   } else if (strcmp(action, "fork-sleep") == 0 || strcmp(action, "fork-many") == 0) {
     long count = strcmp(action, "fork-many") == 0 ? atol(value) : 1;
     long ms = strcmp(action, "fork-many") == 0 ? 60000 : atol(value);

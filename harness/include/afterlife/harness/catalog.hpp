@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace afterlife {
@@ -39,6 +40,9 @@ struct catalog_cell {
 // natural); the others are the harness's (`--exit wait`, ended at checkpoint `ready`), except
 // child-death, where the main process goes on and exits normally after its worker is killed.
 bool is_program_chosen_mode(const std::string& mode);
+
+// The real situation a catalog mode models ("kill -9 PID, the OOM killer: ..."); "" if unknown.
+std::string_view mode_situation(std::string_view mode);
 
 // Parses and validates the catalog. Throws std::runtime_error naming the file and the problem.
 catalog load_catalog(const std::filesystem::path& path);

@@ -9,8 +9,9 @@
 //   nlohmann::json j = afterlife::to_json(report);
 //
 // Runs may execute concurrently in threads of one process (afterlife matrix): a run keeps its
-// state in its own objects; the only process-wide setting is the Linux child subreaper, and
-// each run reaps only the orphans it can prove are its own (see harness/README.md).
+// state in its own objects, its processes in its own container (a cgroup, or a keeper process
+// that is their subreaper; see harness/README.md "Containment"), so that runs never claim each
+// other's orphans.
 #pragma once
 
 #include "afterlife/harness/expectations.hpp"
@@ -69,6 +70,9 @@ struct run_options {
   std::optional<trigger> at;
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   std::chrono::milliseconds grace{std::chrono::seconds(1)};
+  // sigterm/sigint (as `timeout -k`): SIGKILL every process of the run still alive this long
+  // after the signal, if the main process is.
+  std::optional<std::chrono::milliseconds> kill_after;
   std::vector<std::filesystem::path> watch;  // the run's TMPDIR is always watched
   std::vector<expectation> expect;           // empty: `clean`
   bool strict = false;
@@ -148,6 +152,9 @@ struct run_report {
   std::string trigger;        // as written, or "checkpoint (default)" / "start (default)"
   bool trigger_fired = false;
   std::string action;         // what the harness did to end the run, e.g. "SIGKILL to 1234"
+  bool killed_after = false;  // --kill-after ran out and the run was SIGKILLed
+  std::string containment;    // what held the run's processes: cgroup, subreaper, process-tree
+  std::string containment_detail;  // e.g. "cgroup /sys/fs/cgroup/afterlife-…"
   bool timed_out = false;     // --timeout, or interrupted: the tree was killed
   bool interrupted = false;   // options.interrupted was set (SIGINT/SIGTERM to the harness)
   exit_info exit;
