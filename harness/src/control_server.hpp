@@ -1,4 +1,4 @@
-// The harness side of the control socket (DESIGN.md "Control socket"): a listening Unix
+// The harness side of the control socket (protocol/README.md): a listening Unix
 // stream socket, one connection per message, `PID VERB ARGS...\n` of at most AFTERLIFE_MESSAGE_MAX bytes (afterlife/protocol.h).
 // Non-blocking and driven by the run's poll loop; malformed or oversized messages are
 // answered `error WHY`, counted, and never stop the run.

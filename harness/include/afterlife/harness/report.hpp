@@ -1,4 +1,4 @@
-// The run report's three forms: JSON (DESIGN.md "Report JSON", schema afterlife.report/1),
+// The run report's three forms: JSON (docs/architecture.md "Report JSON", schema afterlife.report/1),
 // readable text, and JUnit XML.
 #pragma once
 
