@@ -1,22 +1,17 @@
 # Scenarios and their cells. scenarios/catalog.json is the one place that says what each
 # scenario is expected to leave behind per exit mode; this file turns it into CTest tests
-# `scenario::NAME::MODE`, each running `afterlife run` with the cell's expectations, so the
-# harness itself checks exit status and leftovers (no reliance on CTest's WILL_FAIL).
-#
-# The cell → command translation must match afterlife::cell_run_arguments
-# (harness/src/catalog.cpp), which `afterlife matrix` uses:
-#   program-chosen modes (normal error exception immediate abort):
-#     afterlife run --mode natural ... -- SCENARIO --exit MODE ARGS
-#   harness-chosen modes (sigint sigterm sigkill group-kill tree-kill):
-#     afterlife run --mode MODE --at checkpoint:ready ... -- SCENARIO --exit wait ARGS
-#   child-death: as harness-chosen, but the main process goes on: SCENARIO --exit normal ARGS
+# `scenario::NAME::MODE`, one per cell. Each runs `afterlife matrix --scenario NAME --mode MODE`:
+# the cell's `afterlife run` command comes from the one translator, afterlife::cell_run_arguments
+# (harness/src/catalog.cpp), and the harness itself checks exit status and leftovers (no
+# reliance on CTest's WILL_FAIL). This file only learns which cells exist.
 
 set(AFTERLIFE_CATALOG "${PROJECT_SOURCE_DIR}/scenarios/catalog.json")
 set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${AFTERLIFE_CATALOG}")
 file(READ "${AFTERLIFE_CATALOG}" _afterlife_catalog_json)
 set_property(GLOBAL PROPERTY AFTERLIFE_CATALOG_JSON "${_afterlife_catalog_json}")
 set_property(GLOBAL PROPERTY AFTERLIFE_SCENARIO_TARGETS "")
-# Each cell's JSON report lands here (afterlife run does not create directories for --json).
+# Each cell's matrix (matrix.json with the cell's run report, matrix.xml, matrix.html) lands in
+# reports/NAME.MODE/.
 file(MAKE_DIRECTORY ${PROJECT_BINARY_DIR}/scenarios/reports)
 
 # Sets out_var to the catalog entry (a JSON object) of scenario `name`, or to NOTFOUND.
@@ -84,40 +79,15 @@ function(afterlife_add_scenario name)
 
   get_property(catalog GLOBAL PROPERTY AFTERLIFE_CATALOG_JSON)
   _afterlife_json_strings("${catalog}" modes modes)
-  _afterlife_json_strings("${entry}" scenario_args args)
-  string(JSON timeout ERROR_VARIABLE no_timeout GET "${entry}" timeout)
-  if(no_timeout)
-    set(timeout 20s)
-  endif()
-  string(JSON grace ERROR_VARIABLE no_grace GET "${entry}" grace)
-  if(no_grace)
-    set(grace 1s)
-  endif()
-
   foreach(mode IN LISTS modes)
     string(JSON has_mode ERROR_VARIABLE not_applicable GET "${entry}" expect ${mode})
     if(not_applicable)
       continue()
     endif()
-    _afterlife_json_strings("${entry}" exprs expect ${mode})
-    if(mode MATCHES "^(normal|error|exception|immediate|abort)$")
-      set(run_args --mode natural)
-      set(exit_arg ${mode})
-    elseif(mode STREQUAL "child-death")
-      set(run_args --mode ${mode} --at checkpoint:ready)
-      set(exit_arg normal)
-    else()
-      set(run_args --mode ${mode} --at checkpoint:ready)
-      set(exit_arg wait)
-    endif()
-    list(APPEND run_args --timeout ${timeout} --grace ${grace})
-    foreach(expr IN LISTS exprs)
-      list(APPEND run_args --expect "${expr}")
-    endforeach()
     add_test(NAME scenario::${name}::${mode}
-      COMMAND $<TARGET_FILE:afterlife> run ${run_args}
-              --json ${PROJECT_BINARY_DIR}/scenarios/reports/${name}.${mode}.json
-              -- $<TARGET_FILE:${name}> --exit ${exit_arg} ${scenario_args})
+      COMMAND $<TARGET_FILE:afterlife> matrix --scenario ${name} --mode ${mode} --jobs 1
+              --catalog ${AFTERLIFE_CATALOG} --scenario-dir ${PROJECT_BINARY_DIR}/scenarios
+              --out ${PROJECT_BINARY_DIR}/scenarios/reports/${name}.${mode})
     set_tests_properties(scenario::${name}::${mode} PROPERTIES LABELS scenario TIMEOUT 120)
   endforeach()
 endfunction()

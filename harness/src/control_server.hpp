@@ -1,11 +1,11 @@
-// The harness side of the control socket (DESIGN.md "Control socket"): a listening Unix
-// stream socket, one message at a time per connection (the control client connects per
-// message; the interposer keeps one connection per process), `[PID] VERB ARGS...\n` of at most AFTERLIFE_MESSAGE_MAX bytes (afterlife/protocol.h)
-// (`record` lines of the interposer: at most record_message_max). The sender's pid and uid are
-// the kernel's (probes::peer_of: SO_PEERCRED, LOCAL_PEERPID + getpeereid); a pid prefix is
-// optional and refused when it is not the sender's. Non-blocking and driven by the run's poll
-// loop; malformed or oversized messages are answered `error WHY`, counted, and never stop the
-// run.
+// The harness side of the control socket (protocol/README.md): a listening Unix stream socket,
+// one message at a time per connection (the control client connects per message; the
+// interposer keeps one connection per process), `[PID] VERB ARGS...\n` of at most
+// AFTERLIFE_MESSAGE_MAX bytes (afterlife/protocol.h; the interposer's `record` lines: at most
+// record_message_max). The sender's pid and uid are the kernel's (probes::peer_of: SO_PEERCRED,
+// LOCAL_PEERPID + getpeereid); a pid prefix is optional and refused when it is not the
+// sender's. Non-blocking and driven by the run's poll loop; malformed or oversized messages are
+// answered `error WHY`, counted, and never stop the run.
 #pragma once
 
 #include <poll.h>

@@ -1,5 +1,5 @@
-// One run, step by step (DESIGN.md "The data flow of one run"). run() reads like the table of
-// contents; each step is one member function of run_state below.
+// One run, step by step (docs/architecture.md "The data flow of one run"). run() reads like the
+// table of contents; each step is one member function of run_state below.
 #include "afterlife/harness/run.hpp"
 
 #include "cloexec_pipe.hpp"
@@ -115,8 +115,8 @@ bool uses_control_client(const std::filesystem::path& executable) {
   return false;
 }
 
-// DESIGN.md: "default: first checkpoint, else immediately after start". The first checkpoint
-// when the program can send one; otherwise at once (delay 0).
+// docs/architecture.md ("CLI"): the default is the first checkpoint, else at once. The first
+// checkpoint when the program can send one; otherwise at once (delay 0).
 trigger default_trigger(const std::string& command) {
   trigger result;
   try {
@@ -505,8 +505,8 @@ void run_state::fire(int sender, int connection) {
     case exit_mode::group_kill: {
       // The process group only, as a CI runner or a terminal ends a job: a descendant that left
       // the group (setsid, like a detached resource tracker or a daemon) survives it. That
-      // difference is what the mode exists to show (DESIGN.md "Exit modes"); survivors are
-      // still inspected and ended after --grace.
+      // difference is what the mode exists to show (docs/architecture.md "What each way of
+      // dying leaves"); survivors are still inspected and ended after --grace.
       std::size_t members = 0;
       for (const auto& p : run_processes()) members += p.pgid == main_pid_ && !p.zombie;
       kill(-main_pid_, SIGKILL);

@@ -1,4 +1,4 @@
-// What every scenario executable shares (DESIGN.md "Scenarios and the matrix"):
+// What every scenario executable shares (docs/architecture.md "Catalog"):
 //   <scenario> --exit normal|error|exception|immediate|abort|wait [scenario options]
 // A scenario builds its resources, calls scenario::ready() (checkpoint `ready`; with
 // `--exit wait` it blocks there until the harness ends the process), then scenario::finish().

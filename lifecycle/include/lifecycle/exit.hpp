@@ -1,4 +1,5 @@
-// The ways a lifecycle process ends (DESIGN.md "Exit modes"), as CPython's:
+// The ways a lifecycle process ends (docs/architecture.md "What each way of dying leaves"),
+// as CPython's:
 //
 //   lifecycle::exit(n)            Py_Exit / sys.exit: all ten phases, streams flushed, status n
 //                                 (120 when finalization failed)

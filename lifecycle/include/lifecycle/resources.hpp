@@ -19,7 +19,7 @@
 // Every resource still open at exit is finalized by finalize_open_resources(): normal and error
 // exits run it (an atexit handler installed with the first resource; the runtime takes that job
 // over in its `clear_objects` phase), _exit, abort and signals do not, which is what the exit
-// mode table of DESIGN.md describes.
+// mode table of docs/architecture.md describes.
 #pragma once
 
 #include <afterlife/protocol.h>

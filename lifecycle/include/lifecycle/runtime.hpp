@@ -2,8 +2,8 @@
 //
 // initialize() → work → finalize() may repeat in one process (the embedding case); each cycle
 // gives back its fds, mappings, threads that ended and allocator blocks. finalize() runs the
-// ten phases of DESIGN.md in CPython's order (see lifecycle/README.md); exit.hpp has the ways a
-// process ends, which call it.
+// ten phases of docs/architecture.md in CPython's order (see lifecycle/README.md); exit.hpp has
+// the ways a process ends, which call it.
 #pragma once
 
 #include <cstddef>

@@ -115,7 +115,8 @@ void finalize_open_resources_at_exit() {
 }
 
 // Installed with the first resource rather than by a static object: normal and error exits run
-// atexit handlers, _exit/abort/signals do not, exactly the split DESIGN.md's table describes.
+// atexit handlers, _exit/abort/signals do not, exactly the split docs/architecture.md's table
+// describes.
 void install_exit_hook_once() noexcept {
   if (exit_hook_installed.exchange(true, std::memory_order_acq_rel)) return;
   pthread_atfork(&lock_list_for_fork, &unlock_list_after_fork, &unlock_list_after_fork);

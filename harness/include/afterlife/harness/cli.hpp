@@ -1,10 +1,10 @@
 // The `afterlife` command line: parses, dispatches to run / matrix / scenarios / clean, and maps
-// outcomes to DESIGN.md's exit statuses.
+// outcomes to the exit statuses of docs/architecture.md ("CLI").
 #pragma once
 
 namespace afterlife {
 
-// Exit statuses of the command (DESIGN.md "CLI").
+// Exit statuses of the command (docs/architecture.md "CLI").
 enum exit_status : int {
   exit_met = 0,           // expectations met
   exit_not_met = 1,       // expectations not met

@@ -1,5 +1,5 @@
-// The run report's three forms: JSON (DESIGN.md "Report JSON", schema afterlife.report/1),
-// readable text, and JUnit XML.
+// The run report's three forms: JSON (docs/architecture.md "Report JSON", schema
+// afterlife.report/1), readable text, and JUnit XML.
 #pragma once
 
 #include "afterlife/harness/run.hpp"

@@ -1,5 +1,5 @@
 // One run: spawn a command, end it the way asked, wait for what outlives it, list what it
-// left behind, judge expectations, reap (DESIGN.md "The data flow of one run").
+// left behind, judge expectations, reap (docs/architecture.md "The data flow of one run").
 //
 //   afterlife::run_options options;
 //   options.command = {"./prog", "--exit", "wait"};
