@@ -213,7 +213,10 @@ TEST_CASE("clean believes no containment record that names something else than t
   std::filesystem::permissions(top, std::filesystem::perms::owner_all);
   auto plant = [&](const std::string& id, const std::string& text) {
     std::filesystem::create_directories(top / id / "tmp");
-    std::ofstream(top / id / "ledger");
+    // An abandoned run as clean sees it: a journal (the harness's: 0600) nobody holds locked.
+    std::ofstream(top / id / "journal");
+    std::filesystem::permissions(top / id / "journal",
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     std::ofstream(top / id / "containment") << text << "\n";
   };
   std::ifstream stat("/proc/" + std::to_string(decoy) + "/stat");
