@@ -69,10 +69,10 @@ bool abandoned(int runfd, int journalfd) {
 // Its processes first: one of them could still be creating what the journal lists. By the
 // mechanism that held the run (its cgroup, its keeper), then by the AFTERLIFE_RUN marker for a
 // run that had neither.
-void kill_processes(const std::filesystem::path& run, const std::string& id,
+void kill_processes(int runfd, const std::filesystem::path& run, const std::string& id,
                     clean_result& result) {
   std::vector<std::string> problems;
-  for (int pid : detail::end_abandoned_run(run, problems))
+  for (int pid : detail::end_abandoned_run(runfd, run, problems))
     if (std::find(result.killed.begin(), result.killed.end(), pid) == result.killed.end())
       result.killed.push_back(pid);
   for (auto& problem : problems) result.problems.push_back(id + ": " + problem);
@@ -127,7 +127,7 @@ void clean_run(int topfd, const std::filesystem::path& top, const std::string& i
     return;
   }
   result.runs.push_back(id);
-  kill_processes(top / id, id, result);
+  kill_processes(runfd, top / id, id, result);
   if (journalfd >= 0) {
     if (auto journal = detail::read_journal(journalfd); journal && journal->run_id == id)
       remove_seen(id, *journal, top / id / "tmp", result);

@@ -60,7 +60,7 @@ control_message parse_control_line(std::string_view line, int& claimed_pid) {
   control_message message;
   std::string_view rest = line;
   claimed_pid = 0;
-  // An optional pid prefix (the protocol's first form; control_client.h still sends it).
+  // An optional pid prefix (the protocol's first form; older clients still send it).
   std::string_view first = rest.substr(0, rest.find(' '));
   if (!first.empty() && first.front() >= '0' && first.front() <= '9') {
     next_word(rest);

@@ -436,8 +436,7 @@ void run_state::take_claim(const detail::control_message& message) {
   // The harness's own look: what exists under that name now, if anything.
   try {
     if (auto now = probes::probe_named(c.kind, c.name)) {
-      bool sysv_by_run = !c.kind.starts_with("sysv_") || c.kind != "sysv_shm" ||
-                         known_.count(now->creator_pid) != 0;
+      bool sysv_by_run = c.kind != "sysv_shm" || known_.count(now->creator_pid) != 0;
       if (now->uid == c.uid && !existed_before(*now) && sysv_by_run &&
           detail::why_kept(*now, removal_scope()).empty())
         journal_.seen(*now);
@@ -860,6 +859,13 @@ void run_state::reap_leftovers() noexcept {
                    ? "the name existed before the run"
                    : "the harness did not see the name absent after the run began (it cannot "
                      "list this namespace)";
+      continue;
+    }
+    // Rule 2 for SysV shm, whose creator the kernel names: a claim matched the segment, but
+    // only a creator the harness saw in the run's tree makes it the run's to remove.
+    if (object.kind == "sysv_shm" && known_.count(object.creator_pid) == 0) {
+      l.kept = fmt::format("its creator, pid {} (from the kernel), is no process of the run",
+                           object.creator_pid);
       continue;
     }
     l.kept = detail::why_kept(object, scope);

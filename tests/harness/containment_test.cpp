@@ -225,13 +225,20 @@ TEST_CASE("clean believes no containment record that names something else than t
   std::string field;
   for (int i = 0; i < 20; ++i) fields >> field;  // the 22nd field: start time
   plant("1-0-aaaaaa", "subreaper " + std::to_string(decoy) + " " + field);
-  plant("1-1-bbbbbb", "cgroup /sys/fs/cgroup");
+  // A cgroup-shaped decoy of the test's own, outside the cgroup2 mount, that names the decoy
+  // process: believed, it would make clean kill it (never a real cgroup of the machine).
+  auto fake_cgroup = runtime / "decoy-cgroup" / "afterlife-1-1-bbbbbb";
+  std::filesystem::create_directories(fake_cgroup);
+  std::ofstream(fake_cgroup / "cgroup.procs") << decoy << "\n";
+  std::ofstream(fake_cgroup / "cgroup.kill");
+  plant("1-1-bbbbbb", "cgroup " + fake_cgroup.string());
   child_options options;
   options.set_env["AFTERLIFE_RUNTIME_DIR"] = runtime.string();
   auto clean = run_child({AFTERLIFE_EXE, "clean"}, options);
   CHECK(clean.exit_code() == 0);
   CHECK_THAT(clean.out, ContainsSubstring("2 unfinished run(s) cleaned"));
   CHECK_THAT(clean.out, ContainsSubstring("pid " + std::to_string(decoy) + " is not the run's keeper"));
+  CHECK_THAT(clean.out, ContainsSubstring(fake_cgroup.string() + " is not its cgroup"));
   CHECK_THAT(clean.out, !ContainsSubstring("killed pid"));
   CHECK(kill(decoy, 0) == 0);  // still alive
   kill(decoy, SIGKILL);

@@ -101,8 +101,9 @@ class own_child {
 };
 
 // `afterlife clean`: ends the processes of an abandoned run (its harness died) by the mechanism
-// its record in `run_root` names. Returns the pids it killed; appends what it could not do.
-std::vector<int> end_abandoned_run(const std::filesystem::path& run_root,
+// its record names, read through `run_fd` (the run directory `run_root`, opened without
+// following links). Returns the pids it killed; appends what it could not do.
+std::vector<int> end_abandoned_run(int run_fd, const std::filesystem::path& run_root,
                                    std::vector<std::string>& problems);
 
 // A signal's state in a process: ignored (SIG_IGN), blocked (in every thread) or caught by a

@@ -136,13 +136,30 @@ bool remove_cgroup_tree(const std::filesystem::path& path, std::chrono::millisec
   }
 }
 
-void write_record(const std::filesystem::path& run_root, const std::string& text) {
-  std::ofstream out(run_root / record_name);
-  out << text << "\n";
+// The record goes through the run directory's descriptor, never by path: the run's processes
+// can write that directory, and a planted link must not make the harness write or unlink
+// elsewhere. Whatever stands at the name is replaced by a new file of the harness's.
+void write_record(int run_fd, const std::string& text) {
+  unlinkat(run_fd, record_name, 0);
+  int fd = openat(run_fd, record_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return;  // clean then finds the run by its marker only
+  std::string line = text + "\n";
+  (void)!write(fd, line.data(), line.size());
+  close(fd);
 }
 
-void remove_record(const std::filesystem::path& run_root) noexcept {
-  unlink((run_root / record_name).c_str());
+void remove_record(int run_fd) noexcept { unlinkat(run_fd, record_name, 0); }
+
+// The record of an abandoned run, read through its directory's descriptor (not a link).
+std::string read_record(int run_fd) {
+  int fd = openat(run_fd, record_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return {};
+  std::string text;
+  char buf[512];
+  ssize_t n;
+  while (text.size() < 4096 && (n = read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  close(fd);
+  return text;
 }
 
 // ---- the cgroup ----
@@ -155,12 +172,12 @@ void remove_record(const std::filesystem::path& run_root) noexcept {
 // alive: PostgreSQL then refuses to start, its postmaster.pid naming a zombie.
 class cgroup_containment final : public containment {
  public:
-  cgroup_containment(std::filesystem::path path, int procs_fd, std::filesystem::path run_root)
+  cgroup_containment(std::filesystem::path path, int procs_fd, int run_fd)
       : path_(std::move(path)),
         view_(cgroup_view(cgroup_here(), path_)),
         procs_fd_(procs_fd),
-        run_root_(std::move(run_root)) {
-    write_record(run_root_, "cgroup " + path_.string());
+        run_fd_(run_fd) {
+    write_record(run_fd_, "cgroup " + path_.string());
     prctl(PR_SET_CHILD_SUBREAPER, 1);
   }
   ~cgroup_containment() override { release(); }
@@ -216,7 +233,7 @@ class cgroup_containment final : public containment {
       remove_cgroup_tree(path_, 200ms);
     } catch (...) {  // out of memory: `clean` removes it
     }
-    remove_record(run_root_);
+    remove_record(run_fd_);
   }
 
  private:
@@ -247,7 +264,7 @@ class cgroup_containment final : public containment {
   std::filesystem::path path_;
   std::string view_;  // the cgroup as /proc/PID/cgroup names it
   int procs_fd_;
-  std::filesystem::path run_root_;
+  int run_fd_;  // the run directory's (the run_dir owns it and outlives the containment)
   own_child main_;
   bool released_ = false;
 };
@@ -275,7 +292,7 @@ std::unique_ptr<containment> make_cgroup(const run_dir& dir, std::string& why_no
       std::string type = read_small_file(path / "cgroup.type");
       int procs = open((path / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
       if (type.starts_with("domain\n") && procs >= 0)
-        return std::make_unique<cgroup_containment>(path, procs, dir.root());
+        return std::make_unique<cgroup_containment>(path, procs, dir.fd());
       if (procs >= 0) close(procs);
       rmdir(path.c_str());
       if (first_error.empty())
@@ -339,13 +356,13 @@ struct keeper_report {
 class keeper_containment final : public containment {
  public:
   keeper_containment(const run_dir& dir, std::string fallback_reason)
-      : run_root_(dir.root()), reason_(std::move(fallback_reason)) {
+      : run_fd_(dir.fd()), reason_(std::move(fallback_reason)) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
       throw harness_error(fmt::format("cannot start the keeper: pipe: {}", std::strerror(errno)));
     report_read_ = fds[0];
     report_write_ = fds[1];
-    run_dir_fd_ = open(run_root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    run_dir_fd_ = fcntl(dir.fd(), F_DUPFD_CLOEXEC, 0);  // the keeper's handle on its run
   }
   ~keeper_containment() override {
     release();
@@ -383,7 +400,7 @@ class keeper_containment final : public containment {
     fcntl(report_read_, F_SETFL, fcntl(report_read_, F_GETFL) | O_NONBLOCK);
     main_pid_ = main_pid;
     if (auto keeper = probes::status_of(keeper_pid_))
-      write_record(run_root_, fmt::format("subreaper {} {}", keeper_pid_, keeper->start_time));
+      write_record(run_fd_, fmt::format("subreaper {} {}", keeper_pid_, keeper->start_time));
     return main_pid;
   }
 
@@ -466,11 +483,11 @@ class keeper_containment final : public containment {
       }
       std::this_thread::sleep_for(1ms);
     }
-    remove_record(run_root_);
+    remove_record(run_fd_);
   }
 
  private:
-  std::filesystem::path run_root_;
+  int run_fd_;  // the run directory's (the run_dir owns it and outlives the containment)
   std::string reason_;
   int report_read_ = -1;
   int report_write_ = -1;
@@ -531,17 +548,16 @@ void end_abandoned_cgroup(const std::filesystem::path& run_root, const std::stri
                                    std::strerror(errno)));
 }
 
-void end_abandoned_keeper(const std::filesystem::path& run_root, int keeper,
+void end_abandoned_keeper(int run_fd, int keeper,
                           std::uint64_t start_time, std::vector<int>& killed,
                           std::vector<std::string>& problems) {
   auto status = probes::status_of(keeper);
   if (!status || status->zombie || status->start_time != start_time) return;  // it ended
   // The keeper holds a descriptor on its run's directory: a record naming another process
   // (written by a hostile run) is not believed.
-  std::error_code ec;
-  auto target = std::filesystem::read_symlink(
-      fmt::format("/proc/{}/fd/{}", keeper, keeper_run_dir_fd), ec);
-  if (ec || target != run_root) {
+  struct stat held {}, run {};
+  if (stat(fmt::format("/proc/{}/fd/{}", keeper, keeper_run_dir_fd).c_str(), &held) != 0 ||
+      fstat(run_fd, &run) != 0 || held.st_dev != run.st_dev || held.st_ino != run.st_ino) {
     problems.push_back(fmt::format(
         "ignored the run's containment record: pid {} is not the run's keeper", keeper));
     return;
@@ -584,10 +600,10 @@ std::unique_ptr<containment> containment::create(const run_dir& dir,
   return std::make_unique<keeper_containment>(dir, why_not);
 }
 
-std::vector<int> end_abandoned_run(const std::filesystem::path& run_root,
+std::vector<int> end_abandoned_run(int run_fd, const std::filesystem::path& run_root,
                                    std::vector<std::string>& problems) {
   std::vector<int> killed;
-  std::istringstream record(read_small_file(run_root / record_name));
+  std::istringstream record(read_record(run_fd));
   std::string mechanism;
   record >> mechanism;
   if (mechanism == "cgroup") {
@@ -598,7 +614,7 @@ std::vector<int> end_abandoned_run(const std::filesystem::path& run_root,
     int keeper = 0;
     std::uint64_t start_time = 0;
     if (record >> keeper >> start_time)
-      end_abandoned_keeper(run_root, keeper, start_time, killed, problems);
+      end_abandoned_keeper(run_fd, keeper, start_time, killed, problems);
   }
   return killed;
 }

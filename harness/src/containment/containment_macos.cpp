@@ -114,7 +114,7 @@ std::unique_ptr<containment> containment::create(const run_dir& dir, const std::
   return std::make_unique<process_tree>(dir);
 }
 
-std::vector<int> end_abandoned_run(const std::filesystem::path&, std::vector<std::string>&) {
+std::vector<int> end_abandoned_run(int, const std::filesystem::path&, std::vector<std::string>&) {
   // Nothing is recorded on macOS: `clean` finds the run's processes by their marker.
   return {};
 }

@@ -1,6 +1,6 @@
 // The probes: what exists on the machine (named objects, files, processes) and how to remove
 // it. One interface, one file per OS: probes_linux.cpp (/dev/shm, /dev/mqueue, /proc),
-// probes_macos.cpp (libproc, ledger probing), probes_posix.cpp (what POSIX gives everywhere:
+// probes_macos.cpp (libproc, probing claimed names), probes_posix.cpp (what POSIX gives everywhere:
 // watched directories, SysV by id, POSIX names by probing). A probe a platform cannot do still
 // exists and says "unsupported: why" in the notes it returns.
 #pragma once

@@ -67,7 +67,7 @@ namespace {
 // child shares the harness's memory, so only async-signal-safe calls that change nothing but
 // the child's own process state (its fds, signal dispositions and mask, process group). ----
 
-// Its own process group, so that a tree kill reaches every process that did not leave it.
+// Its own process group, so that group-kill reaches every process that did not leave it.
 // Boost.Process v2 has no process-group option.
 struct process_group {
   template <typename Launcher>

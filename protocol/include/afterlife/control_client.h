@@ -5,8 +5,10 @@
  *   afterlife_register("posix_shm", "/x");  a named object this process created
  *
  * Protocol (afterlife/protocol.h, protocol/README.md): one line per message, at most
- * AFTERLIFE_MESSAGE_MAX bytes with its newline, `VERB ARGS...` (a `PID ` prefix is optional: the harness takes the sender's pid from the kernel); the last argument runs to
- * the end of the line, so names may contain spaces. A register's KIND is one of AFTERLIFE_KINDS. Every message gets a one-line answer (`continue` for a checkpoint, `ok`
+ * AFTERLIFE_MESSAGE_MAX bytes with its newline, `VERB ARGS...` (no pid prefix: the harness
+ * takes the sender's pid from the kernel); the last argument runs to the end of the line, so
+ * names may contain spaces. A register's KIND is one of AFTERLIFE_KINDS. Every message gets a
+ * one-line answer (`continue` for a checkpoint, `ok`
  * otherwise, `error WHY` when malformed). Each message uses its own connection: that survives
  * fork, programs that close every fd, and keeps a message delivered before the sender can die.
  *

@@ -7,8 +7,10 @@
  *   PID unregister KIND NAME         -> ok
  *   anything else                    -> error WHY
  *
- * One message per connection, at most AFTERLIFE_MESSAGE_MAX bytes with its newline; the last
- * argument runs to the end of the line, so names may contain spaces.
+ * (the PID prefix is optional: the harness takes the sender's pid from the kernel; the
+ * interposer's `record` and `intent` lines: protocol/README.md). At most AFTERLIFE_MESSAGE_MAX
+ * bytes with its newline; the last argument runs to the end of the line, so names may contain
+ * spaces.
  */
 #ifndef AFTERLIFE_PROTOCOL_H
 #define AFTERLIFE_PROTOCOL_H
