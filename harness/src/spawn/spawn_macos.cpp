@@ -6,7 +6,6 @@
 #include <mach-o/dyld.h>
 #include <sys/event.h>
 #include <sys/socket.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
