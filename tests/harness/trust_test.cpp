@@ -274,10 +274,24 @@ TEST_CASE("trust: a child that drops to another uid reports to the socket and us
   }
   auto marker = unique("m");
   auto name = unique("/al-dropped-");
+  // The dropped child's loader opens the interposer as uid 65534: a build tree under a private
+  // home (a fresh machine's /root is 0700) is out of its reach. A world-readable copy keeps
+  // this test about the socket and TMPDIR, wherever the build lives.
+  auto lib_dir = fs::temp_directory_path() / unique("al-interposer-");
+  fs::create_directories(lib_dir);
+  fs::permissions(lib_dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                               fs::perms::others_read | fs::perms::others_exec);
+  auto lib = lib_dir / fs::path(AFTERLIFE_INTERPOSER).filename();
+  fs::copy_file(AFTERLIFE_INTERPOSER, lib);
+  fs::permissions(lib, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                           fs::perms::others_read);
+  child_options world_readable;
+  world_readable.set_env["AFTERLIFE_INTERPOSER"] = lib.string();
   auto r = afterlife_run({"--expect", "posix_shm=1", "--expect", "file=1"},
                          {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                           "--", actor(), "shm=" + name, "mkstemp=@tmp/dropXXXXXX", "exit=0"},
-                         marker);
+                         marker, world_readable);
+  fs::remove_all(lib_dir);
   REQUIRE(r.report.is_object());
   INFO(r.raw.err);
   CHECK(r.status() == 0);
