@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "peer_pid.hpp"
 
 namespace resource_test {
 
@@ -225,10 +226,8 @@ class fake_harness {
     while (read(fd, &c, 1) == 1 && c != '\n') line += c;
     if (line.empty()) return;
     // Lines carry no pid (the harness has it from the kernel): so does this fake.
-    ucred credentials{};
-    socklen_t len = sizeof credentials;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &len) != 0) return;
-    pid_t sender = credentials.pid;
+    pid_t sender = afterlife_test::peer_pid(fd);
+    if (sender <= 0) return;
     std::string message = line;
     {
       std::lock_guard<std::mutex> lock(mutex_);

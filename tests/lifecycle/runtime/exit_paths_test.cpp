@@ -19,6 +19,7 @@
 
 #include "catch.hpp"
 #include "child_process.hpp"
+#include "peer_pid.hpp"
 
 namespace {
 
@@ -133,16 +134,14 @@ class control_socket {
       // Lines carry no pid (the harness has it from the kernel): so does this fake.
       std::string message = line;
       bool checkpoint = message.rfind("checkpoint ", 0) == 0;
-      ucred sender{};
-      socklen_t sender_len = sizeof sender;
-      if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &sender, &sender_len) != 0) sender.pid = 0;
+      const int sender = afterlife_test::peer_pid(client);
       {
         std::lock_guard lock(mutex_);
         lines_.push_back(message);
       }
       if (checkpoint && signal_ != 0) {
         held_.push_back(client);
-        if (sender.pid > 0) ::kill(sender.pid, signal_);
+        if (sender > 0) ::kill(sender, signal_);
         continue;
       }
       const char* answer = checkpoint ? "continue\n" : "ok\n";
