@@ -51,7 +51,10 @@ std::string why_kept(const probes::object_entry& object, const removal_scope& sc
   if (is_below(object.path, scope.tmpdir)) return {};
   bool watched = std::any_of(scope.watched.begin(), scope.watched.end(),
                              [&](const auto& dir) { return is_below(object.path, dir); });
-  if (!watched) return "outside /dev/shm, /dev/mqueue, the run's TMPDIR and the watched directories";
+  // Files are removed only in the run's TMPDIR and the watched directories: a directory in
+  // /dev/shm (whose contents are not listed) and what the interposer saw made elsewhere (a
+  // server's socket in /tmp) are reported, never removed.
+  if (!watched) return "outside the run's TMPDIR and the watched directories";
   if (scope.policy == reap_policy::ipc)
     return "in a watched directory (--reap files or all removes it)";
   return {};

@@ -41,6 +41,8 @@ nlohmann::json leftover_json(const leftover& l) {
                                             {"site", l.creator->site},
                                             {"callers", l.creator->callers}}
                            : nlohmann::json(nullptr);
+  j["sources"] = l.sources;  // attribution_source names, e.g. ["interposer", "fanotify"]
+  if (!l.moved_from.empty()) j["moved_from"] = l.moved_from;
   if (!l.reap_error.empty()) j["reap_error"] = l.reap_error;
   if (!l.kept.empty()) j["kept"] = l.kept;
   return j;
@@ -65,7 +67,24 @@ std::string command_line(const std::vector<std::string>& command) {
   return text;
 }
 
+nlohmann::json attribution_json(const attribution& sight) {
+  nlohmann::json blind = nlohmann::json::array();
+  for (const auto& b : sight.blind) blind.push_back({{"what", b.what}, {"why", b.why}});
+  return {{"sources", sight.sources}, {"blind", blind}};
+}
+
+void append_once(std::vector<std::string>& names, std::string_view name) {
+  if (std::find(names.begin(), names.end(), name) == names.end()) names.emplace_back(name);
+}
+
 }  // namespace
+
+void attribution::use(std::string_view source) { append_once(sources, source); }
+
+void leftover::attribute(std::string_view source) {
+  attributed = true;
+  append_once(sources, source);
+}
 
 namespace detail {
 
@@ -123,6 +142,7 @@ nlohmann::json to_json(const run_report& report) {
       {"phases", phases},
       {"survivors", survivors},
       {"leftovers", leftovers},
+      {"attribution", attribution_json(report.sight)},
       {"expectations", expectations},
       {"malformed_messages", report.malformed_messages},
       {"notes", report.notes},
@@ -177,9 +197,13 @@ void write_text(std::ostream& out, const run_report& report) {
       out << fmt::format("    {:<9} {}  {} bytes", l.kind, l.name, l.size);
       if (l.creator)
         out << fmt::format("  created by pid {} at {}", l.creator->pid, l.creator->site);
+      else if (l.attributed)
+        out << "  created by this run";
       else
         out << "  not created by this run";
+      if (!l.sources.empty()) out << fmt::format("  [{}]", fmt::join(l.sources, ", "));
       out << "\n";
+      if (!l.moved_from.empty()) out << fmt::format("      renamed or linked from {}\n", l.moved_from);
       if (l.creator && !l.creator->callers.empty())
         out << fmt::format("      called from {}\n", fmt::join(l.creator->callers, " <- "));
       std::string state = l.reaped ? "reaped"
@@ -189,6 +213,9 @@ void write_text(std::ostream& out, const run_report& report) {
       out << fmt::format("      remove: {}   [{}]\n", l.cleanup, state);
     }
   }
+  if (!report.sight.sources.empty())
+    out << fmt::format("  attribution {}\n", fmt::join(report.sight.sources, ", "));
+  for (const auto& b : report.sight.blind) out << fmt::format("  BLIND     {}: {}\n", b.what, b.why);
   if (report.malformed_messages > 0)
     out << fmt::format("  control   {} malformed messages\n", report.malformed_messages);
   for (const auto& note : report.notes) out << fmt::format("  note      {}\n", note);

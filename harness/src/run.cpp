@@ -6,6 +6,7 @@
 #include "claims.hpp"
 #include "containment/containment.hpp"
 #include "control_server.hpp"
+#include "events/name_events.hpp"
 #include "journal.hpp"
 #include "output_pump.hpp"
 #include "probes/probes.hpp"
@@ -29,6 +30,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <thread>
@@ -139,11 +141,13 @@ class run_state {
 
   void take_before();
   void start();
+  void watch_names();
   void serve_until_main_exits() noexcept;
   void wait_for_descendants() noexcept;
   void end_survivors() noexcept;
   void collect_output() noexcept;
   void list_leftovers() noexcept;
+  void say_where_blind() noexcept;
   void judge_expectations() noexcept;
   void reap_leftovers() noexcept;
   run_report finish() noexcept;
@@ -178,6 +182,18 @@ class run_state {
   // blocked it.
   void explain_ignored_signal() noexcept;
   void note(std::string text) noexcept;
+  // The name events' verdicts, completed with the pids the harness saw in the run (a process
+  // that had not been seen by the watch's check, e.g. before the keeper was known).
+  void take_name_events();
+  // The leftovers the interposer recorded outside the listed places (a server's socket in
+  // /tmp): reported where they are, and kept.
+  void add_outside_creations(std::vector<probes::object_entry>& found);
+  // Whether a claim matches the object now at its name (inode, owner).
+  static bool claim_matches(const detail::claim& c, const probes::object_entry& entry);
+  // Indices of report_.leftovers in removal order: directories after what is in them.
+  std::vector<std::size_t> removal_order() const;
+  // The containment, for the name watch's thread (holds() under holds_mutex_).
+  bool held_by_run(int pid);
 
   const run_options& options_;
   run_report report_;
@@ -193,6 +209,11 @@ class run_state {
   std::optional<trigger> trigger_;
   std::optional<std::regex> line_pattern_;
   std::unique_ptr<detail::containment> contain_;
+  std::mutex holds_mutex_;  // contain_ as the name watch's thread sees it
+  std::unique_ptr<detail::name_watch> names_;
+  std::vector<detail::name_event> name_events_;
+  std::filesystem::path executable_;  // the main command, resolved (for the static check)
+  bool interposer_loaded_ = false;
   int main_pid_ = 0;
   int mode_signal_ = 0;  // the signal the mode sent to the main process (0: none yet)
   std::optional<steady::time_point> kill_after_at_;
@@ -276,20 +297,29 @@ void run_state::start() {
   request.stdin_fd = stdin_fd;
   request.stdout_fd = out.write_end;
   request.stderr_fd = err.write_end;
-  if (request.interposer.empty())
-    note("--no-interposer: attribution is limited to SysV creator pids and the run's TMPDIR");
+  interposer_loaded_ = !request.interposer.empty();
+  if (!interposer_loaded_)
+    note("--no-interposer: attribution is limited to SysV creator pids, kernel name events and "
+         "the run's TMPDIR");
   start_ = steady::now();
   next_tree_scan_ = start_ + tree_scan_interval;
   detail::spawned child;
   try {
-    contain_ = detail::containment::create(dir_);
+    {
+      std::lock_guard lock(holds_mutex_);
+      contain_ = detail::containment::create(dir_);
+    }
     request.contain = contain_.get();
+    watch_names();
     try {
       child = detail::spawn(request);
     } catch (const detail::containment_refused& refused) {
       // Another mechanism, and the spawn again: the child never reached its exec.
       contain_->release();
-      contain_ = detail::containment::create(dir_, refused.what());
+      {
+        std::lock_guard lock(holds_mutex_);
+        contain_ = detail::containment::create(dir_, refused.what());
+      }
       request.contain = contain_.get();
       child = detail::spawn(request);
     }
@@ -305,10 +335,29 @@ void run_state::start() {
   if (stdin_fd != STDIN_FILENO && stdin_fd >= 0) close(stdin_fd);
   main_pid_ = child.pid;
   report_.exit.pid = child.pid;
+  try {
+    executable_ = detail::resolve_command(options_.command.front());
+  } catch (const harness_error&) {  // it ran: found by the spawn's own lookup
+  }
   report_.containment = std::string(contain_->mechanism());
   report_.containment_detail = contain_->description();
   if (auto limits = contain_->limitation(); !limits.empty()) note(limits);
   known_[main_pid_] = 0;
+}
+
+// From the spawn on: /dev/shm and the watched directories (the run's TMPDIR among them).
+void run_state::watch_names() {
+  std::vector<std::filesystem::path> dirs = probes::ipc_directories();
+  dirs.insert(dirs.end(), watch_.begin(), watch_.end());
+  names_ = detail::name_watch::start(dirs, [this](int pid) { return held_by_run(pid); });
+  report_.sight.use(attribution_source::listing);
+  if (interposer_loaded_) report_.sight.use(attribution_source::interposer);
+  if (names_->names_creators()) report_.sight.use(attribution_source::fanotify);
+}
+
+bool run_state::held_by_run(int pid) {
+  std::lock_guard lock(holds_mutex_);
+  return contain_ && contain_->holds(pid);
 }
 
 void run_state::reap_main(bool block) {
@@ -739,18 +788,48 @@ void run_state::collect_output() noexcept {
   }
 }
 
+bool run_state::claim_matches(const detail::claim& c, const probes::object_entry& entry) {
+  if (c.inode != 0 && entry.inode != 0 && c.inode != entry.inode) return false;
+  // A process confirms only what its own uid owns: a child that dropped to `nobody` cannot
+  // claim a root object that appeared meanwhile.
+  return entry.uid < 0 || c.uid == entry.uid;
+}
+
+void run_state::take_name_events() {
+  if (!names_) return;
+  name_events_ = names_->finish();
+  for (auto& event : name_events_)
+    if (!event.by_run && event.pid > 0 && known_.count(event.pid) != 0) event.by_run = true;
+}
+
 void run_state::list_leftovers() noexcept {
   try {
-    auto after = probes::new_since(before_, watch_);
-    for (auto& text : after.notes) note(text);
-    // Claims by kind and name (files under one kind: a socket may be claimed as a file).
+    take_name_events();
+    // Claims by kind and name (files under one kind: a socket may be claimed as a file; a
+    // file opened in /dev/shm is a POSIX shm segment).
     std::unordered_multimap<std::string, const detail::claim*> claimed;
     std::string key;
-    auto claim_key = [&](const std::string& kind, const std::string& name) {
-      probes::make_key(protocol::is_file_kind(kind) ? "file" : kind, name, key);
+    auto claim_key = [&](std::string_view kind, std::string_view name) {
+      if (protocol::is_file_kind(kind))
+        key = probes::key_of_path(std::string(name), kind == "directory");
+      else
+        probes::make_key(kind, name, key);
       return key;
     };
     for (const auto& c : claims_) claimed.emplace(claim_key(c.kind, c.name), &c);
+    // The last event for each name: who made what is at that name now.
+    std::unordered_map<std::string, const detail::name_event*> made;
+    for (const auto& event : name_events_)
+      made[probes::key_of_path(event.path, event.directory)] = &event;
+
+    // A name made again during the run (an event, an exclusive creation recorded) is new even
+    // when its inode number is the old one's.
+    auto renewed = [&](std::string_view kind, std::string_view name) {
+      auto k = claim_key(kind, name);
+      return made.count(k) != 0 || claimed.count(k) != 0;
+    };
+    auto after = probes::new_since(before_, watch_, renewed);
+    for (auto& text : after.notes) note(text);
 
     std::vector<probes::object_entry> found;
     for (auto& entry : after.objects) {
@@ -769,6 +848,7 @@ void run_state::list_leftovers() noexcept {
       if (!probed.insert(key).second) continue;
       if (auto entry = probes::probe_named(c.kind, c.name)) found.push_back(*entry);
     }
+    add_outside_creations(found);
 
     for (auto& entry : found) {
       leftover l;
@@ -780,28 +860,112 @@ void run_state::list_leftovers() noexcept {
       auto [first, last] = claimed.equal_range(claim_key(entry.kind, entry.name));
       for (auto it = first; it != last; ++it) {
         const detail::claim& c = *it->second;
-        if (c.inode != 0 && entry.inode != 0 && c.inode != entry.inode) continue;
-        // A process confirms only what its own uid owns: a child that dropped to `nobody`
-        // cannot claim a root object that appeared meanwhile.
-        if (entry.uid >= 0 && c.uid != entry.uid) continue;
+        if (!claim_matches(c, entry)) continue;
         // A runtime registration confirms what the interposer saw; it must not replace the
         // call site the interposer recorded.
         bool keep_site = l.attributed && c.site == detail::registration_site;
-        l.attributed = true;
+        l.attribute(attribution_source::interposer);
         if (!keep_site) l.creator = creator_info{c.pid, c.site, c.callers};
       }
+      // Renamed or linked here (write-then-rename): the first claim of the same file (inode,
+      // owner) under another name made it; its site is the creator's.
+      if (l.attributed && entry.inode != 0 && protocol::is_file_kind(entry.kind)) {
+        for (const auto& c : claims_) {
+          if (c.inode != entry.inode || c.name == entry.name || !protocol::is_file_kind(c.kind) ||
+              !claim_matches(c, entry))
+            continue;
+          l.moved_from = c.name;
+          l.creator = creator_info{c.pid, c.site, c.callers};
+          break;
+        }
+      }
+      if (auto event = made.find(claim_key(entry.kind, entry.name));
+          event != made.end() && event->second->by_run) {
+        l.attribute(attribution_source::fanotify);
+        if (!l.creator)
+          l.creator = creator_info{event->second->pid, "no call site (a kernel event)", {}};
+      }
       if (!l.attributed && entry.kind == "sysv_shm" && known_.count(entry.creator_pid) != 0) {
-        l.attributed = true;
+        l.attribute(attribution_source::kernel);
         l.creator = creator_info{entry.creator_pid, "shmget (creator pid from the kernel)", {}};
       }
-      if (!l.attributed && protocol::is_file_kind(entry.kind) &&
-          detail::is_below(entry.path, watch_.back()))
-        l.attributed = true;  // the run's private TMPDIR: nobody else writes there
+      if (protocol::is_file_kind(entry.kind) && detail::is_below(entry.path, watch_.back()))
+        l.attribute(attribution_source::tmpdir);  // the run's private TMPDIR: nobody else writes there
       report_.leftovers.push_back(std::move(l));
       leftover_objects_.push_back(entry);
     }
   } catch (const std::exception& e) {
     note(fmt::format("listing leftovers failed: {}", e.what()));
+  }
+}
+
+void run_state::add_outside_creations(std::vector<probes::object_entry>& found) {
+  std::set<std::string> have;
+  std::string key;
+  for (const auto& entry : found) {
+    probes::make_key(protocol::is_file_kind(entry.kind) ? "file" : entry.kind, entry.name, key);
+    have.insert(key);
+  }
+  auto ipc_dirs = probes::ipc_directories();
+  auto listed_place = [&](const std::string& path) {
+    auto below = [&](const std::filesystem::path& dir) { return detail::is_below(path, dir); };
+    return std::any_of(watch_.begin(), watch_.end(), below) ||
+           std::any_of(ipc_dirs.begin(), ipc_dirs.end(), below) || below(dir_.top());
+  };
+  for (const auto& c : claims_) {
+    if (!protocol::is_file_kind(c.kind) || listed_place(c.name)) continue;
+    probes::make_key("file", c.name, key);
+    if (!have.insert(key).second) continue;
+    auto entry = probes::probe_named(c.kind, c.name);
+    if (!entry || !claim_matches(c, *entry)) continue;
+    // The interposer's kind where the claim says what it made (a socket, a FIFO); a renamed
+    // file is whatever the link hook found.
+    entry->kind = c.kind;
+    found.push_back(std::move(*entry));
+  }
+}
+
+// Where the harness knows it could not see: in the report, never a silent pass.
+void run_state::say_where_blind() noexcept {
+  try {
+    auto& blind = report_.sight.blind;
+    bool creators_from_events = names_ && names_->names_creators();
+    if (!interposer_loaded_) {
+      blind.push_back({"interposer", "not loaded (--no-interposer): no call sites, and names "
+                                     "outside the listed places are not seen at all"});
+    } else if (!executable_.empty() && !detail::dynamically_linked(executable_)) {
+      blind.push_back({"interposer", fmt::format(
+          "{} is statically linked: the interposer cannot enter it{}", executable_.string(),
+          creators_from_events ? " (kernel events still name its creations in /dev/shm and the "
+                                 "watched directories)"
+                               : ", and nothing else here names who creates what")});
+    }
+    if (names_ && !names_->limitation().empty())
+      blind.push_back({"kernel events", names_->limitation()});
+    // A process of the run whose uid is not the harness's cannot reach a 0600 control socket.
+    if (!detail::privileged_harness()) {
+      for (long long uid : uids_)
+        if (uid != static_cast<long long>(geteuid()))
+          blind.push_back({fmt::format("processes of uid {}", uid),
+                           "the control socket is the harness's uid's only: their interposer "
+                           "records could not be sent"});
+    }
+    // Names made past the interposer by a process already gone when its event was read.
+    for (const auto& l : report_.leftovers) {
+      if (l.attributed) continue;
+      std::string key = probes::key_of_path(l.path, l.kind == "directory");
+      for (const auto& event : name_events_) {
+        if (event.by_run || event.pid <= 0 ||
+            probes::key_of_path(event.path, event.directory) != key)
+          continue;
+        blind.push_back({l.path, fmt::format("made by pid {}, gone before the harness could "
+                                             "tell whether it was a process of the run",
+                                             event.pid)});
+        break;
+      }
+    }
+  } catch (const std::exception& e) {
+    note(fmt::format("describing what the harness could not see failed: {}", e.what()));
   }
 }
 
@@ -844,15 +1008,33 @@ void run_state::judge_expectations() noexcept {
   }
 }
 
+std::vector<std::size_t> run_state::removal_order() const {
+  std::vector<std::size_t> order(report_.leftovers.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // Directories last, deepest first: a directory goes only once what was in it has gone.
+  auto depth = [&](std::size_t i) {
+    const auto& l = report_.leftovers[i];
+    return l.kind == "directory" ? static_cast<long>(l.path.size()) : -1;
+  };
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    bool dir_a = report_.leftovers[a].kind == "directory";
+    bool dir_b = report_.leftovers[b].kind == "directory";
+    if (dir_a != dir_b) return dir_b;
+    return dir_a && depth(a) > depth(b);
+  });
+  return order;
+}
+
 void run_state::reap_leftovers() noexcept {
   auto scope = removal_scope();
-  for (std::size_t i = 0; i < report_.leftovers.size(); ++i) {
+  for (std::size_t i : removal_order()) {
     leftover& l = report_.leftovers[i];
     const probes::object_entry& object = leftover_objects_[i];
     if (!l.attributed) {
       l.kept = "not created by this run";
       continue;
     }
+
     // Rule 1: a name that existed before the run is never removed, whatever inode it has now.
     if (existed_before(object)) {
       l.kept = probes::listable(object.kind)
@@ -870,6 +1052,15 @@ void run_state::reap_leftovers() noexcept {
     }
     l.kept = detail::why_kept(object, scope);
     if (!l.kept.empty()) continue;
+    // A directory of the run goes only if everything found in it was the run's and is gone
+    // (and rmdir refuses one that still holds anything).
+    if (l.kind == "directory" &&
+        std::any_of(report_.leftovers.begin(), report_.leftovers.end(), [&](const leftover& in) {
+          return detail::is_below(in.path, l.path) && !in.reaped;
+        })) {
+      l.kept = "it holds entries that are kept or not the run's";
+      continue;
+    }
     // On disk before it goes: a harness killed from here on leaves it to `afterlife clean`.
     journal_.seen(object);
     auto ec = detail::remove_within(object, scope);
@@ -932,6 +1123,7 @@ run_report run(const run_options& options) {
   state->end_survivors();
   state->collect_output();
   state->list_leftovers();
+  state->say_where_blind();
   state->judge_expectations();
   // After judging (the verdict is about what was left, not what remains after cleanup), and
   // each object is in the journal before it is removed (a harness killed here leaves the rest

@@ -71,6 +71,11 @@ class containment {
   // Every process of the run now: the main process until it is reaped, then every other one
   // still alive (zombies may be listed; never a process of another run).
   virtual std::vector<probes::process_status> processes() = 0;
+  // Whether pid is a process of the run now (a zombie of the run still is). Thread-safe: the
+  // name watch asks it from its own thread the moment an event names a creator. False where
+  // the mechanism cannot tell one process apart (macOS's tree walk: the caller's own walks
+  // decide there).
+  virtual bool holds(int pid) const { (void)pid; return false; }
   // SIGKILLs every process of the run at once. Returns how many there were.
   virtual std::size_t kill_all() = 0;
   // Nothing of the run is left (or the harness gave up on it): let the mechanism go (rmdir the

@@ -199,6 +199,18 @@ class cgroup_containment final : public containment {
   std::optional<main_exit> wait_main(bool block) override { return main_.wait(block); }
   int exit_watch() const noexcept override { return main_.exit_watch(); }
 
+  bool holds(int pid) const override {
+    // "0::/afterlife-…" (the unified hierarchy), the run's cgroup or one below it.
+    std::istringstream groups(read_small_file(fmt::format("/proc/{}/cgroup", pid)));
+    for (std::string line; std::getline(groups, line);) {
+      if (!line.starts_with("0::")) continue;
+      std::string_view group = std::string_view(line).substr(3);
+      return group == view_ || (group.starts_with(view_) && group.size() > view_.size() &&
+                                group[view_.size()] == '/');
+    }
+    return false;
+  }
+
   std::vector<probes::process_status> processes() override {
     reap_orphans(false);
     std::vector<probes::process_status> found;
@@ -390,6 +402,7 @@ class keeper_containment final : public containment {
 
   int started(int launched) override {
     keeper_pid_ = launched;
+    keeper_for_holds_.store(launched);
     close(std::exchange(report_write_, -1));
     int main_pid = 0;
     ssize_t n;
@@ -439,6 +452,18 @@ class keeper_containment final : public containment {
   }
 
   int exit_watch() const noexcept override { return exit_ || keeper_gone_ ? -1 : report_read_; }
+
+  bool holds(int pid) const override {
+    // Below the keeper: every process of the run is, or was reparented to it.
+    int keeper = keeper_for_holds_.load();
+    for (int depth = 0; keeper > 0 && pid > 1 && depth < 64; ++depth) {
+      if (pid == keeper) return depth > 0;
+      auto status = probes::status_of(pid);
+      if (!status) return false;
+      pid = status->ppid;
+    }
+    return false;
+  }
 
   std::vector<probes::process_status> processes() override {
     std::vector<probes::process_status> found;
@@ -493,6 +518,7 @@ class keeper_containment final : public containment {
   int report_write_ = -1;
   int run_dir_fd_ = -1;
   int keeper_pid_ = 0;
+  std::atomic<int> keeper_for_holds_{0};  // keeper_pid_, for holds() on another thread
   int main_pid_ = 0;
   std::optional<main_exit> exit_;
   bool keeper_gone_ = false;

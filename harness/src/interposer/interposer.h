@@ -62,6 +62,11 @@ int afterlife_recording(void);
 void afterlife_announce(const char *kind, const char *name);
 
 /* The hooks: same contract as the function they stand for; `site` is the caller's address. */
+/* After a successful rename, link or mkdir: records what now stands at the new name (its kind
+ * and inode by lstat). A renamed or linked file keeps its creator: the harness gives it the
+ * site of the first record of the same inode (write-then-rename). */
+void afterlife_placed(int dirfd, const char *path, const void *site);
+
 int afterlife_hook_openat(int dirfd, const char *path, int flags, mode_t mode, const void *site);
 int afterlife_hook_shm_open(const char *name, int flags, mode_t mode, const void *site);
 sem_t *afterlife_hook_sem_open(const char *name, int flags, mode_t mode, unsigned value,

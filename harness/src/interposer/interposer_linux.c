@@ -357,3 +357,64 @@ int mkfifoat(int dirfd, const char *path, mode_t mode) {
 int bind(int fd, const struct sockaddr *addr, socklen_t len) {
   return afterlife_hook_bind(fd, addr, len, AFTERLIFE_SITE);
 }
+
+/* Names placed by rename, link and mkdir. glibc's rename, renameat and link enter the kernel
+ * themselves (not through renameat2 or linkat), so each entry point has its hook. */
+int rename(const char *old_path, const char *new_path) {
+  AFTERLIFE_NEXT(int (*)(const char *, const char *), rename);
+  if (next_rename == NULL) return -1;
+  int rc = next_rename(old_path, new_path);
+  if (rc == 0) afterlife_placed(AT_FDCWD, new_path, AFTERLIFE_SITE);
+  return rc;
+}
+
+int renameat(int old_dirfd, const char *old_path, int new_dirfd, const char *new_path) {
+  AFTERLIFE_NEXT(int (*)(int, const char *, int, const char *), renameat);
+  if (next_renameat == NULL) return -1;
+  int rc = next_renameat(old_dirfd, old_path, new_dirfd, new_path);
+  if (rc == 0) afterlife_placed(new_dirfd, new_path, AFTERLIFE_SITE);
+  return rc;
+}
+
+int renameat2(int old_dirfd, const char *old_path, int new_dirfd, const char *new_path,
+              unsigned int flags) {
+  AFTERLIFE_NEXT(int (*)(int, const char *, int, const char *, unsigned int), renameat2);
+  if (next_renameat2 == NULL) return -1;
+  int rc = next_renameat2(old_dirfd, old_path, new_dirfd, new_path, flags);
+  /* RENAME_EXCHANGE swaps two names: the new name holds the old file, and so does the old. */
+  if (rc == 0) afterlife_placed(new_dirfd, new_path, AFTERLIFE_SITE);
+  if (rc == 0 && (flags & RENAME_EXCHANGE)) afterlife_placed(old_dirfd, old_path, AFTERLIFE_SITE);
+  return rc;
+}
+
+int link(const char *old_path, const char *new_path) {
+  AFTERLIFE_NEXT(int (*)(const char *, const char *), link);
+  if (next_link == NULL) return -1;
+  int rc = next_link(old_path, new_path);
+  if (rc == 0) afterlife_placed(AT_FDCWD, new_path, AFTERLIFE_SITE);
+  return rc;
+}
+
+int linkat(int old_dirfd, const char *old_path, int new_dirfd, const char *new_path, int flags) {
+  AFTERLIFE_NEXT(int (*)(int, const char *, int, const char *, int), linkat);
+  if (next_linkat == NULL) return -1;
+  int rc = next_linkat(old_dirfd, old_path, new_dirfd, new_path, flags);
+  if (rc == 0) afterlife_placed(new_dirfd, new_path, AFTERLIFE_SITE);
+  return rc;
+}
+
+int mkdir(const char *path, mode_t mode) {
+  AFTERLIFE_NEXT(int (*)(const char *, mode_t), mkdir);
+  if (next_mkdir == NULL) return -1;
+  int rc = next_mkdir(path, mode);
+  if (rc == 0) afterlife_placed(AT_FDCWD, path, AFTERLIFE_SITE);
+  return rc;
+}
+
+int mkdirat(int dirfd, const char *path, mode_t mode) {
+  AFTERLIFE_NEXT(int (*)(int, const char *, mode_t), mkdirat);
+  if (next_mkdirat == NULL) return -1;
+  int rc = next_mkdirat(dirfd, path, mode);
+  if (rc == 0) afterlife_placed(dirfd, path, AFTERLIFE_SITE);
+  return rc;
+}

@@ -197,6 +197,46 @@ static int afterlife_mac_bind(int fd, const struct sockaddr *addr, socklen_t len
   return afterlife_hook_bind(fd, addr, len, AFTERLIFE_SITE);
 }
 
+/* Names placed by rename, link and mkdir (calls from this image reach the originals). */
+static int afterlife_mac_rename(const char *old_path, const char *new_path) {
+  int rc = rename(old_path, new_path);
+  if (rc == 0) afterlife_placed(AT_FDCWD, new_path, AFTERLIFE_SITE);
+  return rc;
+}
+static int afterlife_mac_renameat(int old_dirfd, const char *old_path, int new_dirfd,
+                                  const char *new_path) {
+  int rc = renameat(old_dirfd, old_path, new_dirfd, new_path);
+  if (rc == 0) afterlife_placed(new_dirfd, new_path, AFTERLIFE_SITE);
+  return rc;
+}
+static int afterlife_mac_link(const char *old_path, const char *new_path) {
+  int rc = link(old_path, new_path);
+  if (rc == 0) afterlife_placed(AT_FDCWD, new_path, AFTERLIFE_SITE);
+  return rc;
+}
+static int afterlife_mac_linkat(int old_dirfd, const char *old_path, int new_dirfd,
+                                const char *new_path, int flags) {
+  int rc = linkat(old_dirfd, old_path, new_dirfd, new_path, flags);
+  if (rc == 0) afterlife_placed(new_dirfd, new_path, AFTERLIFE_SITE);
+  return rc;
+}
+static int afterlife_mac_mkdir(const char *path, mode_t mode) {
+  int rc = mkdir(path, mode);
+  if (rc == 0) afterlife_placed(AT_FDCWD, path, AFTERLIFE_SITE);
+  return rc;
+}
+static int afterlife_mac_mkdirat(int dirfd, const char *path, mode_t mode) {
+  int rc = mkdirat(dirfd, path, mode);
+  if (rc == 0) afterlife_placed(dirfd, path, AFTERLIFE_SITE);
+  return rc;
+}
+
+AFTERLIFE_INTERPOSE(afterlife_mac_rename, rename);
+AFTERLIFE_INTERPOSE(afterlife_mac_renameat, renameat);
+AFTERLIFE_INTERPOSE(afterlife_mac_link, link);
+AFTERLIFE_INTERPOSE(afterlife_mac_linkat, linkat);
+AFTERLIFE_INTERPOSE(afterlife_mac_mkdir, mkdir);
+AFTERLIFE_INTERPOSE(afterlife_mac_mkdirat, mkdirat);
 AFTERLIFE_INTERPOSE(afterlife_mac_open, open);
 AFTERLIFE_INTERPOSE(afterlife_mac_openat, openat);
 AFTERLIFE_INTERPOSE(afterlife_mac_creat, creat);

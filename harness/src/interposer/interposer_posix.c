@@ -358,3 +358,17 @@ FILE *afterlife_hook_fopen(const char *path, const char *mode, const void *site)
     afterlife_record_path(AFTERLIFE_KIND(file), AT_FDCWD, path, fd_inode(fileno(file)), site);
   return file;
 }
+
+void afterlife_placed(int dirfd, const char *path, const void *site) {
+  if (path == NULL || !afterlife_recording()) return;
+  int saved_errno = errno;
+  struct stat st;
+  if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    const char *kind = S_ISDIR(st.st_mode)    ? AFTERLIFE_KIND(directory)
+                       : S_ISSOCK(st.st_mode) ? AFTERLIFE_KIND(socket)
+                       : S_ISFIFO(st.st_mode) ? AFTERLIFE_KIND(fifo)
+                                              : AFTERLIFE_KIND(file);
+    afterlife_record_path(kind, dirfd, path, (unsigned long long)st.st_ino, site);
+  }
+  errno = saved_errno;
+}

@@ -120,7 +120,12 @@ struct changes {
   std::vector<object_entry> objects;
   std::vector<std::string> notes;
 };
-changes new_since(const snapshot& before, const std::vector<std::filesystem::path>& watch_dirs);
+// `renewed(kind, name)`: names the caller knows were made again during the run (a kernel
+// event, an exclusive creation the interposer recorded): listed with the same inode as before,
+// they are still candidates — an inode number is reused (PostgreSQL's postmaster.pid), the
+// name's object is new.
+changes new_since(const snapshot& before, const std::vector<std::filesystem::path>& watch_dirs,
+                  const std::function<bool(std::string_view kind, std::string_view name)>& renewed = {});
 
 // Fills in size (and inode where the listing did not give it) of an entry new_since found.
 void complete(object_entry& entry);
@@ -128,6 +133,14 @@ void complete(object_entry& entry);
 // Objects that cannot be listed on this OS (POSIX mqueues without /dev/mqueue; every POSIX name
 // on macOS): asks the OS whether `name` of `kind` exists now. nullopt when it does not.
 std::optional<object_entry> probe_named(const std::string& kind, const std::string& name);
+
+// The directories whose entries are IPC names (Linux: /dev/shm), for the name watch.
+std::vector<std::filesystem::path> ipc_directories();
+// The key (make_key) of the object an entry of such a directory, or of a watched directory,
+// is: /dev/shm/sem.X is "posix_sem:/X", /dev/shm/X "posix_shm:/X", a directory or anything
+// else "file:PATH" (claims and events compare the file family's kinds under one kind: what
+// `mkfifo` made may be listed as a fifo, a socket, or a file).
+std::string key_of_path(const std::filesystem::path& path, bool directory);
 
 // Kinds probe_named() must be asked about, because take_snapshot() cannot list them here.
 bool listable(const std::string& kind);

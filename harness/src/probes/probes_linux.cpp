@@ -61,7 +61,9 @@ bool mqueue_mounted() {
   return stat(mqueue_dir, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// /dev/shm holds both: `sem.NAME` is the semaphore "/NAME", anything else the shm "/NAME".
+// /dev/shm holds both: `sem.NAME` is the semaphore "/NAME", anything else the shm "/NAME"
+// (made by shm_open, or by a plain open(2) or `touch`: the same object to every shm_open).
+// A directory is listed as itself (kind `directory`, its path), not what is in it.
 void scan_dev_shm(listing& out) {
   DIR* dir = opendir(shm_dir);
   if (dir == nullptr) {
@@ -72,7 +74,19 @@ void scan_dev_shm(listing& out) {
   std::string name;
   while (const dirent* entry = readdir(dir)) {
     std::string_view file = entry->d_name;
-    if (file == "." || file == ".." || entry->d_type == DT_DIR) continue;
+    if (file == "." || file == "..") continue;
+    if (entry->d_type == DT_DIR) {
+      name.assign(shm_dir);
+      name += '/';
+      name += file;
+      listed_object object;
+      object.kind = "directory";
+      object.name = name;
+      object.path = name;
+      object.inode = entry->d_ino;
+      out.add(object);
+      continue;
+    }
     bool semaphore = file.starts_with("sem.");
     posix_name(semaphore ? file.substr(4) : file, name);
     listed_object object;
@@ -281,6 +295,22 @@ std::optional<object_entry> probe_named(const std::string& kind, const std::stri
   detail::complete_file(entry);
   if (entry.inode == 0) return std::nullopt;
   return entry;
+}
+
+std::vector<std::filesystem::path> ipc_directories() { return {shm_dir}; }
+
+std::string key_of_path(const std::filesystem::path& path, bool directory) {
+  std::string key;
+  if (directory) {
+    make_key("file", path.string(), key);
+  } else if (path.parent_path() == shm_dir) {
+    std::string leaf = path.filename().string();
+    bool semaphore = leaf.starts_with("sem.");
+    make_key(semaphore ? "posix_sem" : "posix_shm", "/" + (semaphore ? leaf.substr(4) : leaf), key);
+  } else {
+    make_key("file", path.string(), key);
+  }
+  return key;
 }
 
 bool listable(const std::string& kind) { return kind != "posix_mq" || mqueue_mounted(); }

@@ -139,6 +139,15 @@ std::optional<object_entry> probe_named(const std::string& kind, const std::stri
   return entry;
 }
 
+// POSIX names have no directory on macOS.
+std::vector<std::filesystem::path> ipc_directories() { return {}; }
+
+std::string key_of_path(const std::filesystem::path& path, bool) {
+  std::string key;
+  make_key("file", path.string(), key);
+  return key;
+}
+
 bool listable(const std::string& kind) {
   return !is_posix_kind(kind) && !is_sysv_kind(kind);
 }

@@ -30,13 +30,13 @@ std::string kind_of(unsigned char d_type, int dirfd, const char* name) {
   if (d_type == DT_UNKNOWN) {
     struct stat st {};
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return {};
-    if (S_ISDIR(st.st_mode)) return "dir";
+    if (S_ISDIR(st.st_mode)) return "directory";
     if (S_ISSOCK(st.st_mode)) return "socket";
     if (S_ISFIFO(st.st_mode)) return "fifo";
     return "file";
   }
   switch (d_type) {
-    case DT_DIR: return "dir";
+    case DT_DIR: return "directory";
     case DT_SOCK: return "socket";
     case DT_FIFO: return "fifo";
     default: return "file";  // regular files, symlinks (as themselves), devices
@@ -58,13 +58,9 @@ void scan_dir_fd(int dirfd, const std::string& path, int depth, listing& out) {
     }
     std::string kind = kind_of(entry->d_type, dirfd, entry->d_name);
     std::string full = path + "/" + std::string(name);
-    if (kind == "dir") {
-      if (depth >= max_depth) continue;
-      int sub = openat(dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub >= 0) scan_dir_fd(sub, full, depth + 1, out);
-      continue;
-    }
     if (kind.empty()) continue;
+    // A directory is listed as itself (kind `directory`: one the run made is a leftover too),
+    // then its entries.
     listed_object object;
     object.kind = kind;
     object.name = full;
@@ -72,6 +68,10 @@ void scan_dir_fd(int dirfd, const std::string& path, int depth, listing& out) {
     object.inode = static_cast<std::uint64_t>(entry->d_ino);
     ++out.watched;
     out.add(object);
+    if (kind == "directory" && depth < max_depth) {
+      int sub = openat(dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) scan_dir_fd(sub, full, depth + 1, out);
+    }
   }
   closedir(dir);
 }
@@ -209,7 +209,8 @@ std::error_code remove_file(const object_entry& entry) noexcept {
     result = {errno, std::generic_category()};
   } else if (!same_identity(entry, now)) {
     result = std::make_error_code(std::errc::operation_canceled);  // someone else's now
-  } else if (unlinkat(dirfd, leaf.c_str(), 0) != 0) {
+  } else if (unlinkat(dirfd, leaf.c_str(), entry.kind == "directory" ? AT_REMOVEDIR : 0) != 0) {
+    // A directory goes only when empty: what is still in it (kept, someone else's) keeps it.
     result = {errno, std::generic_category()};
   }
   close(dirfd);
@@ -262,6 +263,7 @@ std::string cleanup_common(const object_entry& entry) {
   if (entry.kind == "sysv_shm") return "ipcrm -m " + entry.name;
   if (entry.kind == "sysv_sem") return "ipcrm -s " + entry.name;
   if (entry.kind == "sysv_msg") return "ipcrm -q " + entry.name;
+  if (entry.kind == "directory") return "rm -r -- " + shell_quote(entry.path);
   return "rm -- " + shell_quote(entry.path);
 }
 

@@ -49,13 +49,15 @@ snapshot take_snapshot(const std::vector<std::filesystem::path>& watch_dirs) {
   return result;
 }
 
-changes new_since(const snapshot& before, const std::vector<std::filesystem::path>& watch_dirs) {
+changes new_since(const snapshot& before, const std::vector<std::filesystem::path>& watch_dirs,
+                  const std::function<bool(std::string_view, std::string_view)>& renewed) {
   changes result;
   std::string key;  // reused: an unchanged entry costs a lookup, no allocation
   std::unordered_set<std::string> kept;
   listing out([&](const listed_object& object) {
     make_key(object.kind, object.name, key);
-    if (before.has(key, object.inode) || !kept.insert(key).second) return;
+    if (before.has(key, object.inode) && !(renewed && renewed(object.kind, object.name))) return;
+    if (!kept.insert(key).second) return;
     object_entry entry{std::string(object.kind), std::string(object.name),
                        std::string(object.path), object.inode, object.size, object.creator_pid};
     entry.change_ns = object.change_ns;

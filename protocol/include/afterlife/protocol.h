@@ -35,7 +35,8 @@
   X(sysv_msg, sysv, "System V message queue (msgget)")               \
   X(file, file, "file (open, creat, mkstemp, fopen)")                \
   X(socket, file, "Unix domain socket path (bind)")                  \
-  X(fifo, file, "named pipe (mkfifo)")
+  X(fifo, file, "named pipe (mkfifo)")                               \
+  X(directory, file, "directory (mkdir)")
 
 /* "posix_shm" for AFTERLIFE_KIND(posix_shm): the name as the protocol and the reports spell it,
  * checked against the table at compile time (an unknown kind is an undeclared identifier). */

@@ -9,13 +9,16 @@
  *   ignore-int block-int
  *   fork-sleep=MS fork-many=N fork-checkpoint=NAME daemonize=MS wait-children
  *   bad-messages exit=N _exit=N abort pause
- *   (mq and shm-raw are the OS's own: actor_linux.c; on macOS they fail, see actor_macos.c)
+ *   (mq, shm-raw and raw-file=PATH are the OS's own: actor_linux.c; on macOS they fail, see
+ *   actor_macos.c)
  * Hostile ones (tests/harness/trust_test.cpp): send=LINE (a raw control line, '\t' written as
  * "\\t"; prints "answer: ..."), idle-connections=N (opens N connections that never send),
  * swap-tmp=TARGET (renames $TMPDIR away and puts a symlink to TARGET in its place),
  * swap-journal=TARGET (the same for the harness's journal), record-flood=N (N 10 KB `record`
  * messages, one after another; 0: until killed), replace=PATH (a new file renamed over
  * PATH), fork-shm=NAME (a forked child creates the shm segment; the parent waits).
+ * Names (tests/harness/names_test_linux.cpp): mkdir=PATH, recreate=PATH (unlinks PATH and
+ * creates it anew, as a server rewrites its pid file; prints "inode OLD NEW").
  *
  * Every child it forks sleeps or waits; none outlives its purpose by more than its sleep.
  * shm-nested creates through two exported functions (the program is linked with -rdynamic), a
@@ -198,6 +201,20 @@ static void do_action(const char *action, const char *value) {
       }
       close(fd);
     }
+    return;
+  }
+  if (strcmp(action, "mkdir") == 0) {
+    if (mkdir(value, 0700) != 0) actor_fail("mkdir", value);
+    return;
+  }
+  if (strcmp(action, "recreate") == 0) {
+    struct stat before, after;
+    if (stat(value, &before) != 0 || unlink(value) != 0) actor_fail("unlink", value);
+    int fd = open(value, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || fstat(fd, &after) != 0) actor_fail("open", value);
+    close(fd);
+    printf("inode %llu %llu\n", (unsigned long long)before.st_ino, (unsigned long long)after.st_ino);
+    fflush(stdout);
     return;
   }
   if (strcmp(action, "replace") == 0) {

@@ -17,11 +17,18 @@ int actor_os_action(const char *action, const char *value) {
     return 1;
   }
   if (strcmp(action, "shm-raw") == 0) {
-    /* Past the interposer: only a registration can attribute this one. */
+    /* Past the interposer: a kernel event (fanotify, as root) or a registration attributes it. */
     char path[4096];
     snprintf(path, sizeof path, "/dev/shm/%s", value[0] == '/' ? value + 1 : value);
     long fd = syscall(SYS_openat, AT_FDCWD, path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0) actor_fail("openat", path);
+    close((int)fd);
+    return 1;
+  }
+  if (strcmp(action, "raw-file") == 0) {
+    /* Any path, past the interposer. */
+    long fd = syscall(SYS_openat, AT_FDCWD, value, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) actor_fail("openat", value);
     close((int)fd);
     return 1;
   }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 int actor_os_action(const char *action, const char *value) {
-  if (strcmp(action, "mq") == 0 || strcmp(action, "shm-raw") == 0) {
+  if (strcmp(action, "mq") == 0 || strcmp(action, "shm-raw") == 0 || strcmp(action, "raw-file") == 0) {
     errno = ENOTSUP;
     actor_fail(action, value);
   }

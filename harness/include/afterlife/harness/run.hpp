@@ -132,6 +132,32 @@ struct creator_info {
   std::vector<std::string> callers = {};  // what called site, innermost first (may be empty)
 };
 
+// What made the harness count a leftover as the run's (leftover::sources) and which of them
+// a run used (attribution::sources), one name each — a new source is one more name here:
+//   interposer  a `record` or `register` from a process of the run (the kernel names the sender)
+//   fanotify    a kernel event whose creator pid was a process of the run when it was read
+//   kernel      SysV shm: the creator pid the kernel keeps is a process the harness saw
+//   tmpdir      it lies in the run's own TMPDIR, which nobody else writes
+//   listing     (attribution::sources only) the harness's own listings before and after
+namespace attribution_source {
+inline constexpr std::string_view interposer = "interposer";
+inline constexpr std::string_view fanotify = "fanotify";
+inline constexpr std::string_view kernel = "kernel";
+inline constexpr std::string_view tmpdir = "tmpdir";
+inline constexpr std::string_view listing = "listing";
+}  // namespace attribution_source
+
+// Where the harness knows it could not see (report `attribution.blind`): never a silent pass.
+struct blind_spot {
+  std::string what;  // e.g. "interposer", "kernel events", "/dev/shm/x"
+  std::string why;
+};
+struct attribution {
+  std::vector<std::string> sources;  // the sources this run used (attribution_source names)
+  std::vector<blind_spot> blind;
+  void use(std::string_view source);  // appends once
+};
+
 struct leftover {
   std::string kind;
   std::string name;
@@ -143,6 +169,10 @@ struct leftover {
   bool reaped = false;
   std::string reap_error;  // why reaping failed ("" when reaped or not tried)
   std::string kept;        // why the rules keep it ("" when they allow its removal)
+  std::vector<std::string> sources;  // what attributed it (attribution_source names), in order
+  std::string moved_from;  // the name it was created under, when it was renamed or linked here
+  // Counts it as the run's because of `source` (appended once).
+  void attribute(std::string_view source);
 };
 
 struct run_report {
@@ -163,6 +193,7 @@ struct run_report {
   std::vector<phase_record> phases;
   std::vector<survivor> survivors;
   std::vector<leftover> leftovers;
+  attribution sight;  // which sources attributed leftovers, and where the harness was blind
   std::vector<expectation_result> expectations;
   bool pass = false;
   int malformed_messages = 0;
