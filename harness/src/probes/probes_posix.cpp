@@ -26,7 +26,8 @@ namespace {
 constexpr int max_depth = 8;
 constexpr std::size_t max_entries = 200000;  // of all watched directories of one listing
 
-std::string kind_of(unsigned char d_type, int dirfd, const char* name) {
+// The kinds as constants: a listing of 20,000 entries builds no string per entry for them.
+std::string_view kind_of(unsigned char d_type, int dirfd, const char* name) {
   if (d_type == DT_UNKNOWN) {
     struct stat st {};
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return {};
@@ -43,36 +44,43 @@ std::string kind_of(unsigned char d_type, int dirfd, const char* name) {
   }
 }
 
-void scan_dir_fd(int dirfd, const std::string& path, int depth, listing& out) {
+// `path` is the directory's path, extended in place by each entry's name (one buffer for the
+// whole walk) and restored before return.
+void scan_dir_fd(int dirfd, std::string& path, int depth, listing& out) {
   DIR* dir = fdopendir(dirfd);
   if (dir == nullptr) {
     close(dirfd);
     return;
   }
+  const std::size_t base = path.size();
   while (const dirent* entry = readdir(dir)) {
     std::string_view name = entry->d_name;
     if (name == "." || name == "..") continue;
     if (out.watched >= max_entries) {
-      out.notes.push_back(fmt::format("watch: stopped after {} entries under {}", max_entries, path));
+      out.notes.push_back(fmt::format("watch: stopped after {} entries under {}", max_entries,
+                                      path.substr(0, base)));
       break;
     }
-    std::string kind = kind_of(entry->d_type, dirfd, entry->d_name);
-    std::string full = path + "/" + std::string(name);
+    std::string_view kind = kind_of(entry->d_type, dirfd, entry->d_name);
     if (kind.empty()) continue;
+    path.resize(base);
+    path += '/';
+    path += name;
     // A directory is listed as itself (kind `directory`: one the run made is a leftover too),
     // then its entries.
     listed_object object;
     object.kind = kind;
-    object.name = full;
-    object.path = full;
+    object.name = path;
+    object.path = path;
     object.inode = static_cast<std::uint64_t>(entry->d_ino);
     ++out.watched;
     out.add(object);
     if (kind == "directory" && depth < max_depth) {
       int sub = openat(dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub >= 0) scan_dir_fd(sub, full, depth + 1, out);
+      if (sub >= 0) scan_dir_fd(sub, path, depth + 1, out);
     }
   }
+  path.resize(base);
   closedir(dir);
 }
 
@@ -128,7 +136,8 @@ void scan_watch_dir(const std::filesystem::path& dir, listing& out) {
                                     std::generic_category().message(errno)));
     return;
   }
-  scan_dir_fd(fd, dir.string(), 0, out);
+  std::string path = dir.string();
+  scan_dir_fd(fd, path, 0, out);
 }
 
 void complete_file(object_entry& entry) {
