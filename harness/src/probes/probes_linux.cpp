@@ -56,6 +56,16 @@ int dev_shm_fd() {
   return fd;
 }
 
+void add_listed(listing& out, std::string_view kind, std::string_view name, std::string_view path,
+                std::uint64_t inode) {
+  listed_object object;
+  object.kind = kind;
+  object.name = name;
+  object.path = path;
+  object.inode = inode;
+  out.add(object);
+}
+
 bool mqueue_mounted() {
   struct stat st {};
   return stat(mqueue_dir, &st) == 0 && S_ISDIR(st.st_mode);
@@ -79,21 +89,12 @@ void scan_dev_shm(listing& out) {
       name.assign(shm_dir);
       name += '/';
       name += file;
-      listed_object object;
-      object.kind = "directory";
-      object.name = name;
-      object.path = name;
-      object.inode = entry->d_ino;
-      out.add(object);
+      add_listed(out, "directory", name, name, entry->d_ino);
       continue;
     }
     bool semaphore = file.starts_with("sem.");
     posix_name(semaphore ? file.substr(4) : file, name);
-    listed_object object;
-    object.kind = semaphore ? "posix_sem" : "posix_shm";
-    object.name = name;
-    object.inode = entry->d_ino;
-    out.add(object);
+    add_listed(out, semaphore ? "posix_sem" : "posix_shm", name, "", entry->d_ino);
   }
   closedir(dir);
 }
@@ -109,12 +110,7 @@ void scan_dev_mqueue(listing& out) {
     posix_name(file, name);
     path.assign(mqueue_dir);
     path += name;
-    listed_object object;
-    object.kind = "posix_mq";
-    object.name = name;
-    object.path = path;
-    object.inode = entry->d_ino;
-    out.add(object);
+    add_listed(out, "posix_mq", name, path, entry->d_ino);
   }
   closedir(dir);
 }
