@@ -169,8 +169,8 @@ struct leftover {
   bool reaped = false;
   std::string reap_error;  // why reaping failed ("" when reaped or not tried)
   std::string kept;        // why the rules keep it ("" when they allow its removal)
-  std::vector<std::string> sources;  // what attributed it (attribution_source names), in order
-  std::string moved_from;  // the name it was created under, when it was renamed or linked here
+  std::vector<std::string> sources = {};  // attribution_source names, in order
+  std::string moved_from = {};  // its first name, when renamed or linked here
   // Counts it as the run's because of `source` (appended once).
   void attribute(std::string_view source);
 };
