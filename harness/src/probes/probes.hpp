@@ -170,22 +170,9 @@ std::vector<int> processes_with(const std::string& entry);
 // True when pid's environment holds exactly `entry` (e.g. "AFTERLIFE_RUN=<id>").
 bool environment_has(int pid, const std::string& entry);
 
-struct fd_target {
-  int fd = 0;
-  std::string target;
-};
-struct mapping {
-  std::string path;
-  std::uint64_t size = 0;
-  bool shared = false;
-};
-struct process_details {
-  std::string command;
-  std::vector<fd_target> fds;
-  std::vector<mapping> maps;  // named mappings, one per path (sizes summed)
-  std::vector<std::string> notes;
-};
-process_details inspect(int pid);
+// argv joined by spaces; "" for a zombie, a kernel thread, or a process that is gone. The rest
+// of what a process holds is the harness's evidence (harness/src/evidence/).
+std::string command_of(int pid);
 
 }  // namespace afterlife::probes
 
