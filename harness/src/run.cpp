@@ -791,7 +791,7 @@ void run_state::end_survivors() noexcept {
       s.uid = p.uid;
       const evidence::process_evidence* seen = nullptr;
       if (report_.survivors.size() < detailed_survivors_max)
-        seen = read_evidence(reader, p.pid, "survivor, before SIGKILL");
+        seen = read_evidence(reader, p.pid, "as a survivor, before SIGKILL");
       if (seen != nullptr) {
         s.command = seen->command;
         s.comm = seen->comm;
@@ -886,6 +886,12 @@ void run_state::list_leftovers() noexcept {
         if (!keep_site) l.creator = creator_info{c.pid, c.site, c.callers};
       }
       if (l.attributed) l.sources.push_back("interposer");
+      if (entry.kind == "sysv_shm" && known_.count(entry.creator_pid) != 0) {
+        if (!l.attributed)
+          l.creator = creator_info{entry.creator_pid, "shmget (creator pid from the kernel)", {}};
+        l.attributed = true;
+        l.sources.push_back("kernel");
+      }
       // A process of the run had it open or mapped (by device and inode, never by name alone).
       if (auto holder = held.find(entry)) {
         if (!l.attributed)
@@ -894,12 +900,6 @@ void run_state::list_leftovers() noexcept {
                                                holder->how, readings_[holder->tag].moment), {}};
         l.attributed = true;
         l.sources.push_back("process");
-      }
-      if (entry.kind == "sysv_shm" && known_.count(entry.creator_pid) != 0) {
-        if (!l.attributed)
-          l.creator = creator_info{entry.creator_pid, "shmget (creator pid from the kernel)", {}};
-        l.attributed = true;
-        l.sources.push_back("kernel");
       }
       if (!l.attributed && protocol::is_file_kind(entry.kind) &&
           detail::is_below(entry.path, watch_.back())) {

@@ -198,7 +198,7 @@ TEST_CASE("a survivor's listening TCP port is decoded and flagged") {
   // Killed after the grace period: held[] has it too, read then.
   const auto* held = held_entry(report, survivor["pid"]);
   REQUIRE(held != nullptr);
-  CHECK((*held)["read_at"] == "survivor, before SIGKILL");
+  CHECK((*held)["read_at"] == "as a survivor, before SIGKILL");
   CHECK((*held)["ended"] == "killed by SIGKILL from the harness");
   CHECK(fd_of(*held, listener) != nullptr);
   CHECK_THAT(raw.out, ContainsSubstring("-> " + listener + "   <- LISTENING: holds the port\n"));
