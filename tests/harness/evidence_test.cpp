@@ -54,6 +54,25 @@ struct scratch_dir {
   }
 };
 
+// A run whose text report (stdout) and JSON report (a file) are both checked.
+struct text_and_json {
+  child_result raw;
+  nlohmann::json report;
+};
+text_and_json run_with_text(const std::vector<std::string>& arguments, const std::string& marker,
+                            const std::filesystem::path& dir) {
+  auto json_path = (dir / "report.json").string();
+  std::vector<std::string> argv{AFTERLIFE_EXE, "run", "--json", json_path};
+  argv.insert(argv.end(), arguments.begin(), arguments.end());
+  child_options options;
+  options.set_env["AFTERLIFE_RUNTIME_DIR"] = runtime_dir();
+  options.set_env["AFTERLIFE_TEST_MARKER"] = marker;
+  text_and_json result{run_child(argv, options), nullptr};
+  std::ifstream in(json_path);
+  result.report = nlohmann::json::parse(in, nullptr, false);
+  return result;
+}
+
 }  // namespace
 
 #ifdef HOLDER_STATIC_EXE
@@ -121,18 +140,13 @@ TEST_CASE("held lists a killed process's files and shared mappings, held_fds cou
   auto marker = unique("m");
   auto name = unique("/al-held-");
   auto file = (dir.path / "held.txt").string();
-  auto json_path = (dir.path / "report.json").string();
-  std::vector<std::string> argv{AFTERLIFE_EXE, "run", "--json", json_path, "--mode", "sigkill",
-                                "--at", "line:^ready$", "--expect", "held_fds=1", "--expect",
-                                "posix_shm=1", "--",
-                                HOLDER_EXE, "shm-map=" + name + ":4096", "open=" + file,
-                                "print=ready", "pause"};
-  child_options options;
-  options.set_env["AFTERLIFE_RUNTIME_DIR"] = runtime_dir();
-  options.set_env["AFTERLIFE_TEST_MARKER"] = marker;
-  auto raw = run_child(argv, options);
-  std::ifstream in(json_path);
-  auto report = nlohmann::json::parse(in, nullptr, false);
+  auto run = run_with_text(
+      {"--mode", "sigkill", "--at", "line:^ready$", "--expect", "held_fds=1", "--expect",
+       "posix_shm=1", "--", HOLDER_EXE, "shm-map=" + name + ":4096", "open=" + file,
+       "print=ready", "pause"},
+      marker, dir.path);
+  const auto& raw = run.raw;
+  const auto& report = run.report;
   REQUIRE(report.is_object());
   INFO(report.dump(2));
   INFO(raw.out);
@@ -168,17 +182,12 @@ TEST_CASE("held lists a killed process's files and shared mappings, held_fds cou
 TEST_CASE("a survivor's listening TCP port is decoded and flagged") {
   auto marker = unique("m");
   scratch_dir dir;
-  auto json_path = (dir.path / "report.json").string();
   // The parent exits at once; its child keeps the inherited listener past --grace.
-  std::vector<std::string> argv{AFTERLIFE_EXE, "run", "--json", json_path, "--grace", "300ms",
-                                "--expect", "survivors=1", "--", HOLDER_EXE, "tcp-listen",
-                                "fork-sleep=30000"};
-  child_options options;
-  options.set_env["AFTERLIFE_RUNTIME_DIR"] = runtime_dir();
-  options.set_env["AFTERLIFE_TEST_MARKER"] = marker;
-  auto raw = run_child(argv, options);
-  std::ifstream in(json_path);
-  auto report = nlohmann::json::parse(in, nullptr, false);
+  auto run = run_with_text({"--grace", "300ms", "--expect", "survivors=1", "--", HOLDER_EXE,
+                            "tcp-listen", "fork-sleep=30000"},
+                           marker, dir.path);
+  const auto& raw = run.raw;
+  const auto& report = run.report;
   REQUIRE(report.is_object());
   INFO(report.dump(2));
   INFO(raw.out);

@@ -27,20 +27,7 @@ namespace afterlife::evidence {
 
 namespace {
 
-std::string read_small_file(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  std::string data;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    data.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  return data;
-}
+using probes::detail::read_file;
 
 std::string read_link(const std::string& path) {
   char target[4096];
@@ -125,7 +112,7 @@ using socket_table = std::unordered_map<std::uint64_t, decoded_socket>;
 // /proc/net/tcp, udp (and the v6 files): sl local_address rem_address st tx:rx tr:when retrnsmt
 // uid timeout inode ...
 void read_inet(const std::string& file, bool udp, bool v6, socket_table& into) {
-  std::istringstream lines(read_small_file(file));
+  std::istringstream lines(read_file(file));
   std::string line;
   std::getline(lines, line);  // header
   while (std::getline(lines, line)) {
@@ -157,7 +144,7 @@ void read_inet(const std::string& file, bool udp, bool v6, socket_table& into) {
 // __SO_ACCEPTCON (listening); an abstract name starts with '@'.
 void read_unix(const std::string& file, socket_table& into) {
   constexpr std::uint64_t accepting = 0x10000;
-  std::istringstream lines(read_small_file(file));
+  std::istringstream lines(read_file(file));
   std::string line;
   std::getline(lines, line);
   while (std::getline(lines, line)) {
@@ -208,7 +195,7 @@ process_evidence reader::read(int pid) {
   p.pid = pid;
   std::string proc = fmt::format("/proc/{}", pid);
   // stat: PID (COMM) STATE PPID ...; COMM may hold spaces and ')'.
-  std::string stat = read_small_file(proc + "/stat");
+  std::string stat = read_file(proc + "/stat");
   auto open_paren = stat.find('(');
   auto close_paren = stat.rfind(')');
   if (open_paren == std::string::npos || close_paren == std::string::npos ||
@@ -257,7 +244,7 @@ process_evidence reader::read(int pid) {
   }
 
   // START-END PERMS OFFSET MAJOR:MINOR INODE [PATH]; PERMS[3] is 's' (shared) or 'p'.
-  std::istringstream maps(read_small_file(proc + "/maps"));
+  std::istringstream maps(read_file(proc + "/maps"));
   std::string line;
   while (std::getline(maps, line)) {
     std::istringstream fields(line);

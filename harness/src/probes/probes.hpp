@@ -205,6 +205,8 @@ std::optional<object_entry> probe_posix_name(const std::string& kind, const std:
 std::error_code remove_file(const object_entry& entry) noexcept;
 std::error_code remove_sysv(const object_entry& entry) noexcept;
 std::string shell_quote(const std::string& word);
+// A whole (small: /proc) file; empty when it cannot be read.
+std::string read_file(const std::string& path);
 // cleanup_command for files and SysV (the same on every POSIX system).
 std::string cleanup_common(const object_entry& entry);
 

@@ -27,21 +27,7 @@ namespace {
 constexpr const char* shm_dir = "/dev/shm";
 constexpr const char* mqueue_dir = "/dev/mqueue";
 
-// Reads a whole (small, /proc) file; empty when it cannot be read.
-std::string read_file(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  std::string data;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    data.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  return data;
-}
+using detail::read_file;
 
 // "/NAME" for a directory entry NAME, into a reused buffer.
 void posix_name(std::string_view name, std::string& into) {
