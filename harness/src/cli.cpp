@@ -76,7 +76,7 @@ void add_run_options(CLI::App& run, run_arguments& args) {
       ->type_name("DIR")
       ->allow_extra_args(false);
   run.add_option("--expect", args.expect,
-                 "clean, exit=N, signal=NAME, KIND=N, leftovers=N, survivors=N, phase=NAME, "
+                 "clean, exit=N, signal=NAME, KIND=N, leftovers=N, survivors=N, held_fds=N, phase=NAME, "
                  "phases=N, output~REGEX (repeatable; default: clean); KIND is one of " +
                      protocol::kind_list())
       ->type_name("EXPR")

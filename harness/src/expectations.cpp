@@ -88,7 +88,7 @@ expectation parse_expectation(std::string_view text) {
   if (eq == std::string_view::npos || eq == 0 || eq + 1 == text.size())
     throw std::invalid_argument(fmt::format(
         "bad expectation '{}' (clean, exit=N, signal=NAME, KIND=N, leftovers=N, survivors=N, "
-        "phase=NAME, phases=N, output~REGEX)", text));
+        "held_fds=N, phase=NAME, phases=N, output~REGEX)", text));
   std::string_view key = text.substr(0, eq);
   std::string_view value = text.substr(eq + 1);
   if (key == "exit") {
@@ -100,9 +100,10 @@ expectation parse_expectation(std::string_view text) {
     if (result.number == 0)
       throw std::invalid_argument(fmt::format("bad expectation '{}': unknown signal", text));
     result.subject = signal_name(static_cast<int>(result.number));
-  } else if (key == "leftovers" || key == "survivors" || key == "phases") {
+  } else if (key == "leftovers" || key == "survivors" || key == "held_fds" || key == "phases") {
     result.what = key == "leftovers"   ? expectation::kind::leftovers
                   : key == "survivors" ? expectation::kind::survivors
+                  : key == "held_fds"  ? expectation::kind::held_fds
                                        : expectation::kind::phases;
     result.number = parse_count(value, text);
   } else if (key == "phase") {
@@ -155,6 +156,15 @@ expectation_result judge(const expectation& expected, const run_report& report, 
       result.met = survivors == expected.number;
       result.actual = fmt::format("{} survivors", survivors);
       break;
+    case expectation::kind::held_fds: {
+      long count = 0;
+      for (const auto& h : report.held)
+        count += std::count_if(h.fds.begin(), h.fds.end(),
+                               [](const survivor_fd& fd) { return fd.counts_as_held(); });
+      result.met = count == expected.number;
+      result.actual = fmt::format("{} held fds", count);
+      break;
+    }
     case expectation::kind::phase: {
       result.met = std::any_of(report.phases.begin(), report.phases.end(), [&](const phase_record& p) {
         return p.name == expected.subject && p.end_ms.has_value();

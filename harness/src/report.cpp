@@ -23,20 +23,71 @@ nlohmann::json exit_json(const exit_info& exit) {
   return j;
 }
 
+nlohmann::json fds_json(const std::vector<survivor_fd>& fds) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& fd : fds) {
+    nlohmann::json one{{"fd", fd.fd}, {"target", fd.target}};
+    if (fd.listening_port) one["listening"] = true;
+    j.push_back(std::move(one));
+  }
+  return j;
+}
+
+nlohmann::json maps_json(const std::vector<survivor_map>& maps) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& m : maps)
+    j.push_back({{"path", m.path}, {"size", m.size}, {"shared", m.shared}});
+  return j;
+}
+
 nlohmann::json survivor_json(const survivor& s) {
-  nlohmann::json fds = nlohmann::json::array();
-  for (const auto& fd : s.fds) fds.push_back({{"fd", fd.fd}, {"target", fd.target}});
-  nlohmann::json maps = nlohmann::json::array();
-  for (const auto& m : s.maps)
-    maps.push_back({{"path", m.path}, {"size", m.size}, {"shared", m.shared}});
-  return {{"pid", s.pid}, {"command", s.command}, {"fds", fds}, {"maps", maps}};
+  return {{"pid", s.pid},   {"command", s.command}, {"comm", s.comm},      {"state", s.state},
+          {"ppid", s.ppid}, {"uid", s.uid},         {"exe", s.exe},        {"fds", fds_json(s.fds)},
+          {"maps", maps_json(s.maps)}};
+}
+
+// How a process of the run ended, as far as the harness knows.
+std::string how_it_ended(const held_process& h) {
+  if (h.status_known && h.exit.exited) return fmt::format("exited with code {}", h.exit.code);
+  if (h.status_known && h.exit.signal != 0)
+    return fmt::format("killed by SIG{}{}", h.exit.signal_name, h.exit.core_dumped ? ", core dumped" : "");
+  if (h.killed_by_harness) return fmt::format("killed by SIG{} from the harness", h.exit.signal_name);
+  return "ended on its own (its parent has its status)";
+}
+
+nlohmann::json held_json(const held_process& h) {
+  nlohmann::json j{{"pid", h.pid},
+                   {"command", h.command},
+                   {"comm", h.comm},
+                   {"ended", how_it_ended(h)},
+                   {"killed_by_harness", h.killed_by_harness},
+                   {"read_at", h.read_at.empty() ? nlohmann::json(nullptr) : nlohmann::json(h.read_at)},
+                   {"fds", fds_json(h.fds)},
+                   {"maps", maps_json(h.maps)}};
+  if (h.status_known || h.killed_by_harness) {
+    nlohmann::json exit{{"pid", h.pid}};
+    if (h.status_known && h.exit.exited) {
+      exit["code"] = h.exit.code;
+    } else if (h.exit.signal != 0) {
+      exit["signal"] = h.exit.signal;
+      exit["signal_name"] = h.exit.signal_name;
+    }
+    j["exit"] = exit;
+  }
+  return j;
+}
+
+std::string survivor_title(const survivor& s) {
+  std::string what = s.command.empty() ? fmt::format("[{}] (caught exiting)", s.comm) : s.command;
+  return fmt::format("pid {}  {}\n      ppid {}  uid {}  {}  exe {}", s.pid, what, s.ppid, s.uid,
+                     s.state.empty() ? "gone" : s.state, s.exe.empty() ? "?" : s.exe);
 }
 
 nlohmann::json leftover_json(const leftover& l) {
   nlohmann::json j{{"kind", l.kind},         {"name", l.name},
                    {"path", l.path},         {"size", l.size},
                    {"attributed", l.attributed}, {"cleanup", l.cleanup},
-                   {"reaped", l.reaped}};
+                   {"reaped", l.reaped},     {"sources", l.sources}};
   j["creator"] = l.creator ? nlohmann::json{{"pid", l.creator->pid},
                                             {"site", l.creator->site},
                                             {"callers", l.creator->callers}}
@@ -119,6 +170,8 @@ nlohmann::json to_json(const run_report& report) {
   }
   nlohmann::json survivors = nlohmann::json::array();
   for (const auto& s : report.survivors) survivors.push_back(survivor_json(s));
+  nlohmann::json held = nlohmann::json::array();
+  for (const auto& h : report.held) held.push_back(held_json(h));
   nlohmann::json leftovers = nlohmann::json::array();
   for (const auto& l : report.leftovers) leftovers.push_back(leftover_json(l));
   nlohmann::json expectations = nlohmann::json::array();
@@ -141,6 +194,7 @@ nlohmann::json to_json(const run_report& report) {
       {"max_rss_kib", report.max_rss_kib},
       {"phases", phases},
       {"survivors", survivors},
+      {"held", held},
       {"leftovers", leftovers},
       {"attribution", attribution_json(report.sight)},
       {"expectations", expectations},
@@ -179,11 +233,28 @@ void write_text(std::ostream& out, const run_report& report) {
   } else {
     out << fmt::format("  survivors {} (killed after the grace period)\n", report.survivors.size());
     for (const auto& s : report.survivors) {
-      out << fmt::format("    pid {}  {}\n", s.pid, s.command);
-      for (const auto& fd : s.fds) out << fmt::format("      fd {} -> {}\n", fd.fd, fd.target);
+      out << fmt::format("    {}\n", survivor_title(s));
+      for (const auto& fd : s.fds)
+        out << fmt::format("      fd {} -> {}{}\n", fd.fd, fd.target,
+                           fd.listening_port ? "   <- LISTENING: holds the port" : "");
       for (const auto& m : s.maps)
         if (m.shared) out << fmt::format("      maps {} ({} bytes, shared)\n", m.path, m.size);
     }
+  }
+  bool any_held = false;
+  for (const auto& h : report.held) {
+    if (h.read_at.empty()) continue;
+    std::vector<std::string> lines;
+    for (const auto& fd : h.fds)
+      if (fd.counts_as_held()) lines.push_back(fmt::format("      fd {} -> {}", fd.fd, fd.target));
+    for (const auto& m : h.maps)
+      if (m.shared) lines.push_back(fmt::format("      maps {} ({} bytes, shared)", m.path, m.size));
+    if (!any_held) out << "  held      what each process held when it ended (files, sockets, shared maps)\n";
+    any_held = true;
+    out << fmt::format("    pid {}  {}  {}, read {}{}\n", h.pid,
+                       h.command.empty() ? "[" + h.comm + "]" : h.command, how_it_ended(h),
+                       h.read_at, lines.empty() ? ": nothing" : "");
+    for (const auto& line : lines) out << line << "\n";
   }
   auto attributed = std::count_if(report.leftovers.begin(), report.leftovers.end(),
                                   [](const leftover& l) { return l.attributed; });
@@ -195,7 +266,10 @@ void write_text(std::ostream& out, const run_report& report) {
                        static_cast<long>(report.leftovers.size()) - attributed);
     for (const auto& l : report.leftovers) {
       out << fmt::format("    {:<9} {}  {} bytes", l.kind, l.name, l.size);
-      if (l.creator)
+      bool by_evidence = !l.sources.empty() && l.sources.front() == attribution_source::process;
+      if (l.creator && by_evidence)
+        out << fmt::format("  the run's: pid {} {}", l.creator->pid, l.creator->site);
+      else if (l.creator)
         out << fmt::format("  created by pid {} at {}", l.creator->pid, l.creator->site);
       else if (l.attributed)
         out << "  created by this run";

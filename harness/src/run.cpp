@@ -7,6 +7,7 @@
 #include "containment/containment.hpp"
 #include "control_server.hpp"
 #include "events/name_events.hpp"
+#include "evidence/evidence.hpp"
 #include "journal.hpp"
 #include "output_pump.hpp"
 #include "probes/probes.hpp"
@@ -23,6 +24,7 @@
 
 #include <afterlife/protocol.hpp>
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -52,6 +54,10 @@ constexpr auto tree_scan_interval = 50ms;
 constexpr auto poll_step = 10ms;
 // Survivors inspected in detail (fds, mappings); a fork bomb's thousand get pid and command.
 constexpr std::size_t detailed_survivors_max = 32;
+// Process evidence read at one moment (before a signal), and in all: a fork bomb's thousand are
+// not each read before every signal.
+constexpr std::size_t evidence_per_moment_max = 64;
+constexpr std::size_t evidence_readings_max = 512;
 
 double ms_between(steady::time_point from, steady::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
@@ -61,6 +67,19 @@ double ms_between(steady::time_point from, steady::time_point to) {
 // then where `cmake --install` puts it (AFTERLIFE_INTERPOSER_RELATIVE, from the bin directory
 // to the lib directory). The build tree's own path is used only by programs that run from the
 // build tree (the tests): an installed afterlife never depends on a build tree.
+std::vector<survivor_fd> fds_of(const evidence::process_evidence& process) {
+  std::vector<survivor_fd> fds;
+  for (const auto& fd : process.fds)
+    fds.push_back({fd.fd, fd.target, fd.file_backed, fd.listening_port});
+  return fds;
+}
+
+std::vector<survivor_map> maps_of(const evidence::process_evidence& process) {
+  std::vector<survivor_map> maps;
+  for (const auto& m : process.maps) maps.push_back({m.path, m.size, m.shared});
+  return maps;
+}
+
 std::vector<std::filesystem::path> interposer_candidates() {
   auto self = detail::self_executable();
   auto dir = self.parent_path();
@@ -150,6 +169,7 @@ class run_state {
   void say_where_blind() noexcept;
   void judge_expectations() noexcept;
   void reap_leftovers() noexcept;
+  void describe_held() noexcept;
   run_report finish() noexcept;
 
  private:
@@ -173,6 +193,12 @@ class run_state {
   void on_timeout();
   void on_kill_after();
   void reap_main(bool block);
+  // Process evidence (harness/README.md "Process evidence"): reads what every live process of
+  // the run holds, just before the harness signals them; `moment` says when ("before --mode
+  // sigkill").
+  void take_evidence(const std::string& moment) noexcept;
+  const evidence::process_evidence* read_evidence(evidence::reader& reader, int pid,
+                                                  const std::string& moment);
   // Every process of the run now (zombies may be included), from its containment.
   std::vector<probes::process_status> run_processes();
   // SIGKILLs every process of the run until none is left or kill_wait passes.
@@ -237,6 +263,15 @@ class run_state {
   // then: the object that appears afterwards is new; seen present: it existed before.
   std::set<std::string> seen_absent_;
   std::set<std::string> seen_present_;
+  // Every reading of process evidence, in order (attribution looks at all of them: a process
+  // read twice may have closed a descriptor in between), and the latest one per pid (held[]).
+  struct reading {
+    evidence::process_evidence process;
+    std::string moment;
+  };
+  std::vector<reading> readings_;
+  std::map<int, std::size_t> latest_reading_;
+  std::map<int, int> killed_with_;  // pid -> the signal the harness sent to end it (SIGKILL)
 };
 
 run_state::run_state(const run_options& options)
@@ -532,6 +567,8 @@ void run_state::fire(int sender, int connection) {
   // Learn the whole tree while it still hangs below the main process: a child born since the
   // last scan (CPython's resource tracker, just spawned) is then known after it is orphaned.
   run_processes();
+  if (options_.mode != exit_mode::natural)
+    take_evidence(fmt::format("before --mode {}", to_string(options_.mode)));
   switch (options_.mode) {
     case exit_mode::sigterm:
     case exit_mode::sigint:
@@ -544,6 +581,7 @@ void run_state::fire(int sender, int connection) {
       // The main process only (systemd's KillMode=process): what its descendants do then is
       // part of what the run shows.
       kill(main_pid_, sig);
+      if (sig == SIGKILL) killed_with_[main_pid_] = SIGKILL;
       mode_signal_ = sig;
       report_.action = fmt::format("SIG{} sent to pid {}", signal_name(sig), main_pid_);
       if (options_.kill_after && sig != SIGKILL)
@@ -556,13 +594,19 @@ void run_state::fire(int sender, int connection) {
       // difference is what the mode exists to show (docs/architecture.md "What each way of
       // dying leaves"); survivors are still inspected and ended after --grace.
       std::size_t members = 0;
-      for (const auto& p : run_processes()) members += p.pgid == main_pid_ && !p.zombie;
+      for (const auto& p : run_processes()) {
+        if (p.pgid != main_pid_ || p.zombie) continue;
+        ++members;
+        killed_with_[p.pid] = SIGKILL;
+      }
       kill(-main_pid_, SIGKILL);
       report_.action = fmt::format("SIGKILL sent to process group {} ({} processes)", main_pid_,
                                    members);
       break;
     }
     case exit_mode::tree_kill: {
+      for (const auto& p : run_processes())
+        if (!p.zombie) killed_with_[p.pid] = SIGKILL;
       // Every process of the run at once, wherever it went (KillMode=control-group, `docker
       // kill`): even a detached resource tracker dies before it can clean up.
       std::size_t members = contain_->kill_all();
@@ -583,6 +627,7 @@ void run_state::fire(int sender, int connection) {
         note("child-death: the main process had no child when the trigger fired");
       } else {
         kill(victim, SIGKILL);
+        killed_with_[victim] = SIGKILL;
         report_.action = fmt::format("SIGKILL sent to child pid {}{}", victim,
                                      sender_is_child ? " (the checkpoint's sender)" : "");
       }
@@ -603,6 +648,7 @@ void run_state::on_timeout() {
                      options_.timeout.count()));
     explain_ignored_signal();
   }
+  take_evidence("before the timeout's SIGKILL");
   kill_all();
 }
 
@@ -628,11 +674,43 @@ void run_state::on_kill_after() {
   kill_after_at_.reset();
   std::size_t alive = 0;
   for (const auto& p : run_processes()) alive += !p.zombie;
+  take_evidence("before --kill-after's SIGKILL");
   kill_all();
   report_.killed_after = true;
   report_.action += fmt::format(
       "; still running after --kill-after {} ms: SIGKILL sent to every process of the run ({})",
       options_.kill_after->count(), alive);
+}
+
+void run_state::take_evidence(const std::string& moment) noexcept {
+  try {
+    evidence::reader reader;
+    std::size_t read = 0;
+    for (const auto& p : run_processes()) {
+      if (p.zombie) continue;
+      if (read++ == evidence_per_moment_max) {
+        note(fmt::format("process evidence {}: only {} processes read", moment,
+                         evidence_per_moment_max));
+        break;
+      }
+      read_evidence(reader, p.pid, moment);
+    }
+  } catch (const std::exception& e) {
+    note(fmt::format("reading process evidence {} failed: {}", moment, e.what()));
+  }
+}
+
+const evidence::process_evidence* run_state::read_evidence(evidence::reader& reader, int pid,
+                                                           const std::string& moment) {
+  if (readings_.size() >= evidence_readings_max) {
+    note(fmt::format("process evidence: more than {} readings, the rest not read",
+                     evidence_readings_max));
+    return nullptr;
+  }
+  readings_.push_back({reader.read(pid), moment});
+  for (auto& text : readings_.back().process.notes) note(text);
+  latest_reading_[pid] = readings_.size() - 1;
+  return &readings_.back().process;
 }
 
 std::vector<probes::process_status> run_state::run_processes() {
@@ -658,8 +736,11 @@ void run_state::kill_all() {
     // All at once first (cgroup.kill), then whatever a fork let slip, one by one.
     if (first) contain_->kill_all();
     first = false;
-    for (const auto& p : processes)
-      if (!p.zombie) kill(p.pid, SIGKILL);
+    for (const auto& p : processes) {
+      if (p.zombie) continue;
+      kill(p.pid, SIGKILL);
+      killed_with_[p.pid] = SIGKILL;
+    }
     std::this_thread::sleep_for(1ms);
   }
   note("some processes of the run did not die within 5 s of SIGKILL");
@@ -750,15 +831,26 @@ void run_state::end_survivors() noexcept {
   // The usual end of a run: walking the tree twice more would find it empty twice more.
   if (tree_gone_) return;
   try {
+    evidence::reader reader;
     for (const auto& p : run_processes()) {
       if (p.zombie || p.pid == main_pid_) continue;
       survivor s;
       s.pid = p.pid;
-      auto details = probes::inspect(p.pid);
-      s.command = details.command;
-      if (report_.survivors.size() < detailed_survivors_max) {
-        for (const auto& fd : details.fds) s.fds.push_back({fd.fd, fd.target});
-        for (const auto& m : details.maps) s.maps.push_back({m.path, m.size, m.shared});
+      s.ppid = p.ppid;
+      s.uid = p.uid;
+      const evidence::process_evidence* seen = nullptr;
+      if (report_.survivors.size() < detailed_survivors_max)
+        seen = read_evidence(reader, p.pid, "as a survivor, before SIGKILL");
+      if (seen != nullptr) {
+        s.command = seen->command;
+        s.comm = seen->comm;
+        s.state = seen->state;
+        s.ppid = seen->ppid;
+        s.exe = seen->exe;
+        s.fds = fds_of(*seen);
+        s.maps = maps_of(*seen);
+      } else {
+        s.command = probes::command_of(p.pid);
       }
       report_.survivors.push_back(std::move(s));
     }
@@ -831,6 +923,10 @@ void run_state::list_leftovers() noexcept {
     auto after = probes::new_since(before_, watch_, renewed);
     for (auto& text : after.notes) note(text);
 
+    evidence::holdings held;
+    for (std::size_t i = 0; i < readings_.size(); ++i) held.add(readings_[i].process, i);
+    if (!readings_.empty()) report_.sight.use(attribution_source::process);
+
     std::vector<probes::object_entry> found;
     for (auto& entry : after.objects) {
       // Other runs' private directories under a watched parent are theirs to report.
@@ -885,9 +981,18 @@ void run_state::list_leftovers() noexcept {
         if (!l.creator)
           l.creator = creator_info{event->second->pid, "no call site (a kernel event)", {}};
       }
-      if (!l.attributed && entry.kind == "sysv_shm" && known_.count(entry.creator_pid) != 0) {
+      if (entry.kind == "sysv_shm" && known_.count(entry.creator_pid) != 0) {
+        if (!l.attributed)
+          l.creator = creator_info{entry.creator_pid, "shmget (creator pid from the kernel)", {}};
         l.attribute(attribution_source::kernel);
-        l.creator = creator_info{entry.creator_pid, "shmget (creator pid from the kernel)", {}};
+      }
+      // A process of the run had it open or mapped (by device and inode, never by name alone).
+      if (auto holder = held.find(entry)) {
+        if (!l.attributed)
+          l.creator = creator_info{holder->pid,
+                                   fmt::format("held it as {} {} (process evidence)",
+                                               holder->how, readings_[holder->tag].moment), {}};
+        l.attribute(attribution_source::process);
       }
       if (protocol::is_file_kind(entry.kind) && detail::is_below(entry.path, watch_.back()))
         l.attribute(attribution_source::tmpdir);  // the run's private TMPDIR: nobody else writes there
@@ -1069,6 +1174,41 @@ void run_state::reap_leftovers() noexcept {
   }
 }
 
+void run_state::describe_held() noexcept {
+  try {
+    latest_reading_.try_emplace(main_pid_, readings_.size());  // listed even when never read
+    for (const auto& [pid, index] : latest_reading_) {
+      held_process h;
+      h.pid = pid;
+      if (index < readings_.size()) {
+        const reading& r = readings_[index];
+        h.command = r.process.command;
+        h.comm = r.process.comm;
+        h.read_at = r.moment;
+        h.fds = fds_of(r.process);
+        h.maps = maps_of(r.process);
+      } else if (pid == main_pid_) {
+        h.command = fmt::format("{}", fmt::join(options_.command, " "));
+      }
+      auto killed = killed_with_.find(pid);
+      h.killed_by_harness = killed != killed_with_.end();
+      if (pid == main_pid_ && main_reaped_) {
+        h.exit = report_.exit;
+        h.status_known = true;
+      } else if (h.killed_by_harness) {
+        h.exit.pid = pid;
+        h.exit.signal = killed->second;
+        h.exit.signal_name = signal_name(killed->second);
+      } else {
+        h.exit.pid = pid;
+      }
+      report_.held.push_back(std::move(h));
+    }
+  } catch (const std::exception& e) {
+    note(fmt::format("describing what the processes held failed: {}", e.what()));
+  }
+}
+
 run_report run_state::finish() noexcept {
   // Every process of the run is gone (or the harness gave up on it): before the run directory,
   // which holds the containment's record.
@@ -1124,6 +1264,7 @@ run_report run(const run_options& options) {
   state->collect_output();
   state->list_leftovers();
   state->say_where_blind();
+  state->describe_held();
   state->judge_expectations();
   // After judging (the verdict is about what was left, not what remains after cleanup), and
   // each object is in the journal before it is removed (a harness killed here leaves the rest

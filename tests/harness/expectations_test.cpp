@@ -113,3 +113,22 @@ TEST_CASE("durations, modes and triggers parse, bad ones are rejected") {
   CHECK_THROWS_AS(parse_trigger("file:"), std::invalid_argument);
   CHECK_THROWS_AS(parse_trigger("soon"), std::invalid_argument);
 }
+
+TEST_CASE("held_fds counts the files and addressed sockets that ended processes held") {
+  auto report = killed_with_leftovers();
+  CHECK(parse_expectation("held_fds=0").what == expectation::kind::held_fds);
+  held_process main;
+  main.pid = 42;
+  main.fds = {{0, "/dev/null", true, false},       // the standard three are not counted
+              {3, "/tmp/data", true, false},       // a file
+              {4, "pipe:[77]", false, false},      // a pipe
+              {5, "unix", false, false},           // an unnamed socket (the interposer's)
+              {6, "tcp 127.0.0.1:5577 LISTEN", false, true},
+              {7, "unix /run/x.sock (listening)", false, false}};
+  report.held.push_back(main);
+  auto three = judge(parse_expectation("held_fds=3"), report, false);
+  CHECK(three.met);
+  CHECK(three.actual == "3 held fds");
+  CHECK_FALSE(judge(parse_expectation("held_fds=0"), report, false).met);
+  CHECK_THROWS_AS(parse_expectation("held_fds=x"), std::invalid_argument);
+}

@@ -183,22 +183,9 @@ std::vector<int> processes_with(const std::string& entry);
 // True when pid's environment holds exactly `entry` (e.g. "AFTERLIFE_RUN=<id>").
 bool environment_has(int pid, const std::string& entry);
 
-struct fd_target {
-  int fd = 0;
-  std::string target;
-};
-struct mapping {
-  std::string path;
-  std::uint64_t size = 0;
-  bool shared = false;
-};
-struct process_details {
-  std::string command;
-  std::vector<fd_target> fds;
-  std::vector<mapping> maps;  // named mappings, one per path (sizes summed)
-  std::vector<std::string> notes;
-};
-process_details inspect(int pid);
+// argv joined by spaces; "" for a zombie, a kernel thread, or a process that is gone. The rest
+// of what a process holds is the harness's evidence (harness/src/evidence/).
+std::string command_of(int pid);
 
 }  // namespace afterlife::probes
 
@@ -231,6 +218,8 @@ std::optional<object_entry> probe_posix_name(const std::string& kind, const std:
 std::error_code remove_file(const object_entry& entry) noexcept;
 std::error_code remove_sysv(const object_entry& entry) noexcept;
 std::string shell_quote(const std::string& word);
+// A whole (small: /proc) file; empty when it cannot be read.
+std::string read_file(const std::string& path);
 // cleanup_command for files and SysV (the same on every POSIX system).
 std::string cleanup_common(const object_entry& entry);
 

@@ -27,21 +27,7 @@ namespace {
 constexpr const char* shm_dir = "/dev/shm";
 constexpr const char* mqueue_dir = "/dev/mqueue";
 
-// Reads a whole (small, /proc) file; empty when it cannot be read.
-std::string read_file(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  std::string data;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    data.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  return data;
-}
+using detail::read_file;
 
 // "/NAME" for a directory entry NAME, into a reused buffer.
 void posix_name(std::string_view name, std::string& into) {
@@ -441,57 +427,11 @@ bool environment_has(int pid, const std::string& entry) {
   return false;
 }
 
-process_details inspect(int pid) {
-  process_details details;
+std::string command_of(int pid) {
   std::string cmdline = read_file(fmt::format("/proc/{}/cmdline", pid));
   while (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
-  for (char& c : cmdline)
-    if (c == '\0') c = ' ';
-  details.command = cmdline;
-
-  std::string fd_dir = fmt::format("/proc/{}/fd", pid);
-  if (DIR* fds = opendir(fd_dir.c_str())) {
-    while (const dirent* entry = readdir(fds)) {
-      if (entry->d_name[0] == '.') continue;
-      char target[4096];
-      std::string link = fd_dir + "/" + entry->d_name;
-      ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
-      if (n < 0) continue;
-      details.fds.push_back({static_cast<int>(to_u64(entry->d_name)),
-                             std::string(target, static_cast<std::size_t>(n))});
-    }
-    closedir(fds);
-    std::sort(details.fds.begin(), details.fds.end(),
-              [](const fd_target& a, const fd_target& b) { return a.fd < b.fd; });
-  } else {
-    details.notes.push_back(fmt::format("fds: cannot read {}: {}", fd_dir,
-                                        std::generic_category().message(errno)));
-  }
-
-  // maps lines: START-END PERMS OFFSET DEV INODE [PATH]; PERMS[3] is 's' (shared) or 'p'.
-  std::istringstream maps(read_file(fmt::format("/proc/{}/maps", pid)));
-  std::string line;
-  while (std::getline(maps, line)) {
-    std::istringstream fields(line);
-    std::string range, perms, offset, dev, inode;
-    if (!(fields >> range >> perms >> offset >> dev >> inode)) continue;
-    std::string path;
-    std::getline(fields >> std::ws, path);
-    if (path.empty()) continue;
-    auto dash = range.find('-');
-    std::uint64_t begin = std::stoull(range.substr(0, dash), nullptr, 16);
-    std::uint64_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
-    bool shared = perms.size() > 3 && perms[3] == 's';
-    auto same = std::find_if(details.maps.begin(), details.maps.end(),
-                             [&](const mapping& m) { return m.path == path; });
-    if (same != details.maps.end()) {
-      same->size += end - begin;
-      same->shared = same->shared || shared;
-    } else {
-      details.maps.push_back({path, end - begin, shared});
-    }
-  }
-  return details;
+  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+  return cmdline;
 }
 
 }  // namespace afterlife::probes

@@ -77,36 +77,6 @@ std::vector<int> pid_list(int count_or_bytes, const std::vector<int>& buffer) {
   return pids;
 }
 
-std::string fd_target_of(int pid, const proc_fdinfo& fd) {
-  switch (fd.proc_fdtype) {
-    case PROX_FDTYPE_VNODE: {
-      vnode_fdinfowithpath info{};
-      if (proc_pidfdinfo(pid, fd.proc_fd, PROC_PIDFDVNODEPATHINFO, &info, sizeof info) ==
-          static_cast<int>(sizeof info))
-        return info.pvip.vip_path;
-      return "vnode";
-    }
-    case PROX_FDTYPE_PSHM: {
-      pshm_fdinfo info{};
-      if (proc_pidfdinfo(pid, fd.proc_fd, PROC_PIDFDPSHMINFO, &info, sizeof info) ==
-          static_cast<int>(sizeof info))
-        return std::string("posix_shm:") + info.pshminfo.pshm_name;
-      return "posix_shm";
-    }
-    case PROX_FDTYPE_PSEM: {
-      psem_fdinfo info{};
-      if (proc_pidfdinfo(pid, fd.proc_fd, PROC_PIDFDPSEMINFO, &info, sizeof info) ==
-          static_cast<int>(sizeof info))
-        return std::string("posix_sem:") + info.pseminfo.psem_name;
-      return "posix_sem";
-    }
-    case PROX_FDTYPE_SOCKET: return "socket";
-    case PROX_FDTYPE_PIPE: return "pipe";
-    case PROX_FDTYPE_KQUEUE: return "kqueue";
-    default: return "other";
-  }
-}
-
 }  // namespace
 
 class directory_stamps {};  // nothing to stamp: the only listed directories are watched ones
@@ -255,48 +225,15 @@ bool environment_has(int pid, const std::string& entry) {
          std::find(arguments->env.begin(), arguments->env.end(), entry) != arguments->env.end();
 }
 
-process_details inspect(int pid) {
-  process_details details;
+std::string command_of(int pid) {
+  std::string command;
   if (auto arguments = arguments_of(pid)) {
     for (const auto& word : arguments->argv) {
-      if (!details.command.empty()) details.command += ' ';
-      details.command += word;
+      if (!command.empty()) command += ' ';
+      command += word;
     }
   }
-  int bytes = proc_pidinfo(pid, PROC_PIDLISTFDS, 0, nullptr, 0);
-  if (bytes > 0) {
-    std::vector<proc_fdinfo> fds(static_cast<std::size_t>(bytes) / sizeof(proc_fdinfo) + 16);
-    bytes = proc_pidinfo(pid, PROC_PIDLISTFDS, 0, fds.data(),
-                         static_cast<int>(fds.size() * sizeof(proc_fdinfo)));
-    for (int i = 0; i < bytes / static_cast<int>(sizeof(proc_fdinfo)); ++i)
-      details.fds.push_back({fds[static_cast<std::size_t>(i)].proc_fd,
-                             fd_target_of(pid, fds[static_cast<std::size_t>(i)])});
-  } else {
-    details.notes.push_back(fmt::format("fds of {}: {}", pid, std::strerror(errno)));
-  }
-  // Regions one after another; PROC_PIDREGIONPATHINFO returns the region at or after address.
-  std::uint64_t address = 0;
-  for (int guard = 0; guard < 100000; ++guard) {
-    proc_regionwithpathinfo region{};
-    int got = proc_pidinfo(pid, PROC_PIDREGIONPATHINFO, address, &region, sizeof region);
-    if (got != static_cast<int>(sizeof region)) break;
-    const auto& info = region.prp_prinfo;
-    std::string path = region.prp_vip.vip_path;
-    if (!path.empty()) {
-      bool shared = info.pri_share_mode == SM_SHARED || info.pri_share_mode == SM_TRUESHARED ||
-                    info.pri_share_mode == SM_SHARED_ALIASED;
-      auto same = std::find_if(details.maps.begin(), details.maps.end(),
-                               [&](const mapping& m) { return m.path == path; });
-      if (same != details.maps.end()) {
-        same->size += info.pri_size;
-        same->shared = same->shared || shared;
-      } else {
-        details.maps.push_back({path, info.pri_size, shared});
-      }
-    }
-    address = info.pri_address + info.pri_size;
-  }
-  return details;
+  return command;
 }
 
 }  // namespace afterlife::probes

@@ -1,6 +1,6 @@
 // The expectation language of `afterlife run --expect` and the scenario catalog:
-//   clean  exit=N  signal=NAME  KIND=N  leftovers=N  survivors=N  phase=NAME  phases=N
-//   output~REGEX
+//   clean  exit=N  signal=NAME  KIND=N  leftovers=N  survivors=N  held_fds=N  phase=NAME
+//   phases=N  output~REGEX
 // KIND is a leftover kind (posix_shm posix_sem posix_mq sysv_shm sysv_sem sysv_msg file socket
 // fifo). Counts are of leftovers attributed to the run. `clean` = no attributed leftovers and
 // no survivors (with --strict, no unattributed leftovers either); it says nothing about how the
@@ -16,8 +16,8 @@ namespace afterlife {
 struct run_report;
 
 struct expectation {
-  enum class kind { clean, exit_code, signal, leftover_kind, leftovers, survivors, phase, phases,
-                    output };
+  enum class kind { clean, exit_code, signal, leftover_kind, leftovers, survivors, held_fds, phase,
+                    phases, output };
   std::string text;    // as written
   kind what = kind::clean;
   std::string subject;  // leftover kind, signal name (without SIG), phase name, regex

@@ -110,10 +110,22 @@ struct phase_record {
   std::optional<double> end_ms;
 };
 
+// A descriptor as the harness read it: a path, a pipe, or a socket decoded ("tcp
+// 127.0.0.1:5577 LISTEN", "unix /run/x.sock (listening)"; harness/README.md "Process evidence").
 struct survivor_fd {
   int fd = 0;
   std::string target;
+  bool file_backed = false;     // a file in the file system
+  bool listening_port = false;  // a listening TCP socket or a bound, unconnected UDP socket
+  // What `held` lists and `held_fds=N` counts, as valgrind --track-fds=yes lists descriptors
+  // open at exit: files and sockets with an address (not pipes, not unnamed Unix sockets such as
+  // the interposer's connection, not the standard three).
+  bool counts_as_held() const {
+    return fd > 2 && (file_backed || target.starts_with("tcp ") || target.starts_with("udp ") ||
+                      target.starts_with("unix /") || target.starts_with("unix @"));
+  }
 };
+// A file-backed mapping (anonymous ones are left out), sizes summed per file.
 struct survivor_map {
   std::string path;
   std::uint64_t size = 0;
@@ -121,7 +133,30 @@ struct survivor_map {
 };
 struct survivor {
   int pid = 0;
+  std::string command;  // "" for one caught mid-exit: comm and state say what it was
+  std::string comm;
+  std::string state;  // "sleeping", "running", "disk sleep", "stopped", ...
+  int ppid = 0;
+  long long uid = -1;
+  std::string exe;
+  std::vector<survivor_fd> fds;
+  std::vector<survivor_map> maps;
+};
+
+// What a process of the run held when it ended (`held[]`): read by the harness just before it
+// ended it (the mode's signal, a timeout's or a survivor's SIGKILL). The main process is always
+// listed; one that ended on its own before the harness looked has `read_at` "".
+struct held_process {
+  int pid = 0;
   std::string command;
+  std::string comm;
+  // How it ended: the main process's wait status (status_known), else the signal the harness
+  // sent it (SIGKILL, never caught), else nothing known (it ended on its own; its parent reaped
+  // it).
+  exit_info exit;
+  bool status_known = false;
+  bool killed_by_harness = false;
+  std::string read_at;  // e.g. "before SIGKILL"
   std::vector<survivor_fd> fds;
   std::vector<survivor_map> maps;
 };
@@ -136,12 +171,14 @@ struct creator_info {
 // a run used (attribution::sources), one name each — a new source is one more name here:
 //   interposer  a `record` or `register` from a process of the run (the kernel names the sender)
 //   fanotify    a kernel event whose creator pid was a process of the run when it was read
+//   process     a process of the run had it open or mapped (device and inode) when read
 //   kernel      SysV shm: the creator pid the kernel keeps is a process the harness saw
 //   tmpdir      it lies in the run's own TMPDIR, which nobody else writes
 //   listing     (attribution::sources only) the harness's own listings before and after
 namespace attribution_source {
 inline constexpr std::string_view interposer = "interposer";
 inline constexpr std::string_view fanotify = "fanotify";
+inline constexpr std::string_view process = "process";
 inline constexpr std::string_view kernel = "kernel";
 inline constexpr std::string_view tmpdir = "tmpdir";
 inline constexpr std::string_view listing = "listing";
@@ -192,6 +229,7 @@ struct run_report {
   long max_rss_kib = 0;
   std::vector<phase_record> phases;
   std::vector<survivor> survivors;
+  std::vector<held_process> held;  // by pid
   std::vector<leftover> leftovers;
   attribution sight;  // which sources attributed leftovers, and where the harness was blind
   std::vector<expectation_result> expectations;
