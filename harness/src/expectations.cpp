@@ -120,9 +120,14 @@ expectation parse_expectation(std::string_view text) {
 }
 
 expectation_result judge(const expectation& expected, const run_report& report, bool strict) {
+  // What `clean` and `leftovers=N` count: the run's leftovers in the listed places, and under
+  // --strict also those outside them and those of someone else.
   auto attributed = std::count_if(report.leftovers.begin(), report.leftovers.end(),
-                                  [](const leftover& l) { return l.attributed; });
-  long unattributed = static_cast<long>(report.leftovers.size()) - attributed;
+                                  [strict](const leftover& l) {
+                                    return l.attributed && (strict || !l.outside);
+                                  });
+  long unattributed = std::count_if(report.leftovers.begin(), report.leftovers.end(),
+                                    [](const leftover& l) { return !l.attributed; });
   long survivors = static_cast<long>(report.survivors.size());
   expectation_result result{expected.text, false, {}};
   switch (expected.what) {

@@ -87,7 +87,7 @@ nlohmann::json leftover_json(const leftover& l) {
   nlohmann::json j{{"kind", l.kind},         {"name", l.name},
                    {"path", l.path},         {"size", l.size},
                    {"attributed", l.attributed}, {"cleanup", l.cleanup},
-                   {"reaped", l.reaped},     {"sources", l.sources}};
+                   {"reaped", l.reaped},     {"outside", l.outside}};
   j["creator"] = l.creator ? nlohmann::json{{"pid", l.creator->pid},
                                             {"site", l.creator->site},
                                             {"callers", l.creator->callers}}
@@ -261,8 +261,13 @@ void write_text(std::ostream& out, const run_report& report) {
   if (report.leftovers.empty()) {
     out << "  leftovers none\n";
   } else {
-    out << fmt::format("  leftovers {} ({} created by this run, {} by someone else)\n",
+    auto outside = std::count_if(report.leftovers.begin(), report.leftovers.end(),
+                                 [](const leftover& l) { return l.attributed && l.outside; });
+    out << fmt::format("  leftovers {} ({} created by this run{}, {} by someone else)\n",
                        report.leftovers.size(), attributed,
+                       outside == 0 ? std::string()
+                                    : fmt::format(", {} of them outside the listed places: "
+                                                  "judged only with --strict", outside),
                        static_cast<long>(report.leftovers.size()) - attributed);
     for (const auto& l : report.leftovers) {
       out << fmt::format("    {:<9} {}  {} bytes", l.kind, l.name, l.size);

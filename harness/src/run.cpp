@@ -944,10 +944,13 @@ void run_state::list_leftovers() noexcept {
       if (!probed.insert(key).second) continue;
       if (auto entry = probes::probe_named(c.kind, c.name)) found.push_back(*entry);
     }
+    const std::size_t listed = found.size();
     add_outside_creations(found);
 
-    for (auto& entry : found) {
+    for (std::size_t index = 0; index < found.size(); ++index) {
+      auto& entry = found[index];
       leftover l;
+      l.outside = index >= listed;
       l.kind = entry.kind;
       l.name = entry.name;
       l.path = entry.path;

@@ -269,6 +269,31 @@ TEST_CASE("what the interposer saw made outside the listed places is reported an
     CHECK((*left)["cleanup"] == "rm -- " + path);
     CHECK((*left)["reaped"] == false);
     CHECK((*left)["kept"] == "outside the run's TMPDIR and the watched directories");
+    CHECK((*left)["outside"] == true);
     CHECK(std::filesystem::exists(std::filesystem::symlink_status(path)));
+  }
+  std::filesystem::remove(sock);
+  std::filesystem::remove(lock);
+}
+
+TEST_CASE("a file made outside the listed places fails clean only under --strict") {
+  scratch_dir dir;  // not watched: a program's output file, a cache, a log
+  std::string output = dir.at("output.txt");
+  for (bool strict : {false, true}) {
+    auto marker = unique("m");
+    std::vector<std::string> options{"--reap", "all"};
+    if (strict) options.push_back("--strict");
+    auto r = afterlife_run(options, {actor(), "file=" + output, "exit=0"}, marker);
+    REQUIRE(r.report.is_object());
+    INFO(r.report.dump(2));
+    const auto* left = find_leftover(r.report, "file", output);
+    REQUIRE(left != nullptr);
+    CHECK((*left)["attributed"] == true);
+    CHECK((*left)["outside"] == true);
+    CHECK((*left)["reaped"] == false);  // kept either way
+    CHECK(r.report["verdict"] == (strict ? "fail" : "pass"));
+    CHECK(r.status() == (strict ? 1 : 0));
+    CHECK(std::filesystem::exists(output));
+    std::filesystem::remove(output);
   }
 }

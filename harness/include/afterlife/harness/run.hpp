@@ -208,6 +208,10 @@ struct leftover {
   std::string kept;        // why the rules keep it ("" when they allow its removal)
   std::vector<std::string> sources = {};  // attribution_source names, in order
   std::string moved_from = {};  // its first name, when renamed or linked here
+  // Outside the places the harness lists (/dev/shm, the watched directories, the run's TMPDIR):
+  // a creation the interposer recorded elsewhere. Reported and kept; it fails `clean` only under
+  // --strict, since programs write their output files, caches and logs where they like.
+  bool outside = false;
   // Counts it as the run's because of `source` (appended once).
   void attribute(std::string_view source);
 };
