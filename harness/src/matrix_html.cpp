@@ -89,6 +89,7 @@ document.getElementById('summary').textContent =
 
 const cls = c => c.v === 'pass' ? (c.left === 'clean' ? 'pass' : 'leak') : c.v;
 const label = c => (c.v === 'fail' ? '✗ ' : c.v === 'error' ? '! ' : '') + c.left;
+const seconds = t => t < 0.1 ? '<0.1 s' : `${t} s`;
 
 // Rows with a cell not as expected come first; otherwise the catalog's order.
 const order = data.scenarios.map((s, i) => i);
@@ -115,7 +116,7 @@ for (const i of order) {
       td = why === undefined ? el('td', {class: 'other', title: 'not in this report'}, '')
                              : el('td', {class: 'none', title: why ? `does not apply: ${why}` : 'does not apply'}, '·');
     } else {
-      td = el('td', {class: cls(c), title: (c.r || 'as expected') + ` · ${c.t} s`}, label(c));
+      td = el('td', {class: cls(c), title: (c.r || 'as expected') + ` · ${seconds(c.t)}`}, label(c));
       td.id = `${s}/${m}`;
       td.addEventListener('click', () => { location.hash = td.id; });
     }
@@ -190,7 +191,7 @@ function show(id, c) {
   d.style.display = 'block';
   d.appendChild(el('h2', {}, `${id.replace('/', ' × ')} — ${c.v === 'pass' ? 'as expected' : c.v} — left: ${c.left}`));
   if (c.r) d.appendChild(el('p', {class: 'unmet'}, c.r));
-  const p = el('p', {}, `${c.exit} · ${c.t} s · `);
+  const p = el('p', {}, `${c.exit} · ${seconds(c.t)} · `);
   if (c.log) p.appendChild(el('a', {href: c.log}, 'log'));
   d.appendChild(p);
   d.appendChild(el('h3', {}, 'Expectations'));
