@@ -190,7 +190,7 @@ TEST_CASE("matrix --junit - writes the XML alone on stdout, with a skipped case 
   CHECK_THAT(both.err, ContainsSubstring("only one of --json, --junit and --html can be '-'"));
 }
 
-TEST_CASE("--shard: bad values are usage errors") {
+TEST_CASE("matrix --shard: bad values are usage errors") {
   scenario_dir dir;
   three_scenarios(dir);
   for (const char* bad : {"4/3", "0/3", "3", "a/3", "1/0", "1/3x", "-1/3", "1/"}) {
