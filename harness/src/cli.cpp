@@ -12,6 +12,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -92,7 +93,8 @@ void add_run_options(CLI::App& run, run_arguments& args) {
                "run without the interposer (attribution: SysV creator pids and TMPDIR only)");
   run.add_option("--json", args.json, "write the JSON report to FILE (- for stdout)")
       ->type_name("FILE|-");
-  run.add_option("--junit", args.junit, "write a JUnit XML report to FILE")->type_name("FILE");
+  run.add_option("--junit", args.junit, "write a JUnit XML report to FILE (- for stdout)")
+      ->type_name("FILE|-");
   run.add_option("command", args.command, "the program to run and its arguments, after --")
       ->type_name("COMMAND [ARG...]")
       ->required();
@@ -115,7 +117,10 @@ run_options to_run_options(const run_arguments& args) {
     throw std::invalid_argument("bad --reap '" + args.reap + "' (ipc, files, all, none)");
   options.reap = args.no_reap ? reap_policy::none : *reap;
   options.no_interposer = args.no_interposer;
-  if (args.json == "-") options.copy_stdout_to = 2;  // stdout carries the JSON alone
+  if (args.json == "-" && args.junit == "-")
+    throw std::invalid_argument("--json - and --junit - cannot both have stdout");
+  // stdout carries the JSON or the JUnit XML alone.
+  if (args.json == "-" || args.junit == "-") options.copy_stdout_to = 2;
   options.interrupted = &interrupted;
   return options;
 }
@@ -137,18 +142,18 @@ int run_command(const run_arguments& args) {
     return exit_usage;
   }
   try {
+    auto started = std::chrono::system_clock::now();
     run_report report = run(options);
-    if (args.json == "-") {
-      write_text(std::cerr, report);
-      std::cout << to_json(report).dump(2) << std::endl;
-    } else {
-      write_text(std::cout, report);
-      std::cout.flush();
-      if (!args.json.empty())
-        write_file(args.json, [&](std::ostream& out) { out << to_json(report).dump(2) << "\n"; });
-    }
-    if (!args.junit.empty())
-      write_file(args.junit, [&](std::ostream& out) { write_junit(out, report); });
+    bool stdout_is_report = args.json == "-" || args.junit == "-";
+    write_text(stdout_is_report ? std::cerr : std::cout, report);
+    (stdout_is_report ? std::cerr : std::cout).flush();
+    auto write_json = [&](std::ostream& out) { out << to_json(report).dump(2) << "\n"; };
+    auto write_xml = [&](std::ostream& out) { write_junit(out, report, started); };
+    if (args.json == "-") write_json(std::cout);
+    else if (!args.json.empty()) write_file(args.json, write_json);
+    if (args.junit == "-") write_xml(std::cout);
+    else if (!args.junit.empty()) write_file(args.junit, write_xml);
+    std::cout.flush();
     return report.pass ? exit_met : exit_not_met;
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "afterlife run: {}\n", e.what());

@@ -1,5 +1,6 @@
 #include "afterlife/harness/matrix.hpp"
 
+#include "junit.hpp"
 #include "spawn/boost_process.hpp"
 
 #include <fcntl.h>
@@ -104,35 +105,18 @@ matrix_cell_result run_cell(const catalog_cell& cell, const matrix_options& opti
   }
   std::fclose(log);
   auto result = judge_cell(cell, status, read_report(json_path), last_line(log_path));
+  result.log = std::filesystem::absolute(log_path);
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
   return result;
 }
-
-class progress_line {
- public:
-  progress_line(bool enabled, std::size_t total) : enabled_(enabled), total_(total) {}
-  void done(const matrix_cell_result& r) {
-    if (!enabled_) return;
-    std::lock_guard lock(mutex_);
-    ++done_;
-    fmt::print(stderr, "\r\033[K[{}/{}] {} × {} {}", done_, total_, r.scenario, r.mode,
-               r.verdict == cell_verdict::pass ? "✓" : "✗");
-    if (done_ == total_) fmt::print(stderr, "\r\033[K");
-  }
-
- private:
-  bool enabled_;
-  std::size_t total_;
-  std::size_t done_ = 0;
-  std::mutex mutex_;
-};
 
 }  // namespace
 
 bool matrix_result::all_met() const {
   for (const auto& c : cells)
     if (c.verdict != cell_verdict::pass) return false;
-  return !cells.empty();
+  // A shard may get no cell when there are more shards than cells.
+  return !cells.empty() || (shard && selection_cells > 0);
 }
 
 std::vector<catalog_cell> select_cells(const catalog& cat, const std::vector<std::string>& scenarios,
@@ -217,33 +201,50 @@ std::vector<matrix_gap> matrix_gaps(const catalog& cat, const std::vector<std::s
   return gaps;
 }
 
+std::vector<catalog_cell> shard_cells(const std::vector<catalog_cell>& cells, matrix_shard shard) {
+  std::vector<catalog_cell> share;
+  for (std::size_t i = shard.index - 1; i < cells.size(); i += shard.count) share.push_back(cells[i]);
+  return share;
+}
+
 matrix_result run_matrix(const catalog& cat, const matrix_options& options) {
-  auto cells = select_cells(cat, options.scenarios, options.modes);
+  auto selected = select_cells(cat, options.scenarios, options.modes);
+  // A shard keeps the whole selection's rows, columns and gaps (merge takes them once), and
+  // runs its share of the cells.
+  auto cells = options.shard ? shard_cells(selected, *options.shard) : selected;
 
   matrix_result result;
+  result.shard = options.shard;
+  result.selection_cells = selected.size();
+  result.hostname = junit::this_hostname();
   for (const auto& mode : cat.modes)
-    for (const auto& c : cells)
+    for (const auto& c : selected)
       if (c.mode == mode) {
         result.modes.push_back(mode);
         break;
       }
   for (const auto& s : cat.scenarios)
-    for (const auto& c : cells)
+    for (const auto& c : selected)
       if (c.scenario == &s) {
         result.scenarios.push_back(s.name);
+        result.summaries[s.name] = s.summary;
         break;
       }
   result.not_applicable = matrix_gaps(cat, result.scenarios, result.modes);
 
   std::filesystem::create_directories(options.out_dir / "cells");
   auto started = clock::now();
+  result.started = std::chrono::system_clock::now();
   result.cells.resize(cells.size());
   std::atomic<std::size_t> next{0};
-  progress_line progress(options.progress, cells.size());
+  std::mutex report_mutex;
+  std::size_t done = 0;
   auto worker = [&] {
     for (std::size_t i = next++; i < cells.size(); i = next++) {
       result.cells[i] = run_cell(cells[i], options);
-      progress.done(result.cells[i]);
+      std::lock_guard lock(report_mutex);
+      ++done;
+      if (options.on_cell_done) options.on_cell_done(result.cells[i], done, cells.size());
     }
   };
   std::vector<std::thread> workers;

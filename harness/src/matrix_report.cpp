@@ -6,7 +6,10 @@
 
 #include "afterlife/harness/catalog.hpp"
 #include "afterlife/harness/matrix.hpp"
-#include "xml_escape.hpp"
+#include "junit.hpp"
+
+#include <fstream>
+#include <set>
 
 namespace afterlife {
 
@@ -19,6 +22,32 @@ const char* verdict_name(cell_verdict v) {
     case cell_verdict::error: return "error";
   }
   return "error";
+}
+
+bool is_gap(const matrix_result& result, const std::string& scenario, const std::string& mode) {
+  for (const auto& g : result.not_applicable)
+    if (g.scenario == scenario && g.mode == mode) return true;
+  return false;
+}
+
+// The end of a cell's log for <system-out>: the last 64 KiB (a runaway program's output would
+// otherwise make the report too big to open).
+std::string log_tail(const std::filesystem::path& path) {
+  constexpr std::streamoff limit = 64 * 1024;
+  std::ifstream in(path, std::ios::binary);
+  if (path.empty() || !in) return {};
+  in.seekg(0, std::ios::end);
+  std::streamoff size = in.tellg();
+  std::streamoff from = size > limit ? size - limit : 0;
+  in.seekg(from);
+  std::string text(static_cast<std::size_t>(size - from), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  return from > 0 ? "[... the first " + std::to_string(from) + " bytes left out ...]\n" + text : text;
+}
+
+std::string log_link(const std::filesystem::path& log, const std::filesystem::path& links_from) {
+  if (log.empty() || links_from.empty()) return log.string();
+  return log.lexically_relative(std::filesystem::absolute(links_from)).generic_string();
 }
 
 const matrix_cell_result* find_cell(const matrix_result& result, const std::string& scenario,
@@ -54,7 +83,9 @@ std::string matrix_table(const matrix_result& result, bool colour) {
     for (const auto& m : result.modes) {
       const auto* c = find_cell(result, s, m);
       // Symbols are one column wide each; pad by hand so colour codes do not disturb alignment.
-      std::string symbol = !c ? fmt::format("{}·{}", dim, reset)
+      // "·" does not apply; blank: another shard's cell.
+      std::string symbol = !c && !is_gap(result, s, m) ? std::string(" ")
+                           : !c ? fmt::format("{}·{}", dim, reset)
                            : c->verdict == cell_verdict::pass ? fmt::format("{}✓{}", green, reset)
                                                               : fmt::format("{}✗{}", red, reset);
       std::size_t left = (width[m] - 1) / 2, right = width[m] - 1 - left;
@@ -77,13 +108,22 @@ std::string matrix_table(const matrix_result& result, bool colour) {
   for (const auto& m : result.modes)
     if (auto situation = mode_situation(m); !situation.empty())
       out += fmt::format("{}{:<{}}{}  {}\n", dim, m, mode_width, reset, situation);
-  out += fmt::format("\n{} cells: {} as expected, {} not · {} scenarios × {} modes · {:.1f} s\n",
-                     result.cells.size(), passed, result.cells.size() - passed, result.scenarios.size(),
-                     result.modes.size(), static_cast<double>(result.elapsed.count()) / 1000.0);
+  out += "\n" + matrix_summary(result);
   return out;
 }
 
-nlohmann::json matrix_json(const matrix_result& result) {
+std::string matrix_summary(const matrix_result& result) {
+  std::size_t passed = 0;
+  for (const auto& c : result.cells) passed += c.verdict == cell_verdict::pass;
+  std::string shard = result.shard ? fmt::format(" · shard {}/{} of {} cells", result.shard->index,
+                                                 result.shard->count, result.selection_cells)
+                                   : std::string{};
+  return fmt::format("{} cells: {} as expected, {} not · {} scenarios × {} modes{} · {:.1f} s\n",
+                     result.cells.size(), passed, result.cells.size() - passed, result.scenarios.size(),
+                     result.modes.size(), shard, static_cast<double>(result.elapsed.count()) / 1000.0);
+}
+
+nlohmann::json matrix_json(const matrix_result& result, const std::filesystem::path& links_from) {
   nlohmann::json cells = nlohmann::json::array();
   for (const auto& c : result.cells) {
     cells.push_back({{"scenario", c.scenario},
@@ -92,6 +132,7 @@ nlohmann::json matrix_json(const matrix_result& result) {
                      {"verdict", verdict_name(c.verdict)},
                      {"reason", c.reason},
                      {"duration_ms", c.duration.count()},
+                     {"log", log_link(c.log, links_from)},
                      {"report", c.report}});
   }
   nlohmann::json gaps = nlohmann::json::array();
@@ -99,36 +140,57 @@ nlohmann::json matrix_json(const matrix_result& result) {
     gaps.push_back({{"scenario", g.scenario}, {"mode", g.mode}, {"reason", g.reason}});
   nlohmann::json situations = nlohmann::json::object();
   for (const auto& m : result.modes) situations[m] = std::string(mode_situation(m));
+  nlohmann::json shard = result.shard ? nlohmann::json{{"index", result.shard->index},
+                                                        {"count", result.shard->count},
+                                                        {"selection_cells", result.selection_cells}}
+                                      : nlohmann::json(nullptr);
   return {{"schema", "afterlife.matrix/1"},
           {"elapsed_ms", result.elapsed.count()},
+          {"started", junit::iso_timestamp(result.started) + "Z"},
+          {"hostname", result.hostname},
+          {"shard", shard},
           {"modes", result.modes},
           {"mode_situations", situations},
           {"scenarios", result.scenarios},
+          {"summaries", result.summaries},
           {"cells", cells},
           {"not_applicable", gaps}};
 }
 
 std::string matrix_junit(const matrix_result& result) {
-  std::size_t failures = 0, errors = 0;
-  for (const auto& c : result.cells) {
-    failures += c.verdict == cell_verdict::fail;
-    errors += c.verdict == cell_verdict::error;
-  }
-  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out += fmt::format("<testsuites><testsuite name=\"afterlife.matrix\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
-                     result.cells.size(), failures, errors, static_cast<double>(result.elapsed.count()) / 1000.0);
-  for (const auto& c : result.cells) {
-    out += fmt::format("  <testcase classname=\"scenario.{}\" name=\"{}\" time=\"{:.3f}\"", detail::xml_escape(c.scenario),
-                       detail::xml_escape(c.mode), static_cast<double>(c.duration.count()) / 1000.0);
-    if (c.verdict == cell_verdict::pass) {
-      out += "/>\n";
-      continue;
+  // One case per place of the table, in row then column order: a cell that ran, or one that
+  // does not apply (skipped, with the catalog's reason).
+  junit::test_suite suite;
+  suite.name = "afterlife.matrix";
+  suite.seconds = static_cast<double>(result.elapsed.count()) / 1000.0;
+  suite.started = result.started;
+  suite.hostname = result.hostname;
+  for (const auto& s : result.scenarios) {
+    for (const auto& m : result.modes) {
+      junit::test_case t;
+      t.classname = "scenario." + s;
+      t.name = m;
+      const auto* c = find_cell(result, s, m);
+      if (c == nullptr) {
+        if (!is_gap(result, s, m)) continue;  // another shard's
+        auto gap = std::find_if(result.not_applicable.begin(), result.not_applicable.end(),
+                                [&](const matrix_gap& g) { return g.scenario == s && g.mode == m; });
+        t.result = junit::outcome::skipped;
+        t.message = gap->reason.empty() ? "does not apply" : "does not apply: " + gap->reason;
+        suite.cases.push_back(std::move(t));
+        continue;
+      }
+      t.seconds = static_cast<double>(c->duration.count()) / 1000.0;
+      t.system_out = log_tail(c->log);
+      if (c->verdict != cell_verdict::pass) {
+        t.result = c->verdict == cell_verdict::fail ? junit::outcome::failed : junit::outcome::errored;
+        t.message = c->reason;
+        t.body = junit::failure_body(c->report);
+      }
+      suite.cases.push_back(std::move(t));
     }
-    const char* tag = c.verdict == cell_verdict::fail ? "failure" : "error";
-    out += fmt::format(">\n    <{} message=\"{}\"/>\n  </testcase>\n", tag, detail::xml_escape(c.reason));
   }
-  out += "</testsuite></testsuites>\n";
-  return out;
+  return junit::to_xml(suite);
 }
 
 }  // namespace afterlife

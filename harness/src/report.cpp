@@ -1,11 +1,13 @@
 #include "afterlife/harness/report.hpp"
 
-#include "xml_escape.hpp"
+#include "junit.hpp"
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <sstream>
 
 namespace afterlife {
 
@@ -136,30 +138,6 @@ void leftover::attribute(std::string_view source) {
   attributed = true;
   append_once(sources, source);
 }
-
-namespace detail {
-
-std::string xml_escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        // XML 1.0 forbids most control characters even escaped.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r')
-          out += '?';
-        else
-          out += c;
-    }
-  }
-  return out;
-}
-
-}  // namespace detail
 
 nlohmann::json to_json(const run_report& report) {
   nlohmann::json phases = nlohmann::json::array();
@@ -304,27 +282,37 @@ void write_text(std::ostream& out, const run_report& report) {
   out << fmt::format("  verdict   {}\n", report.pass ? "pass" : "FAIL");
 }
 
-void write_junit(std::ostream& out, const run_report& report) {
-  auto failures = std::count_if(report.expectations.begin(), report.expectations.end(),
-                                [](const expectation_result& e) { return !e.met; });
-  std::string suite = detail::xml_escape(command_line(report.command));
-  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out << fmt::format("<testsuites tests=\"{}\" failures=\"{}\">\n", report.expectations.size(),
-                     failures);
-  out << fmt::format(
-      "  <testsuite name=\"afterlife run {}\" tests=\"{}\" failures=\"{}\" time=\"{:.3f}\">\n",
-      suite, report.expectations.size(), failures, report.duration_ms / 1000.0);
+void write_junit(std::ostream& out, const run_report& report,
+                 std::chrono::system_clock::time_point started) {
+  // The program's name is the class (dots would split it into Jenkins packages); each
+  // expectation is a case.
+  std::string program = report.command.empty()
+                            ? "unknown"
+                            : std::filesystem::path(report.command.front()).filename().string();
+  std::replace(program.begin(), program.end(), '.', '_');
+  junit::test_suite suite;
+  suite.name = "afterlife run " + command_line(report.command);
+  suite.seconds = report.duration_ms / 1000.0;
+  suite.started = started;
+  std::ostringstream log;
+  write_text(log, report);
+  if (!report.stdout_text.empty()) log << "\n--- the program's stdout ---\n" << report.stdout_text;
+  if (!report.stderr_text.empty()) log << "\n--- the program's stderr ---\n" << report.stderr_text;
+  suite.system_out = log.str();
+  std::string body = junit::failure_body(to_json(report));
   for (const auto& e : report.expectations) {
-    out << fmt::format("    <testcase classname=\"afterlife.{}\" name=\"{}\"", to_string(report.mode),
-                       detail::xml_escape(e.expr));
-    if (e.met) {
-      out << "/>\n";
-    } else {
-      out << fmt::format(">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                         detail::xml_escape(e.actual), detail::xml_escape(how_it_ended(report)));
+    junit::test_case c;
+    c.classname = "afterlife.run." + program;
+    c.name = fmt::format("{} {}", to_string(report.mode), e.expr);
+    c.seconds = suite.seconds;
+    if (!e.met) {
+      c.result = junit::outcome::failed;
+      c.message = fmt::format("{}: {}", e.expr, e.actual);
+      c.body = body;
     }
+    suite.cases.push_back(std::move(c));
   }
-  out << "  </testsuite>\n</testsuites>\n";
+  out << junit::to_xml(suite);
 }
 
 }  // namespace afterlife

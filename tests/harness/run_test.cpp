@@ -444,8 +444,9 @@ TEST_CASE("the text report names the ending, the leftover, its creator and its r
   CHECK_THAT(r.out, ContainsSubstring("FAIL clean"));
   std::ifstream xml(junit);
   std::string text((std::istreambuf_iterator<char>(xml)), std::istreambuf_iterator<char>());
-  CHECK_THAT(text, ContainsSubstring("<testcase classname=\"afterlife.sigkill\" name=\"clean\">"));
-  CHECK_THAT(text, ContainsSubstring("<failure message=\"1 leftovers, 0 survivors\">"));
+  CHECK_THAT(text, ContainsSubstring("<testcase classname=\"afterlife.run.harness_actor\" name=\"sigkill clean\" time=\""));
+  CHECK_THAT(text, ContainsSubstring("<failure message=\"clean: 1 leftovers, 0 survivors\">killed by SIGKILL (pid "));
+  CHECK_THAT(text, ContainsSubstring("leftover posix_shm " + name + ": created by pid "));
   std::filesystem::remove(junit);
 }
 

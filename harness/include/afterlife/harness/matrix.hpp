@@ -4,8 +4,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +16,17 @@
 #include "afterlife/harness/catalog.hpp"
 
 namespace afterlife {
+
+struct matrix_cell_result;
+
+// `--shard K/N`: the K-th of N deterministic shares of the selected cells (1 <= K <= N).
+struct matrix_shard {
+  unsigned index = 1;
+  unsigned count = 1;
+};
+
+// Parses "K/N"; throws std::invalid_argument naming what is wrong.
+matrix_shard parse_shard(std::string_view text);
 
 struct matrix_options {
   std::filesystem::path scenario_dir;     // where the scenario executables are
@@ -22,7 +36,9 @@ struct matrix_options {
   unsigned jobs = 1;
   std::filesystem::path out_dir;          // matrix.json, matrix.xml, matrix.html, cells/
   std::optional<std::filesystem::path> json_path, junit_path, html_path;  // override out_dir names
-  bool progress = false;                  // a live progress line on stderr
+  std::optional<matrix_shard> shard;      // only this share of the selected cells
+  // Called as each cell finishes, one call at a time, with how many are done of how many.
+  std::function<void(const matrix_cell_result&, std::size_t done, std::size_t total)> on_cell_done;
 };
 
 enum class cell_verdict { pass, fail, error };
@@ -35,6 +51,7 @@ struct matrix_cell_result {
   std::string reason;            // why it failed or errored; empty on pass
   nlohmann::json report;         // the cell's full `afterlife run` report (null if none)
   std::chrono::milliseconds duration{0};
+  std::filesystem::path log;     // the cell's output and text report (empty if none)
 };
 
 // A row × column of the table that has no cell, with the catalog's reason (empty if it gives
@@ -50,7 +67,13 @@ struct matrix_result {
   std::vector<std::string> scenarios;  // rows, in catalog order, after filtering
   std::vector<matrix_cell_result> cells;
   std::vector<matrix_gap> not_applicable;  // in row, then column order
+  std::map<std::string, std::string> summaries;  // scenario → the catalog's summary
   std::chrono::milliseconds elapsed{0};
+  std::chrono::system_clock::time_point started;
+  std::string hostname;                    // where it ran ("a, b" for a merge of machines)
+  // For a shard: which one, and how many cells the whole selection has.
+  std::optional<matrix_shard> shard;
+  std::size_t selection_cells = 0;
 
   bool all_met() const;
 };
@@ -66,6 +89,9 @@ std::vector<catalog_cell> select_cells(const catalog& cat, const std::vector<std
 std::vector<matrix_gap> matrix_gaps(const catalog& cat, const std::vector<std::string>& scenarios,
                                     const std::vector<std::string>& modes);
 
+// The cells of the shard: those whose index in `cells` (catalog order) is K-1 modulo N.
+std::vector<catalog_cell> shard_cells(const std::vector<catalog_cell>& cells, matrix_shard shard);
+
 // Runs the cells of `cat` that options.scenarios / options.modes select. Throws
 // std::invalid_argument for an unknown filter.
 matrix_result run_matrix(const catalog& cat, const matrix_options& options);
@@ -74,10 +100,25 @@ matrix_result run_matrix(const catalog& cat, const matrix_options& options);
 matrix_cell_result judge_cell(const catalog_cell& cell, int wait_status,
                               const std::optional<nlohmann::json>& report, const std::string& stderr_tail);
 
-// Writers.
+// Writers. `links_from` is the directory the JSON or page is written to: cell logs are named
+// relative to it (absolute when it is empty).
 std::string matrix_table(const matrix_result& result, bool colour);
-nlohmann::json matrix_json(const matrix_result& result);
+// The summary line: "N cells: P as expected, F not · S scenarios × M modes · T s".
+std::string matrix_summary(const matrix_result& result);
+nlohmann::json matrix_json(const matrix_result& result, const std::filesystem::path& links_from = {});
 std::string matrix_junit(const matrix_result& result);
-std::string matrix_html(const matrix_result& result);
+std::string matrix_html(const matrix_result& result, const std::filesystem::path& links_from = {});
+// What a cell's run left, from its report: "clean", "1 shm", "2 file, 1 survivor".
+std::string cell_left(const nlohmann::json& report);
+
+// Reads a matrix JSON written by matrix_json; `dir` is where it lies (its log names are
+// relative to it). Throws std::runtime_error naming what is wrong.
+matrix_result matrix_from_json(const nlohmann::json& doc, const std::filesystem::path& dir);
+
+// One matrix of shards: cells in catalog order (the shards' row and column order). Throws
+// std::invalid_argument when two reports hold the same cell, when the shards disagree on the
+// selection, or when cells are missing (a shard not given).
+matrix_result merge_matrices(const std::vector<matrix_result>& parts,
+                             const std::vector<std::string>& names = {});
 
 }  // namespace afterlife

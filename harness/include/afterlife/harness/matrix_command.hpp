@@ -14,6 +14,10 @@ struct matrix_command_args {
   std::vector<std::string> modes;
   unsigned jobs = 0;  // 0: the number of cores
   std::string json, junit, html, out;
+  std::string shard;                     // "K/N" ("" for all cells)
+  std::string colour = "auto";           // --color auto|always|never
+  bool quiet = false;                    // stdout: failures and the summary line only
+  std::vector<std::string> merge_inputs; // `matrix merge A.json B.json ...`
 };
 
 // Adds the subcommands with their options bound to args; the caller parses.
@@ -21,7 +25,9 @@ CLI::App* add_matrix_subcommand(CLI::App& app, matrix_command_args& args);
 CLI::App* add_scenarios_subcommand(CLI::App& app, matrix_command_args& args);
 
 // Actions, after parsing. argv0 locates this `afterlife` to run each cell with.
-// Exit status: 0 every cell as expected, 1 some not, 2 usage (unknown scenario/mode), 3 harness error.
+// `matrix merge` when merge_inputs is set. Exit status: 0 every cell as expected, 1 some not,
+// 2 usage (unknown scenario/mode, bad --shard or --color, shards that do not make one matrix),
+// 3 harness error.
 int run_matrix_command(const matrix_command_args& args, const char* argv0);
 int run_scenarios_command(const matrix_command_args& args);
 
