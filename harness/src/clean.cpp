@@ -7,6 +7,7 @@
 #include "run_dir.hpp"
 
 #include <afterlife/protocol.hpp>
+#include <fmt/core.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -52,18 +53,22 @@ int open_journal(int runfd) {
   return fd;
 }
 
-// A run is abandoned when it did not finish and nobody holds its journal's lock (its harness
-// is gone). A run without a journal is being set up, unless that has lasted for a while.
-bool abandoned(int runfd, int journalfd) {
+// Whether nobody runs the run any more: its harness is gone (nobody holds its journal's lock),
+// or it never wrote a journal and was set up more than a minute ago. Whether it finished is
+// the journal's to say (read_journal).
+bool unattended(int runfd, int journalfd) {
   struct stat st {};
-  if (fstatat(runfd, "finished", &st, AT_SYMLINK_NOFOLLOW) == 0) return false;
   if (journalfd < 0) {
     if (errno != ENOENT || fstat(runfd, &st) != 0) return false;
     return std::chrono::system_clock::now() -
                std::chrono::system_clock::from_time_t(st.st_mtime) > std::chrono::minutes(1);
   }
-  if (flock(journalfd, LOCK_EX | LOCK_NB) != 0) return false;
-  return true;  // the lock stays ours (closing the descriptor releases it)
+  return flock(journalfd, LOCK_EX | LOCK_NB) == 0;  // the lock stays ours until it is closed
+}
+
+std::optional<detail::journal_contents> read_from_start(int journalfd) {
+  if (journalfd < 0 || lseek(journalfd, 0, SEEK_SET) != 0) return std::nullopt;
+  return detail::read_journal(journalfd);
 }
 
 // Its processes first: one of them could still be creating what the journal lists. By the
@@ -121,16 +126,27 @@ void clean_run(int topfd, const std::filesystem::path& top, const std::string& i
   int runfd = open_run(topfd, id);
   if (runfd < 0) return;
   int journalfd = open_journal(runfd);
-  if (!abandoned(runfd, journalfd)) {
+  bool abandoned = unattended(runfd, journalfd);
+  if (abandoned) {
+    auto journal = read_from_start(journalfd);
+    abandoned = !(journal && journal->finished);
+  }
+  if (!abandoned) {
     if (journalfd >= 0) close(journalfd);
     close(runfd);
     return;
   }
   result.runs.push_back(id);
   kill_processes(runfd, top / id, id, result);
-  if (journalfd >= 0) {
-    if (auto journal = detail::read_journal(journalfd); journal && journal->run_id == id)
+  // Read again: its processes wrote until they were killed.
+  if (auto journal = read_from_start(journalfd); journal && journal->run_id == id) {
+    if (journal->foreign.empty()) {
       remove_seen(id, *journal, top / id / "tmp", result);
+    } else {
+      result.problems.push_back(fmt::format(
+          "{}: its journal was written to by someone else ({}): nothing it lists is removed", id,
+          journal->foreign.front()));
+    }
   }
   detail::remove_contents(runfd);
   (void)unlinkat(topfd, id.c_str(), AT_REMOVEDIR);

@@ -218,7 +218,7 @@ int cli_main(int argc, char** argv) {
     return run_command(run_args);
   }
   if (clean->parsed()) return clean_command();
-  if (matrix->parsed()) return run_matrix_command(matrix_args, argv[0]);
+  if (matrix->parsed()) return run_matrix_command(matrix_args);
   if (scenarios->parsed()) return run_scenarios_command(matrix_args);
   fmt::print(stderr, "afterlife: a subcommand is required (run, matrix, scenarios, clean)\n"
                      "Run 'afterlife --help' for usage.\n");

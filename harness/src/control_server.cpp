@@ -28,6 +28,7 @@ namespace afterlife::detail {
 namespace {
 
 constexpr std::size_t message_max = protocol::message_max;  // with its newline
+constexpr std::size_t record_message_max = protocol::record_message_max;
 // Connections beyond this are refused at once: a fork bomb of senders must not exhaust fds.
 // When the table is full, the longest-idle connection that has sent nothing whole is closed
 // to make room, so idle connections cannot lock a checkpoint out.

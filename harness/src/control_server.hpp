@@ -2,7 +2,7 @@
 // one message at a time per connection (the control client connects per message; the
 // interposer keeps one connection per process), `[PID] VERB ARGS...\n` of at most
 // AFTERLIFE_MESSAGE_MAX bytes (afterlife/protocol.h; the interposer's `record` lines: at most
-// record_message_max). The sender's pid and uid are the kernel's (probes::peer_of: SO_PEERCRED,
+// protocol::record_message_max). The sender's pid and uid are the kernel's (probes::peer_of: SO_PEERCRED,
 // LOCAL_PEERPID + getpeereid); a pid prefix is optional and refused when it is not the
 // sender's. Non-blocking and driven by the run's poll loop; malformed or oversized messages are
 // answered `error WHY`, counted, and never stop the run.
@@ -80,8 +80,6 @@ class control_server {
   int evicted_ = 0;
 };
 
-// The longest `record` message, with its newline: a path of PATH_MAX, a site and six callers.
-inline constexpr std::size_t record_message_max = 12 * 1024;
 
 // Parses one line (without newline); throws std::invalid_argument with the reason. The pid
 // prefix, when there is one, is returned in `claimed_pid` (0 without one).

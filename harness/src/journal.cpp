@@ -11,7 +11,6 @@
 
 #include <cerrno>
 #include <charconv>
-#include <sstream>
 #include <system_error>
 
 namespace afterlife::detail {
@@ -55,6 +54,7 @@ journal::~journal() {
 
 bool journal::write_line(const std::string& line) {
   ssize_t written = write(fd_, line.data(), line.size());
+  if (written > 0) bytes_ += static_cast<std::size_t>(written);
   return written == static_cast<ssize_t>(line.size());
 }
 
@@ -64,65 +64,118 @@ void journal::begin(const std::string& run_id, reap_policy policy,
   std::string text = fmt::format("{}\nrun\t{}\t{}\ntmpdir\t{}\n", first_line, escape_name(run_id),
                                  to_string(policy), escape_name(tmpdir.string()));
   for (const auto& dir : watched) text += fmt::format("watch\t{}\n", escape_name(dir.string()));
+  text += "begun\n";
   if (!write_line(text)) throw std::system_error(errno, std::generic_category(), "journal");
 }
 
 bool journal::seen(const probes::object_entry& o) {
   if (full_) return false;
-  if (objects_ >= journal_objects_max) {
+  auto line = fmt::format("seen\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", o.kind, o.inode, o.birth_ns,
+                          o.change_ns, o.uid, o.creator_pid, escape_name(o.path), escape_name(o.name));
+  // Room kept for the note below and `finished`.
+  if (objects_ >= journal_objects_max || bytes_ + line.size() > journal_bytes_max - 4096) {
     full_ = true;
-    note(fmt::format("journal full: more than {} objects", journal_objects_max));
+    note(fmt::format("journal full: more than {} objects or {} MiB", journal_objects_max,
+                     journal_bytes_max >> 20));
     return false;
   }
   ++objects_;
-  return write_line(fmt::format("seen\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", o.kind, o.inode, o.birth_ns,
-                                o.change_ns, o.uid, o.creator_pid, escape_name(o.path),
-                                escape_name(o.name)));
+  return write_line(line);
 }
 
 void journal::note(const std::string& text) { (void)write_line("note\t" + escape_name(text) + "\n"); }
 
-std::optional<journal_contents> read_journal(int fd) {
+void journal::finish() { (void)write_line("finished\n"); }
+
+namespace {
+
+std::string read_bounded(int fd) {
   std::string data;
   char buf[65536];
-  for (;;) {
+  while (data.size() <= journal_bytes_max) {
     ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     data.append(buf, static_cast<std::size_t>(n));
   }
-  std::istringstream lines(data);
-  std::string line;
-  if (!std::getline(lines, line) || line != first_line) return std::nullopt;
+  return data;
+}
+
+std::optional<probes::object_entry> parse_seen(const std::vector<std::string_view>& f) {
+  if (f.size() != 9 || f[1].empty() || (f[7].empty() && f[8].empty())) return std::nullopt;
+  probes::object_entry o;
+  o.kind = std::string(f[1]);
+  if (!parse_number(f[2], o.inode) || !parse_number(f[3], o.birth_ns) ||
+      !parse_number(f[4], o.change_ns) || !parse_number(f[5], o.uid) ||
+      !parse_number(f[6], o.creator_pid))
+    return std::nullopt;
+  o.path = unescape_name(f[7]);
+  o.name = unescape_name(f[8]);
+  return o;
+}
+
+}  // namespace
+
+std::optional<journal_contents> read_journal(int fd) {
+  std::string data = read_bounded(fd);
   journal_contents contents;
-  bool have_run = false;
-  while (std::getline(lines, line)) {
-    auto f = split_tabs(line);
-    if (f[0] == "run" && f.size() == 3) {
-      auto policy = parse_reap_policy(f[2]);
-      if (!policy) return std::nullopt;
-      contents.run_id = unescape_name(f[1]);
-      contents.policy = *policy;
-      have_run = true;
-    } else if (f[0] == "tmpdir" && f.size() == 2) {
-      contents.tmpdir = unescape_name(f[1]);
-    } else if (f[0] == "watch" && f.size() == 2) {
-      contents.watched.emplace_back(unescape_name(f[1]));
+  if (data.size() > journal_bytes_max) {
+    data.resize(journal_bytes_max);
+    contents.foreign.push_back(fmt::format("larger than {} MiB", journal_bytes_max >> 20));
+  }
+  // A last line without its newline: a write cut short (the harness's are whole lines).
+  data.resize(data.rfind('\n') == std::string::npos ? 0 : data.rfind('\n') + 1);
+  std::string_view rest = data;
+  auto next_line = [&rest](std::string_view& line) {
+    if (rest.empty()) return false;
+    auto end = rest.find('\n');
+    line = rest.substr(0, end);
+    rest.remove_prefix(end + 1);
+    return true;
+  };
+  std::string_view line;
+  if (!next_line(line) || line != first_line) return std::nullopt;
+  // The header, as begin() writes it in one write(2).
+  if (!next_line(line)) return std::nullopt;
+  auto f = split_tabs(line);
+  if (f[0] != "run" || f.size() != 3) return std::nullopt;
+  auto policy = parse_reap_policy(f[2]);
+  if (!policy) return std::nullopt;
+  contents.run_id = unescape_name(f[1]);
+  contents.policy = *policy;
+  if (!next_line(line)) return std::nullopt;
+  f = split_tabs(line);
+  if (f[0] != "tmpdir" || f.size() != 2) return std::nullopt;
+  contents.tmpdir = unescape_name(f[1]);
+  for (;;) {
+    if (!next_line(line)) return std::nullopt;
+    if (line == "begun") break;
+    f = split_tabs(line);
+    if (f[0] != "watch" || f.size() != 2) return std::nullopt;
+    contents.watched.emplace_back(unescape_name(f[1]));
+  }
+  // The records.
+  std::size_t line_number = 3 + contents.watched.size() + 1;
+  while (next_line(line)) {
+    ++line_number;
+    f = split_tabs(line);
+    if (f[0] == "seen") {
+      auto object = parse_seen(f);
+      if (object && contents.seen.size() < journal_objects_max) {
+        contents.seen.push_back(std::move(*object));
+        continue;
+      }
     } else if (f[0] == "note" && f.size() == 2) {
       contents.notes.push_back(unescape_name(f[1]));
-    } else if (f[0] == "seen" && f.size() == 9) {
-      probes::object_entry o;
-      o.kind = std::string(f[1]);
-      if (!parse_number(f[2], o.inode) || !parse_number(f[3], o.birth_ns) ||
-          !parse_number(f[4], o.change_ns) || !parse_number(f[5], o.uid) ||
-          !parse_number(f[6], o.creator_pid))
-        continue;  // cut short by a crash
-      o.path = unescape_name(f[7]);
-      o.name = unescape_name(f[8]);
-      contents.seen.push_back(std::move(o));
+      continue;
+    } else if (line == "finished") {
+      contents.finished = true;
+      continue;
     }
+    contents.foreign.push_back(
+        fmt::format("line {} is not one the harness writes: {}", line_number,
+                    escape_name(std::string(line.substr(0, 80)))));
   }
-  if (!have_run) return std::nullopt;
   return contents;
 }
 

@@ -6,11 +6,11 @@
 #include <cstdlib>
 #include <fmt/core.h>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "afterlife/harness/cli.hpp"
 #include "afterlife/harness/matrix.hpp"
+#include "spawn/spawn.hpp"
 #include "terminal.hpp"
 
 namespace afterlife {
@@ -20,11 +20,7 @@ namespace {
 // Where this afterlife runs from: an installed one finds the catalog and the scenarios
 // relative to its own directory (AfterlifeInstall.cmake puts them there; the prefix may be
 // moved); one in the build tree (the tests, a developer) uses the build's.
-std::filesystem::path own_directory() {
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::filesystem::path{} : self.parent_path();
-}
+std::filesystem::path own_directory() { return detail::self_executable().parent_path(); }
 
 bool in_build_tree() {
   std::string build = AFTERLIFE_BUILD_DIR;
@@ -63,20 +59,6 @@ std::string catalog_or_explain(const std::string& asked) {
         "no scenario catalog found (looked for {}); pass --catalog FILE or set AFTERLIFE_CATALOG",
         (own_directory() / AFTERLIFE_INSTALLED_CATALOG).lexically_normal().string()));
   return found;
-}
-
-// This program's own path, to run each cell with the same afterlife: argv[0] when it names a
-// path, otherwise the first match on PATH.
-std::filesystem::path self_executable(const char* argv0) {
-  std::string name = argv0 ? argv0 : "afterlife";
-  if (name.find('/') != std::string::npos) return std::filesystem::absolute(name);
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    auto candidate = std::filesystem::path(dir.empty() ? "." : dir) / name;
-    if (access(candidate.c_str(), X_OK) == 0) return std::filesystem::absolute(candidate);
-  }
-  return name;
 }
 
 void write_file(const std::filesystem::path& path, const std::string& text) {
@@ -271,7 +253,7 @@ int run_scenarios_command(const matrix_command_args& args) {
   return exit_met;
 }
 
-int run_matrix_command(const matrix_command_args& args, const char* argv0) {
+int run_matrix_command(const matrix_command_args& args) {
   if (auto problem = check_common_options(args); !problem.empty()) {
     fmt::print(stderr, "afterlife matrix: {}\n", problem);
     return exit_usage;
@@ -293,7 +275,7 @@ int run_matrix_command(const matrix_command_args& args, const char* argv0) {
     return exit_harness_error;
   }
   options.out_dir = args.out.empty() ? default_report_dir() : args.out;
-  options.afterlife_exe = self_executable(argv0);
+  options.afterlife_exe = detail::self_executable();  // each cell runs this same afterlife
   options.scenarios = args.scenarios;
   options.modes = args.modes;
   options.jobs = args.jobs ? args.jobs : std::max(1u, std::thread::hardware_concurrency());

@@ -45,8 +45,7 @@ namespace {
 using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// How long SIGKILLed processes may take to disappear before the harness gives up on them.
-constexpr auto kill_wait = 5s;
+using detail::kill_wait;
 // How often the run's process tree is walked while the main process runs (to know its pids
 // for attribution and for orphans that later leave the process group).
 constexpr auto tree_scan_interval = 50ms;
@@ -1216,10 +1215,11 @@ run_report run_state::finish() noexcept {
   // Every process of the run is gone (or the harness gave up on it): before the run directory,
   // which holds the containment's record.
   if (contain_) contain_->release();
+  journal_.finish();
   if (options_.reap != reap_policy::none) {
     dir_.remove();
   } else {
-    dir_.keep_finished();
+    dir_.keep();
     note("run directory kept: " + dir_.root().string());
   }
   std::sort(report_.leftovers.begin(), report_.leftovers.end(),

@@ -106,12 +106,6 @@ run_dir::~run_dir() {
   if (fd_ >= 0) close(fd_);
 }
 
-void run_dir::keep_finished() noexcept {
-  settled_ = true;
-  int fd = openat(fd_, "finished", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd >= 0) close(fd);
-}
-
 void remove_contents(int dirfd) noexcept {
   int walk = dup(dirfd);
   if (walk < 0) return;

@@ -38,9 +38,9 @@ class run_dir {
   std::filesystem::path tmp() const { return root_ / "tmp"; }
   std::filesystem::path top() const { return top_; }
 
-  // The run is over and its leftovers were handled: keep the directory for inspection
-  // (`finished` marker, clean leaves it alone) or remove it. noexcept: exit path.
-  void keep_finished() noexcept;
+  // The run is over and its leftovers were handled: keep the directory for inspection (the
+  // journal says the run finished; clean leaves it alone) or remove it. noexcept: exit path.
+  void keep() noexcept { settled_ = true; }
   void remove() noexcept;
 
  private:
@@ -48,7 +48,7 @@ class run_dir {
   std::filesystem::path root_;
   std::string id_;
   int fd_ = -1;
-  bool settled_ = false;  // keep_finished() or remove() was called; else the destructor removes
+  bool settled_ = false;  // keep() or remove() was called; else the destructor removes
 };
 
 // Removes everything below the directory `dirfd` (depth first, never following a symlink: a

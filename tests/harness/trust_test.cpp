@@ -59,6 +59,18 @@ struct decoys {
     mq_unlink(mq.c_str());
     if (sysv >= 0) shmctl(sysv, IPC_RMID, nullptr);
   }
+  // A line of the harness's journal that describes `file` as an object the run created.
+  static std::string forged_seen_line(const fs::path& file) {
+    struct statx st {};
+    REQUIRE(statx(AT_FDCWD, file.c_str(), AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_BTIME | STATX_CTIME,
+                  &st) == 0);
+    constexpr long long second_ns = 1000000000;
+    long long birth = (st.stx_mask & STATX_BTIME) != 0 ? st.stx_btime.tv_sec * second_ns + st.stx_btime.tv_nsec : 0;
+    long long change = st.stx_ctime.tv_sec * second_ns + st.stx_ctime.tv_nsec;
+    return "seen\\tfile\\t" + std::to_string(st.stx_ino) + "\\t" + std::to_string(birth) + "\\t" +
+           std::to_string(change) + "\\t" + std::to_string(st.stx_uid) + "\\t0\\t" + file.string() +
+           "\\t" + file.string() + "\\n";
+  }
   bool intact() const {
     shmid_ds ds{};
     return read_text(dir / "keep.txt") == "precious" && read_text(dir / "sub" / "table") == "rows" &&
@@ -88,9 +100,19 @@ TEST_CASE("trust: forged claims make nothing removable, and a forged pid is refu
                                " is not the sender's"));
   CHECK(r.report["malformed_messages"] == 1);
   CHECK(d.intact());
-  // The pre-existing queue is not even a leftover of this run: it existed before.
+  // The pre-existing queue: where /dev/mqueue lists it, it is in the snapshot before and so no
+  // leftover at all; where it cannot be listed, the claim makes the harness look it up, and it
+  // is kept because the harness never saw the name absent.
   const auto* mq = find_leftover(r.report, "posix_mq", d.mq);
-  if (mq != nullptr) CHECK((*mq)["reaped"] == false);
+  if (fs::is_directory("/dev/mqueue")) {
+    CHECK(mq == nullptr);
+  } else {
+    REQUIRE(mq != nullptr);
+    CHECK((*mq)["reaped"] == false);
+    CHECK((*mq)["kept"] ==
+          "the harness did not see the name absent after the run began (it cannot list this "
+          "namespace)");
+  }
 }
 
 TEST_CASE("trust: a watched file that existed before is never removed, even replaced") {
@@ -172,6 +194,135 @@ TEST_CASE("trust: clean after a killed harness removes what the run made, never 
   CHECK_FALSE(mq_exists(our_mq));
   CHECK(d.intact());
   fs::remove_all(runtime);
+}
+
+// A harness SIGKILLed while its program pauses, with a private runtime directory.
+struct killed_run {
+  fs::path runtime = fs::temp_directory_path() / unique("al-clean-");
+  std::string marker = unique("m");
+  child_options opts;
+  killed_run(const std::vector<std::string>& options, const std::vector<std::string>& command) {
+    fs::create_directories(runtime);
+    opts.set_env["AFTERLIFE_RUNTIME_DIR"] = runtime.string();
+    opts.set_env["AFTERLIFE_TEST_MARKER"] = marker;
+    opts.timeout = std::chrono::milliseconds(1500);
+    std::vector<std::string> argv{AFTERLIFE_EXE, "run"};
+    argv.insert(argv.end(), options.begin(), options.end());
+    argv.push_back("--");
+    argv.insert(argv.end(), command.begin(), command.end());
+    auto killed = run_child(argv, opts);
+    CHECK(killed.timed_out);
+    INFO(killed.err);
+    opts.timeout = std::chrono::milliseconds(30000);
+  }
+  ~killed_run() {
+    kill_marked(marker);
+    fs::remove_all(runtime);
+  }
+  child_result clean() { return run_child({AFTERLIFE_EXE, "clean"}, opts); }
+};
+
+TEST_CASE("trust: a planted `finished` file does not make clean skip a killed run") {
+  auto ours = unique("/al-planted-");
+  killed_run killed({}, {actor(), "shm=" + ours, "file=@tmp/../finished", "pause"});
+  REQUIRE(shm_exists(ours));
+  auto clean = killed.clean();
+  CHECK(clean.exit_code() == 0);
+  CHECK_THAT(clean.out, ContainsSubstring("removed posix_shm " + ours));
+  CHECK_THAT(clean.out, ContainsSubstring("1 unfinished run(s) cleaned"));
+  CHECK_FALSE(shm_exists(ours));
+  // A run that did finish (kept by --reap none) is the journal's to say: clean leaves it.
+  auto kept = unique("/al-kept-");
+  auto finished = run_child({AFTERLIFE_EXE, "run", "--reap", "none", "--", actor(), "shm=" + kept,
+                             "exit=0"},
+                            killed.opts);
+  CHECK(finished.exit_code() == 1);  // it left a segment
+  auto again = killed.clean();
+  CHECK_THAT(again.out, ContainsSubstring("0 unfinished run(s) cleaned"));
+  CHECK(shm_exists(kept));
+  shm_unlink(kept.c_str());
+}
+
+TEST_CASE("trust: journal lines a run appends widen nothing clean may remove") {
+  decoys d;
+  auto ours = unique("/al-forger-");
+  auto keep = fs::canonical(d.dir) / "keep.txt";
+  // The run watches nothing; the forger adds the decoy directory to the roots and the decoy file,
+  // with its true identity, to what the harness saw.
+  killed_run killed({"--reap", "all"},
+                    {actor(), "shm=" + ours,
+                     "append-journal=watch\\t" + fs::canonical(d.dir).string() + "\\n" +
+                         decoys::forged_seen_line(keep),
+                     "pause"});
+  auto clean = killed.clean();
+  CHECK(clean.exit_code() == 0);
+  CHECK_THAT(clean.out, ContainsSubstring("1 unfinished run(s) cleaned"));
+  CHECK_THAT(clean.out, ContainsSubstring("its journal was written to by someone else (line "));
+  CHECK_THAT(clean.out, ContainsSubstring("nothing it lists is removed"));
+  CHECK(d.intact());
+  // Nothing it lists: not even the segment the harness itself journaled.
+  CHECK(shm_exists(ours));
+  shm_unlink(ours.c_str());
+}
+
+TEST_CASE("trust: a child that dropped to another uid cannot write the journal or the run directory") {
+  if (geteuid() != 0 || !fs::exists("/usr/bin/setpriv")) {
+    std::cout << "SKIPPED: needs root and setpriv\n";
+    return;
+  }
+  auto marker = unique("m");
+  for (const auto& attack : {std::string("append-journal=watch\\t/\\n"),
+                             std::string("file=@tmp/../finished")}) {
+    auto r = afterlife_run({"--no-interposer"}, {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                                 "--clear-groups", "--", actor(), attack, "exit=0"},
+                           marker);
+    REQUIRE(r.report.is_object());
+    INFO(attack << ": " << r.raw.err);
+    CHECK(r.report["exit"]["code"] == 100);  // the actor's failure
+    CHECK_THAT(r.raw.err, ContainsSubstring("Permission denied"));
+  }
+}
+
+TEST_CASE("trust: a claimed SysV segment is removed only when its kernel creator is of the run") {
+  auto marker = unique("m");
+  auto line = fs::temp_directory_path() / unique("al-claim-");
+  int decoy = -1;
+  // Made by this test (not a process of the run) after the run's snapshot; the run then claims
+  // it with a forged interposer record.
+  std::thread neighbour([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    decoy = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    std::ofstream(line.string() + ".part") << "record sysv_shm\t0\tforged\t" << decoy << "\n";
+    fs::rename(line.string() + ".part", line);
+  });
+  auto r = afterlife_run({"--reap", "all"}, {actor(), "sysv-shm=4096", "send-from=" + line.string(),
+                                             "exit=0"},
+                         marker);
+  neighbour.join();
+  fs::remove(line);
+  REQUIRE(decoy >= 0);
+  REQUIRE(r.report.is_object());
+  INFO(r.raw.out);
+  shmid_ds ds{};
+  const auto* claimed = find_leftover(r.report, "sysv_shm", std::to_string(decoy));
+  REQUIRE(claimed != nullptr);
+  CHECK((*claimed)["attributed"] == true);  // the claim describes it ...
+  CHECK((*claimed)["reaped"] == false);     // ... and makes it no more the run's
+  CHECK((*claimed)["kept"] == "its creator, pid " + std::to_string(getpid()) +
+                                  " (from the kernel), is no process of the run");
+  CHECK(shmctl(decoy, IPC_STAT, &ds) == 0);
+  shmctl(decoy, IPC_RMID, nullptr);
+  // The segment the run made is removed.
+  int own = -1;
+  for (const auto& l : r.report["leftovers"])
+    if (l["kind"] == "sysv_shm" && l["name"] != std::to_string(decoy)) {
+      CHECK(own == -1);
+      own = std::stoi(l["name"].get<std::string>());
+      CHECK(l["creator"]["pid"] == r.report["exit"]["pid"]);
+      CHECK(l["reaped"] == true);
+    }
+  REQUIRE(own >= 0);
+  CHECK(shmctl(own, IPC_STAT, &ds) != 0);
 }
 
 TEST_CASE("trust: idle connections cannot lock the program's checkpoint out") {

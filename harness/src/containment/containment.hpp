@@ -16,6 +16,7 @@
 
 #include <sys/resource.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -26,6 +27,10 @@
 namespace afterlife::detail {
 
 class run_dir;
+
+// How long SIGKILLed processes of a run may take to disappear before the harness (and
+// `afterlife clean`) gives up on them.
+inline constexpr std::chrono::seconds kill_wait{5};
 
 // What wait4 said about the main process.
 struct main_exit {

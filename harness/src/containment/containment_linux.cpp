@@ -33,8 +33,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// How long the processes of a run may take to disappear after SIGKILL.
-constexpr auto kill_wait = 5s;
 constexpr const char* record_name = "containment";
 
 // Once a child could not enter a run's cgroup (a kernel or policy that refuses the move), every

@@ -13,7 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-enum { afterlife_path_max = 4096, afterlife_record_max = 2 * afterlife_path_max + 3072 };
+enum { afterlife_path_max = 4096 };
 
 /* The control socket's path, copied at load time: a program may clear its environment later.
  * A plain array, not an object with a constructor: this library must not depend on static
@@ -111,7 +111,7 @@ void afterlife_record(const char *kind, const char *name, unsigned long long ino
   if (!afterlife_recording()) return;
   int saved_errno = errno;
   char site_text[(afterlife_callers_max + 1) * 512];
-  char line[afterlife_record_max];
+  char line[AFTERLIFE_RECORD_MAX];
   describe_chain(site, site_text, sizeof site_text);
   int head = snprintf(line, sizeof line, "record %s\t%llu\t%s\t", kind, inode, site_text);
   if (head > 0 && (size_t)head < sizeof line - 2) {

@@ -19,6 +19,13 @@
  * `error` and counts it as malformed. */
 #define AFTERLIFE_MESSAGE_MAX 512
 
+/* The interposer's `record` line with its newline is at most AFTERLIFE_RECORD_MAX bytes (an
+ * escaped name of up to a PATH_MAX, its call site and callers). The harness accepts
+ * AFTERLIFE_RECORD_ACCEPTED_MAX: the same line with the optional pid prefix in front (up to ten
+ * digits and a space), which the interposer never sends but another sender may. */
+#define AFTERLIFE_RECORD_MAX (2 * 4096 + 3072)
+#define AFTERLIFE_RECORD_ACCEPTED_MAX (AFTERLIFE_RECORD_MAX + 11)
+
 /* The leftover kinds: what `register` names, what the interposer records, what the probes list
  * and reports and `--expect KIND=N` count. X(kind, family, what it is), family one of
  *   posix_name  a name in a POSIX IPC namespace (shm_open, sem_open, mq_open)

@@ -12,9 +12,11 @@
  *   (mq, shm-raw and raw-file=PATH are the OS's own: actor_linux.c; on macOS they fail, see
  *   actor_macos.c)
  * Hostile ones (tests/harness/trust_test.cpp): send=LINE (a raw control line, '\t' written as
- * "\\t"; prints "answer: ..."), idle-connections=N (opens N connections that never send),
+ * "\\t"; prints "answer: ..."), send-from=PATH (the same for the line in PATH, once PATH exists:
+ * a line naming what someone else creates meanwhile), idle-connections=N (opens N connections that never send),
  * swap-tmp=TARGET (renames $TMPDIR away and puts a symlink to TARGET in its place),
- * swap-journal=TARGET (the same for the harness's journal), record-flood=N (N 10 KB `record`
+ * swap-journal=TARGET (the same for the harness's journal), append-journal=TEXT (appends TEXT,
+ * "\\t" and "\\n" written as such, to the harness's journal; fails if it cannot), record-flood=N (N 10 KB `record`
  * messages, one after another; 0: until killed), replace=PATH (a new file renamed over
  * PATH), fork-shm=NAME (a forked child creates the shm segment; the parent waits).
  * Names (tests/harness/names_test_linux.cpp): mkdir=PATH, recreate=PATH (unlinks PATH and
@@ -154,6 +156,42 @@ static void swap_for_link(const char *victim, const char *target) {
   if (symlink(target, victim) != 0) actor_fail("symlink", victim);
 }
 
+/* Waits (up to 10 s) for PATH, then sends its first line as send= does. */
+static void send_from(const char *path) {
+  char line[4096];
+  FILE *in = NULL;
+  for (int waited = 0; in == NULL && waited < 1000; ++waited) {
+    in = fopen(path, "r");
+    if (in == NULL) sleep_ms(10);
+  }
+  if (in == NULL) actor_fail("fopen", path);
+  if (fgets(line, sizeof line, in) == NULL) actor_fail("fgets", path);
+  fclose(in);
+  line[strcspn(line, "\n")] = '\0';
+  send_control_line(line);
+}
+
+/* Appends to the harness's journal what a forger would ("\\t", "\\n" as tab and newline). */
+static void append_journal(const char *value) {
+  char journal[4200];
+  char text[8192];
+  size_t used = 0;
+  run_dir_of(journal, sizeof journal);
+  strncat(journal, "/journal", sizeof journal - strlen(journal) - 1);
+  for (const char *c = value; *c != '\0' && used + 1 < sizeof text; ++c) {
+    if (c[0] == '\\' && (c[1] == 't' || c[1] == 'n')) {
+      text[used++] = c[1] == 't' ? '\t' : '\n';
+      ++c;
+    } else {
+      text[used++] = *c;
+    }
+  }
+  int fd = open(journal, O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) actor_fail("open", journal);
+  if (write(fd, text, used) != (ssize_t)used) actor_fail("write", journal);
+  close(fd);
+}
+
 static void do_action(const char *action, const char *value) {
   char buffer[4096];
   if (strcmp(action, "send") == 0) {
@@ -174,6 +212,14 @@ static void do_action(const char *action, const char *value) {
     run_dir_of(buffer, sizeof buffer);
     snprintf(journal, sizeof journal, "%s/journal", buffer);
     swap_for_link(journal, value);
+    return;
+  }
+  if (strcmp(action, "send-from") == 0) {
+    send_from(value);
+    return;
+  }
+  if (strcmp(action, "append-journal") == 0) {
+    append_journal(value);
     return;
   }
   if (strcmp(action, "fork-shm") == 0) {

@@ -24,11 +24,11 @@ struct matrix_command_args {
 CLI::App* add_matrix_subcommand(CLI::App& app, matrix_command_args& args);
 CLI::App* add_scenarios_subcommand(CLI::App& app, matrix_command_args& args);
 
-// Actions, after parsing. argv0 locates this `afterlife` to run each cell with.
-// `matrix merge` when merge_inputs is set. Exit status: 0 every cell as expected, 1 some not,
-// 2 usage (unknown scenario/mode, bad --shard or --color, shards that do not make one matrix),
-// 3 harness error.
-int run_matrix_command(const matrix_command_args& args, const char* argv0);
+// Actions, after parsing. The matrix runs each cell with this same `afterlife` (its own
+// executable); `matrix merge` when merge_inputs is set. Exit status: 0 every cell as expected,
+// 1 some not, 2 usage (unknown scenario/mode, bad --shard or --color, shards that do not make
+// one matrix), 3 harness error.
+int run_matrix_command(const matrix_command_args& args);
 int run_scenarios_command(const matrix_command_args& args);
 
 }  // namespace afterlife
