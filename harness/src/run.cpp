@@ -160,6 +160,8 @@ class run_state {
   void take_before();
   void start();
   void watch_names();
+  // Why kernel name events are off for this run ("" when they are wanted).
+  std::string kernel_events_off_because() const;
   void serve_until_main_exits() noexcept;
   void wait_for_descendants() noexcept;
   void end_survivors() noexcept;
@@ -344,6 +346,10 @@ void run_state::start() {
       contain_ = detail::containment::create(dir_);
     }
     request.contain = contain_.get();
+    try {
+      executable_ = detail::resolve_command(options_.command.front());
+    } catch (const harness_error&) {  // the spawn's own lookup says what is wrong
+    }
     watch_names();
     try {
       child = detail::spawn(request);
@@ -369,10 +375,6 @@ void run_state::start() {
   if (stdin_fd != STDIN_FILENO && stdin_fd >= 0) close(stdin_fd);
   main_pid_ = child.pid;
   report_.exit.pid = child.pid;
-  try {
-    executable_ = detail::resolve_command(options_.command.front());
-  } catch (const harness_error&) {  // it ran: found by the spawn's own lookup
-  }
   report_.containment = std::string(contain_->mechanism());
   report_.containment_detail = contain_->description();
   if (auto limits = contain_->limitation(); !limits.empty()) note(limits);
@@ -383,10 +385,32 @@ void run_state::start() {
 void run_state::watch_names() {
   std::vector<std::filesystem::path> dirs = probes::ipc_directories();
   dirs.insert(dirs.end(), watch_.begin(), watch_.end());
-  names_ = detail::name_watch::start(dirs, [this](int pid) { return held_by_run(pid); });
+  names_ = detail::name_watch::start(dirs, [this](int pid) { return held_by_run(pid); },
+                                     kernel_events_off_because());
   report_.sight.use(attribution_source::listing);
   if (interposer_loaded_) report_.sight.use(attribution_source::interposer);
   if (names_->names_creators()) report_.sight.use(attribution_source::fanotify);
+}
+
+// Kernel name events cost every run the kernel's teardown of an fanotify group (an SRCU grace
+// period: ~15 ms on this VM, more than the rest of a short run together). They are what sees
+// creations past the interposer, so they are on where the interposer cannot see — a statically
+// linked main program, or --no-interposer — and off for a dynamic program, whose raw syscalls
+// and static children are then seen only by process evidence (at a harness-chosen end) and the
+// listing diff. AFTERLIFE_KERNEL_EVENTS=1 turns them on for every run, =0 off.
+std::string run_state::kernel_events_off_because() const {
+  const char* setting = std::getenv("AFTERLIFE_KERNEL_EVENTS");
+  std::string_view asked = setting != nullptr ? setting : "";
+  if (asked == "1") return {};
+  if (asked == "0")
+    return "turned off (AFTERLIFE_KERNEL_EVENTS=0): names made past the interposer are found "
+           "by the listing diff only";
+  bool interposer_blind = !interposer_loaded_ ||
+                          (!executable_.empty() && !detail::dynamically_linked(executable_));
+  if (interposer_blind) return {};
+  return "off for a dynamically linked program (each fanotify group costs a run ~15 ms to tear "
+         "down): raw syscalls and statically linked children are seen only by process evidence "
+         "and the listing diff; AFTERLIFE_KERNEL_EVENTS=1 turns them on";
 }
 
 bool run_state::held_by_run(int pid) {

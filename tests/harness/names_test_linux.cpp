@@ -70,7 +70,53 @@ struct scratch_dir {
   std::string at(const std::string& name) const { return (path / name).string(); }
 };
 
+// Kernel events are on by default only where the interposer cannot see (a static program,
+// --no-interposer): these tests want them for every run, and say so as a user would. The test
+// of the default itself unsets it.
+const bool kernel_events_for_every_run = setenv("AFTERLIFE_KERNEL_EVENTS", "1", 1) == 0;
+
+child_options default_kernel_events() {
+  child_options options;
+  options.unset_env.push_back("AFTERLIFE_KERNEL_EVENTS");
+  return options;
+}
+
 }  // namespace
+
+TEST_CASE("kernel events are on by default only where the interposer cannot see") {
+  REQUIRE(kernel_events_for_every_run);
+  auto marker = unique("m");
+  SECTION("a dynamic program's raw syscall: off, and the report says so") {
+    auto name = unique("/al-rawdefault-");
+    auto r = afterlife_run({}, {actor(), "shm-raw=" + name, "exit=0"}, marker,
+                           default_kernel_events());
+    REQUIRE(r.report.is_object());
+    INFO(r.report.dump(2));
+    CHECK_FALSE(used(r.report, "fanotify"));
+    const auto* left = find_leftover(r.report, "posix_shm", name);
+    REQUIRE(left != nullptr);
+    CHECK((*left)["attributed"] == false);
+    bool said = false;
+    for (const auto& b : r.report["attribution"]["blind"])
+      if (b["what"] == "kernel events")
+        said = b["why"].get<std::string>().starts_with("off for a dynamically linked program");
+    CHECK(said);
+    shm_unlink(name.c_str());
+  }
+  SECTION("a statically linked program: on") {
+    auto name = unique("al-staticdefault-");
+    auto r = afterlife_run({}, {STATIC_LEAK_EXE, name}, marker, default_kernel_events());
+    REQUIRE(r.report.is_object());
+    INFO(r.report.dump(2));
+    bool off_by_policy = false;
+    for (const auto& b : r.report["attribution"]["blind"])
+      if (b["what"] == "kernel events")
+        off_by_policy = b["why"].get<std::string>().starts_with("off for");
+    CHECK_FALSE(off_by_policy);
+    if (geteuid() == 0) CHECK(used(r.report, "fanotify"));  // creators need CAP_SYS_ADMIN
+    std::filesystem::remove("/dev/shm/" + name);
+  }
+}
 
 TEST_CASE("a raw-syscall leak in /dev/shm is the run's by the kernel's word") {
   auto marker = unique("m");

@@ -31,9 +31,10 @@ class name_watch {
  public:
   // Watches `dirs` from now on; `is_run(pid)` is called on the watch's own thread (it must be
   // thread-safe) for every event with a pid. Never throws: a watch that cannot start is
-  // inactive and says why.
+  // inactive and says why. `off_because` non-empty: inactive, with that as its limitation.
   static std::unique_ptr<name_watch> start(const std::vector<std::filesystem::path>& dirs,
-                                           std::function<bool(int pid)> is_run);
+                                           std::function<bool(int pid)> is_run,
+                                           const std::string& off_because);
   virtual ~name_watch() = default;
 
   // "fanotify" while it watches; "" when it could not start.

@@ -18,12 +18,10 @@
 #include <fmt/core.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
 #include <optional>
-#include <string_view>
 #include <system_error>
 #include <thread>
 
@@ -222,14 +220,9 @@ class no_name_watch final : public name_watch {
 }  // namespace
 
 std::unique_ptr<name_watch> name_watch::start(const std::vector<std::filesystem::path>& dirs,
-                                              std::function<bool(int)> is_run) {
-  // Off by request: each run holds an fanotify group (a per-user kernel limit, 128 by default,
-  // that many concurrent runs may reach), and tests of the other sources need them alone.
-  if (const char* setting = std::getenv("AFTERLIFE_KERNEL_EVENTS");
-      setting != nullptr && std::string_view(setting) == "0")
-    return std::make_unique<no_name_watch>(
-        "turned off (AFTERLIFE_KERNEL_EVENTS=0): names made past the interposer are found by "
-        "the listing diff only");
+                                              std::function<bool(int)> is_run,
+                                              const std::string& off_because) {
+  if (!off_because.empty()) return std::make_unique<no_name_watch>(off_because);
   int fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME,
                          O_RDONLY | O_CLOEXEC);
   if (fd < 0)

@@ -19,7 +19,7 @@ class no_name_watch final : public name_watch {
 }  // namespace
 
 std::unique_ptr<name_watch> name_watch::start(const std::vector<std::filesystem::path>&,
-                                              std::function<bool(int)>) {
+                                              std::function<bool(int)>, const std::string&) {
   return std::make_unique<no_name_watch>();
 }
 
