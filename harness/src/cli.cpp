@@ -4,6 +4,7 @@
 #include "afterlife/harness/matrix_command.hpp"
 #include "afterlife/harness/report.hpp"
 #include "afterlife/harness/run.hpp"
+#include "text_pattern.hpp"
 
 #include <CLI/CLI.hpp>
 #include <afterlife/protocol.hpp>
@@ -59,7 +60,8 @@ void add_run_options(CLI::App& run, run_arguments& args) {
   run.add_option("--at", args.at,
                  "when a signal mode fires: checkpoint[:NAME], line:REGEX, delay:DURATION, "
                  "file:PATH (default: the first checkpoint if the program uses the control "
-                 "client, else immediately after start)")
+                 "client, else immediately after start); REGEX: " +
+                     std::string(detail::regex_syntax))
       ->type_name("WHEN");
   run.add_option("--timeout", args.timeout, "hard limit for the whole run (default 10m)")
       ->type_name("DURATION");
@@ -78,7 +80,8 @@ void add_run_options(CLI::App& run, run_arguments& args) {
   run.add_option("--expect", args.expect,
                  "clean, exit=N, signal=NAME, KIND=N, leftovers=N, survivors=N, phase=NAME, "
                  "phases=N, output~REGEX (repeatable; default: clean); KIND is one of " +
-                     protocol::kind_list())
+                     protocol::kind_list() + "; REGEX: " + std::string(detail::regex_syntax) +
+                     ", as for --at line:")
       ->type_name("EXPR")
       ->allow_extra_args(false);
   run.add_flag("--strict", args.strict, "leftovers not created by the run also fail `clean`");

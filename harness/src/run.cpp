@@ -12,6 +12,8 @@
 #include "removal.hpp"
 #include "run_dir.hpp"
 #include "spawn/spawn.hpp"
+#include "symbolize/symbolize.hpp"
+#include "text_pattern.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -29,7 +31,6 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <regex>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -144,6 +145,8 @@ class run_state {
   void end_survivors() noexcept;
   void collect_output() noexcept;
   void list_leftovers() noexcept;
+  // The creators' recorded frames as function (file:line), from the modules' debug information.
+  void name_call_sites() noexcept;
   void judge_expectations() noexcept;
   void reap_leftovers() noexcept;
   run_report finish() noexcept;
@@ -191,7 +194,7 @@ class run_state {
   std::unique_ptr<detail::output_stream> out_;
   std::unique_ptr<detail::output_stream> err_;
   std::optional<trigger> trigger_;
-  std::optional<std::regex> line_pattern_;
+  std::optional<detail::text_pattern> line_pattern_;
   std::unique_ptr<detail::containment> contain_;
   int main_pid_ = 0;
   int mode_signal_ = 0;  // the signal the mode sent to the main process (0: none yet)
@@ -359,7 +362,13 @@ void run_state::poll_once(std::chrono::milliseconds timeout) {
 
 void run_state::on_line(std::string_view line) {
   if (!line_pattern_ || report_.trigger_fired || main_reaped_) return;
-  if (std::regex_search(line.begin(), line.end(), *line_pattern_)) fire(0, -1);
+  bool matched = false;
+  try {
+    matched = line_pattern_->search(line);
+  } catch (const std::exception& e) {  // too complex to match: the line does not fire it
+    note(fmt::format("--at line: could not match a line: {}", e.what()));
+  }
+  if (matched) fire(0, -1);
 }
 
 bool run_state::sent_by_run(int pid) {
@@ -805,6 +814,19 @@ void run_state::list_leftovers() noexcept {
   }
 }
 
+void run_state::name_call_sites() noexcept {
+  try {
+    detail::debug_info symbols;
+    for (auto& l : report_.leftovers) {
+      if (!l.creator) continue;
+      l.creator->site = detail::describe_frame(l.creator->site, symbols);
+      for (auto& caller : l.creator->callers) caller = detail::describe_frame(caller, symbols);
+    }
+  } catch (const std::exception& e) {
+    note(fmt::format("naming call sites failed: {}", e.what()));
+  }
+}
+
 void run_state::judge_expectations() noexcept {
   try {
     report_.malformed_messages = control_.malformed();
@@ -932,6 +954,7 @@ run_report run(const run_options& options) {
   state->end_survivors();
   state->collect_output();
   state->list_leftovers();
+  state->name_call_sites();
   state->judge_expectations();
   // After judging (the verdict is about what was left, not what remains after cleanup), and
   // each object is in the journal before it is removed (a harness killed here leaves the rest
