@@ -53,7 +53,13 @@ std::optional<source_location> debug_info::lookup(const std::string& module,
   Dwfl_Module* found = dwfl_addrmodule(session, address);
   if (found == nullptr) return std::nullopt;
   source_location where;
-  if (const char* name = dwfl_module_addrname(found, address)) where.function = name;
+  GElf_Off offset = 0;
+  GElf_Sym symbol;
+  if (const char* name = dwfl_module_addrinfo(found, address, &offset, &symbol, nullptr, nullptr,
+                                              nullptr)) {
+    where.function = name;
+    where.function_offset = offset;
+  }
   if (Dwfl_Line* line = dwfl_module_getsrc(found, address)) {
     int number = 0;
     if (const char* file = dwfl_lineinfo(line, nullptr, &number, nullptr, nullptr, nullptr)) {

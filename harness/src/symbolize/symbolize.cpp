@@ -82,6 +82,10 @@ std::string describe_frame(std::string_view text, debug_info& symbols) {
       function = readable_symbol(function.substr(0, function.find('@')));
       if (!where->file.empty() && !function.empty())
         return fmt::format("{} ({}:{})", function, base_name(where->file), where->line);
+      // The symbol table alone (a program without -g): its name for the function, which
+      // dladdr knows only when exported. The offset is of the return address, as dladdr's.
+      if (!where->function.empty())
+        return fmt::format("{}({}+0x{:x})", module, function, where->function_offset + 1);
       if (!where->file.empty())
         return fmt::format("{}+0x{:x} ({}:{})", module, *frame.address, base_name(where->file),
                            where->line);

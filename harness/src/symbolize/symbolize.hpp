@@ -25,6 +25,7 @@ recorded_frame parse_frame(std::string_view text);
 
 struct source_location {
   std::string function;  // as the symbol table has it (maybe mangled)
+  std::uint64_t function_offset = 0;  // of the address looked up, from the function's start
   std::string file;      // empty without line information
   int line = 0;
 };
