@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <afterlife/protocol.hpp>
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <signal.h>
 
@@ -50,6 +51,7 @@ struct run_arguments {
   bool no_interposer = false;
   std::string json;
   std::string junit;
+  bool quiet = false;
   std::vector<std::string> command;
 };
 
@@ -96,6 +98,9 @@ void add_run_options(CLI::App& run, run_arguments& args) {
   run.add_option("--json", args.json, "write the JSON report to FILE (- for stdout)")
       ->type_name("FILE|-");
   run.add_option("--junit", args.junit, "write a JUnit XML report to FILE")->type_name("FILE");
+  run.add_flag("--quiet,-q", args.quiet,
+               "no report: the exit status is the verdict; on failure one line on stderr "
+               "names what failed (the program's own output still passes through)");
   run.add_option("command", args.command, "the program to run and its arguments, after --")
       ->type_name("COMMAND [ARG...]")
       ->required();
@@ -123,6 +128,22 @@ run_options to_run_options(const run_arguments& args) {
   return options;
 }
 
+// The one line `--quiet` prints for a failed run: each unmet expectation with what was seen,
+// then what the run left behind, by kind and name.
+std::string failure_line(const run_report& report) {
+  std::vector<std::string> unmet;
+  for (const auto& result : report.expectations)
+    if (!result.met) unmet.push_back(fmt::format("{} (got {})", result.expr, result.actual));
+  std::vector<std::string> left;
+  for (const auto& item : report.leftovers) left.push_back(item.kind + " " + item.name);
+  for (const auto& item : report.survivors)
+    left.push_back(fmt::format("pid {} ({})", item.pid, item.command));
+  std::string line = "afterlife run: FAIL";
+  if (!unmet.empty()) line += fmt::format(": {}", fmt::join(unmet, "; "));
+  if (!left.empty()) line += fmt::format("; left {}", fmt::join(left, ", "));
+  return line;
+}
+
 template <typename Writer>
 void write_file(const std::string& path, Writer&& writer) {
   std::ofstream out(path);
@@ -141,11 +162,14 @@ int run_command(const run_arguments& args) {
   }
   try {
     run_report report = run(options);
+    if (args.quiet) {
+      if (!report.pass) fmt::print(stderr, "{}\n", failure_line(report));
+    } else {
+      write_text(args.json == "-" ? std::cerr : std::cout, report);
+    }
     if (args.json == "-") {
-      write_text(std::cerr, report);
       std::cout << to_json(report).dump(2) << std::endl;
     } else {
-      write_text(std::cout, report);
       std::cout.flush();
       if (!args.json.empty())
         write_file(args.json, [&](std::ostream& out) { out << to_json(report).dump(2) << "\n"; });

@@ -603,3 +603,21 @@ TEST_CASE("default trigger: immediately after start for a program without the co
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
   CHECK(processes_with(marker).empty());
 }
+
+TEST_CASE("run --quiet prints no report, and on failure one line on stderr and exit 1") {
+  child_options env;
+  env.set_env["AFTERLIFE_RUNTIME_DIR"] = runtime_dir();
+  auto pass = run_child({AFTERLIFE_EXE, "run", "--quiet", "--", actor(), "exit=0"}, env);
+  CHECK(pass.exit_code() == 0);
+  CHECK(pass.out.empty());
+  CHECK(pass.err.empty());
+
+  auto name = unique("/al-quiet-");
+  auto fail = run_child({AFTERLIFE_EXE, "run", "--quiet", "--", actor(), "shm=" + name, "exit=0"},
+                        env);
+  CHECK(fail.exit_code() == 1);
+  CHECK(fail.out.empty());
+  CHECK(fail.err == "afterlife run: FAIL: clean (got 1 leftovers, 0 survivors); left posix_shm " +
+                        name + "\n");
+  CHECK_FALSE(shm_exists(name));  // quiet changes what is said, not what is reaped
+}
