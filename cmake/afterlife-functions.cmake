@@ -97,7 +97,9 @@ function(_afterlife_check_expectation text)
   endif()
 endfunction()
 
-function(afterlife_add_test)
+# The keyword lists afterlife_add_test and afterlife_discover_tests share: sets mode_keywords
+# (EXPECT_NATURAL, EXPECT_SIGKILL, ...) and keyword_of_<mode> in the caller.
+macro(_afterlife_mode_keywords)
   set(mode_keywords "")
   foreach(mode IN LISTS AFTERLIFE_RUN_MODES)
     string(TOUPPER "${mode}" upper)
@@ -105,34 +107,28 @@ function(afterlife_add_test)
     list(APPEND mode_keywords EXPECT_${upper})
     set(keyword_of_${mode} EXPECT_${upper})
   endforeach()
-  set(one_value NAME AT TIMEOUT HARNESS_TIMEOUT GRACE WORKING_DIRECTORY TEST_LIST)
-  set(multi_value COMMAND MODES EXPECT WATCH LABELS PROPERTIES ${mode_keywords})
-  cmake_parse_arguments(PARSE_ARGV 0 arg "" "${one_value}" "${multi_value}")
-  list(JOIN one_value ", " known)
-  list(JOIN multi_value ", " known_multi)
-  set(known "${known}, ${known_multi}")
+endmacro()
 
-  if(arg_UNPARSED_ARGUMENTS)
-    list(GET arg_UNPARSED_ARGUMENTS 0 first)
-    message(FATAL_ERROR "afterlife_add_test: unexpected argument '${first}' (keywords: ${known})")
-  endif()
-  if(NOT arg_NAME OR NOT arg_COMMAND)
-    message(FATAL_ERROR "afterlife_add_test needs NAME and COMMAND")
-  endif()
+# Checks the arguments both functions share (parsed into arg_*; `who` names the call in
+# errors, `value_lists` are the lists where a word in capitals is a misspelt keyword) and sets,
+# in the caller: arg_MODES, arg_TIMEOUT, afterlife_exe, common (the harness options of every
+# mode), expect_args_<mode>, working_directory (WORKING_DIRECTORY DIR or nothing).
+macro(_afterlife_prepare_runs who value_lists)
   # cmake_parse_arguments gives a misspelt keyword to the list before it: a word in capitals
   # where a value is due is one (labels and properties may be capitals; COMMAND escapes them).
-  foreach(list_name IN ITEMS COMMAND MODES EXPECT WATCH ${mode_keywords})
+  foreach(list_name IN ITEMS ${value_lists} MODES EXPECT WATCH ${mode_keywords})
     foreach(word IN LISTS arg_${list_name})
       if(word MATCHES "^[A-Z][A-Z0-9_]+[A-Z0-9]$")
-        message(FATAL_ERROR "afterlife_add_test(NAME ${arg_NAME}): unknown keyword '${word}' "
+        message(FATAL_ERROR "${who}: unknown keyword '${word}' "
                             "(in ${list_name}; keywords: ${known}). A program argument in "
                             "capitals is written $<1:${word}>.")
       endif()
     endforeach()
   endforeach()
-  foreach(list_name IN ITEMS AT TIMEOUT HARNESS_TIMEOUT GRACE WORKING_DIRECTORY TEST_LIST)
+  foreach(list_name IN ITEMS AT TIMEOUT HARNESS_TIMEOUT GRACE WORKING_DIRECTORY TEST_LIST
+                             TEST_PREFIX)
     if(list_name IN_LIST arg_KEYWORDS_MISSING_VALUES)
-      message(FATAL_ERROR "afterlife_add_test(NAME ${arg_NAME}): ${list_name} needs a value")
+      message(FATAL_ERROR "${who}: ${list_name} needs a value")
     endif()
   endforeach()
 
@@ -152,13 +148,12 @@ function(afterlife_add_test)
   list(JOIN AFTERLIFE_RUN_MODES ", " mode_names)
   foreach(mode IN LISTS arg_MODES)
     if(NOT mode IN_LIST AFTERLIFE_RUN_MODES)
-      message(FATAL_ERROR "afterlife_add_test(NAME ${arg_NAME}): unknown mode '${mode}' "
-                          "(modes: ${mode_names})")
+      message(FATAL_ERROR "${who}: unknown mode '${mode}' (modes: ${mode_names})")
     endif()
   endforeach()
   foreach(mode IN LISTS modes_given)
     if(NOT mode IN_LIST arg_MODES)
-      message(FATAL_ERROR "afterlife_add_test(NAME ${arg_NAME}): ${keyword_of_${mode}} given, "
+      message(FATAL_ERROR "${who}: ${keyword_of_${mode}} given, "
                           "but ${mode} is not in MODES (${arg_MODES})")
     endif()
   endforeach()
@@ -178,16 +173,17 @@ function(afterlife_add_test)
   _afterlife_duration_ms("${arg_GRACE}" GRACE grace_ms)
   set(margin_ms 5000)
   if(DEFINED arg_TIMEOUT AND NOT arg_TIMEOUT MATCHES "^[0-9]+$")
-    message(FATAL_ERROR "afterlife_add_test(NAME ${arg_NAME}): TIMEOUT '${arg_TIMEOUT}' is "
+    message(FATAL_ERROR "${who}: TIMEOUT '${arg_TIMEOUT}' is "
                         "not a whole number of seconds (the harness's limit is HARNESS_TIMEOUT)")
   endif()
+  set(harness_timeout "")
   if(DEFINED arg_HARNESS_TIMEOUT)
     _afterlife_duration_ms("${arg_HARNESS_TIMEOUT}" HARNESS_TIMEOUT harness_ms)
     math(EXPR needed_s "(${harness_ms} + ${grace_ms} + ${margin_ms} + 999) / 1000")
     if(NOT DEFINED arg_TIMEOUT)
       set(arg_TIMEOUT ${needed_s})
     elseif(arg_TIMEOUT LESS needed_s)
-      message(FATAL_ERROR "afterlife_add_test(NAME ${arg_NAME}): TIMEOUT ${arg_TIMEOUT} s would "
+      message(FATAL_ERROR "${who}: TIMEOUT ${arg_TIMEOUT} s would "
                           "let CTest kill the harness before it has cleaned up after "
                           "HARNESS_TIMEOUT ${arg_HARNESS_TIMEOUT}: give at least ${needed_s}")
     endif()
@@ -195,20 +191,19 @@ function(afterlife_add_test)
   elseif(DEFINED arg_TIMEOUT)
     math(EXPR harness_ms "${arg_TIMEOUT} * 1000 - ${grace_ms} - ${margin_ms}")
     if(harness_ms LESS_EQUAL 0)
-      message(FATAL_ERROR "afterlife_add_test(NAME ${arg_NAME}): TIMEOUT ${arg_TIMEOUT} s leaves "
+      message(FATAL_ERROR "${who}: TIMEOUT ${arg_TIMEOUT} s leaves "
                           "the harness no time (it needs GRACE + 5 s after its own limit)")
     endif()
     set(harness_timeout ${harness_ms}ms)
   endif()
 
   if(PROPERTIES IN_LIST arg_KEYWORDS_MISSING_VALUES)
-    message(FATAL_ERROR "afterlife_add_test(NAME ${arg_NAME}): PROPERTIES needs name value pairs")
+    message(FATAL_ERROR "${who}: PROPERTIES needs name value pairs")
   endif()
   list(LENGTH arg_PROPERTIES property_words)
   math(EXPR odd "${property_words} % 2")
   if(odd)
-    message(FATAL_ERROR "afterlife_add_test(NAME ${arg_NAME}): PROPERTIES needs name value "
-                        "pairs (${arg_PROPERTIES})")
+    message(FATAL_ERROR "${who}: PROPERTIES needs name value pairs (${arg_PROPERTIES})")
   endif()
 
   if(TARGET afterlife::afterlife)
@@ -231,20 +226,42 @@ function(afterlife_add_test)
   if(arg_WORKING_DIRECTORY)
     set(working_directory WORKING_DIRECTORY "${arg_WORKING_DIRECTORY}")
   endif()
-
-  set(tests "")
   foreach(mode IN LISTS arg_MODES)
     set(expectations ${arg_EXPECT} ${arg_${keyword_of_${mode}}})
     if(NOT expectations)
       set(expectations clean)
     endif()
-    set(expect_args "")
+    set(expect_args_${mode} "")
     foreach(expr IN LISTS expectations)
-      list(APPEND expect_args --expect "${expr}")
+      list(APPEND expect_args_${mode} --expect "${expr}")
     endforeach()
+  endforeach()
+endmacro()
+
+function(afterlife_add_test)
+  _afterlife_mode_keywords()
+  set(one_value NAME AT TIMEOUT HARNESS_TIMEOUT GRACE WORKING_DIRECTORY TEST_LIST)
+  set(multi_value COMMAND MODES EXPECT WATCH LABELS PROPERTIES ${mode_keywords})
+  cmake_parse_arguments(PARSE_ARGV 0 arg "" "${one_value}" "${multi_value}")
+  list(JOIN one_value ", " known)
+  list(JOIN multi_value ", " known_multi)
+  set(known "${known}, ${known_multi}")
+
+  if(arg_UNPARSED_ARGUMENTS)
+    list(GET arg_UNPARSED_ARGUMENTS 0 first)
+    message(FATAL_ERROR "afterlife_add_test: unexpected argument '${first}' (keywords: ${known})")
+  endif()
+  if(NOT arg_NAME OR NOT arg_COMMAND)
+    message(FATAL_ERROR "afterlife_add_test needs NAME and COMMAND")
+  endif()
+  _afterlife_prepare_runs("afterlife_add_test(NAME ${arg_NAME})" COMMAND)
+
+  set(tests "")
+  foreach(mode IN LISTS arg_MODES)
     set(test ${arg_NAME}::${mode})
     add_test(NAME ${test} ${working_directory}
-             COMMAND ${afterlife_exe} run --mode ${mode} ${common} ${expect_args} -- ${arg_COMMAND})
+             COMMAND ${afterlife_exe} run --mode ${mode} ${common} ${expect_args_${mode}}
+                     -- ${arg_COMMAND})
     set(labels afterlife ${mode} ${arg_LABELS})
     set_tests_properties(${test} PROPERTIES LABELS "${labels}")
     if(DEFINED arg_TIMEOUT)
