@@ -35,4 +35,5 @@ configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/afterlifeConfig.cmake.
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/afterlifeConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/afterlifeConfig.cmake ${PROJECT_BINARY_DIR}/afterlifeConfigVersion.cmake
-  ${PROJECT_SOURCE_DIR}/cmake/afterlife-functions.cmake DESTINATION ${config_dir})
+  ${PROJECT_SOURCE_DIR}/cmake/afterlife-functions.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/afterlife-discover-tests.cmake DESTINATION ${config_dir})

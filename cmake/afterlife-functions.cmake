@@ -33,6 +33,31 @@
 # `$<1:WORD>`), an unknown mode, a malformed expectation, an EXPECT_<MODE> for a mode not in
 # MODES, a TIMEOUT too short for HARNESS_TIMEOUT.
 
+# afterlife_discover_tests: each GoogleTest case and each Catch2 test case of a test program
+# becomes its own CTest test, run under `afterlife run --quiet` and judged for leftovers.
+#
+#   afterlife_discover_tests(TARGET my_tests
+#                            [EXTRA_ARGS arg...]           after the case's filter
+#                            [TEST_PREFIX prefix]          before each test's name
+#                            [MODES ...] [EXPECT ...] [EXPECT_<MODE> ...] [AT ...] [GRACE ...]
+#                            [WATCH dir...] [TIMEOUT seconds] [HARNESS_TIMEOUT duration]
+#                            [LABELS label...] [WORKING_DIRECTORY dir]
+#                            [PROPERTIES name value ...])
+#
+# As gtest_discover_tests does, a POST_BUILD step lists the program's cases (GoogleTest:
+# --gtest_list_tests; else Catch2 2: --list-test-names-only; else Catch2 3: --list-tests
+# --verbosity quiet) and writes a CTest include file with one test per case and mode,
+# PREFIXSuite.Case::MODE (Catch2: PREFIXname::MODE), running `afterlife run --quiet --mode MODE
+# ... -- PROGRAM --gtest_filter=Suite.Case` (Catch2: PROGRAM "name", escaped as a test spec).
+# The keywords mean what they mean for afterlife_add_test, and the same mistakes are
+# configure-time errors. Unlike afterlife_add_test, a natural run also expects exit=0 unless an
+# EXPECT or EXPECT_NATURAL gives an exit=: a case that fails its own assertions fails its test.
+# A Catch2 name that matches no case fails (--warn NoTests / UnmatchedTestSpec). GoogleTest's
+# DISABLED_ cases are registered disabled.
+
+# The discovery step's script, installed next to this file.
+set(_AFTERLIFE_DISCOVER_SCRIPT "${CMAKE_CURRENT_LIST_DIR}/afterlife-discover-tests.cmake")
+
 # The run modes and the leftover kinds, as `afterlife run --mode` and `--expect KIND=N` spell
 # them. Copies of the registries in harness/include/afterlife/harness/modes.hpp and
 # protocol/include/afterlife/protocol.h (this file is installed without them);
@@ -275,4 +300,65 @@ function(afterlife_add_test)
   if(arg_TEST_LIST)
     set(${arg_TEST_LIST} ${tests} PARENT_SCOPE)
   endif()
+endfunction()
+
+function(afterlife_discover_tests)
+  _afterlife_mode_keywords()
+  set(one_value TARGET AT TIMEOUT HARNESS_TIMEOUT GRACE WORKING_DIRECTORY TEST_PREFIX)
+  set(multi_value EXTRA_ARGS MODES EXPECT WATCH LABELS PROPERTIES ${mode_keywords})
+  cmake_parse_arguments(PARSE_ARGV 0 arg "" "${one_value}" "${multi_value}")
+  list(JOIN one_value ", " known)
+  list(JOIN multi_value ", " known_multi)
+  set(known "${known}, ${known_multi}")
+  if(arg_UNPARSED_ARGUMENTS)
+    list(GET arg_UNPARSED_ARGUMENTS 0 first)
+    message(FATAL_ERROR "afterlife_discover_tests: unexpected argument '${first}' "
+                        "(keywords: ${known})")
+  endif()
+  if(NOT arg_TARGET)
+    message(FATAL_ERROR "afterlife_discover_tests needs TARGET")
+  endif()
+  if(NOT TARGET ${arg_TARGET})
+    message(FATAL_ERROR "afterlife_discover_tests: '${arg_TARGET}' is not a target")
+  endif()
+  _afterlife_prepare_runs("afterlife_discover_tests(TARGET ${arg_TARGET})" EXTRA_ARGS)
+  if(NOT arg_WORKING_DIRECTORY)
+    set(arg_WORKING_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}")
+  endif()
+
+  # What the discovery step needs, with the generator expressions resolved, one file per
+  # configuration; bracket arguments keep each value as written.
+  set(base "${CMAKE_CURRENT_BINARY_DIR}/${arg_TARGET}_afterlife")
+  set(ctest_file "${base}_tests.cmake")
+  set(params "")
+  foreach(name IN ITEMS MODES LABELS PROPERTIES EXTRA_ARGS TIMEOUT WORKING_DIRECTORY
+                        TEST_PREFIX)
+    string(APPEND params "set(${name} [==[${arg_${name}}]==])\n")
+  endforeach()
+  foreach(mode IN LISTS arg_MODES)
+    # A case that fails its own assertions fails its test: a natural run expects exit 0
+    # unless an expectation says otherwise (`clean` alone does not look at the status).
+    if(mode STREQUAL "natural" AND NOT "${arg_EXPECT};${arg_EXPECT_NATURAL}" MATCHES "(^|;)exit=")
+      list(APPEND expect_args_${mode} --expect exit=0)
+    endif()
+    string(APPEND params "set(RUN_${mode} [==[${afterlife_exe};run;--quiet;--mode;${mode};"
+                         "${common};${expect_args_${mode}}]==])\n")
+  endforeach()
+  file(GENERATE OUTPUT "${base}_params_$<CONFIG>.cmake" CONTENT "${params}")
+  add_custom_command(
+    TARGET ${arg_TARGET} POST_BUILD
+    COMMAND "${CMAKE_COMMAND}" "-DPROGRAM=$<TARGET_FILE:${arg_TARGET}>"
+            "-DPARAMS=${base}_params_$<CONFIG>.cmake" "-DCTEST_FILE=${ctest_file}"
+            -P "${_AFTERLIFE_DISCOVER_SCRIPT}"
+    BYPRODUCTS "${ctest_file}"
+    VERBATIM)
+
+  # CTest reads the discovered tests; before the first build, one test says so and fails.
+  file(WRITE "${base}_include.cmake"
+       "if(EXISTS [==[${ctest_file}]==])\n"
+       "  include([==[${ctest_file}]==])\n"
+       "else()\n"
+       "  add_test([==[${arg_TARGET}_NOT_BUILT]==] [==[${arg_TARGET}_NOT_BUILT]==])\n"
+       "endif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${base}_include.cmake")
 endfunction()
