@@ -46,6 +46,23 @@ if(AFTERLIFE_BUILD_BENCH)
   find_package(mimalloc CONFIG)
 endif()
 
+# elfutils' libdwfl names call sites by function, file and line (harness/src/symbolize/). Linux
+# only (macOS has no elfutils: sites stay module+offset). Without it the build goes on and says
+# so. Through pkg-config for its static libraries too: the afterlife command is linked static-pie.
+set(AFTERLIFE_SYMBOLIZER none)
+if(NOT APPLE)
+  find_package(PkgConfig)
+  if(PKG_CONFIG_FOUND)
+    pkg_check_modules(AFTERLIFE_LIBDW QUIET libdw)
+  endif()
+  if(AFTERLIFE_LIBDW_FOUND)
+    set(AFTERLIFE_SYMBOLIZER dwfl)
+  else()
+    message(STATUS "libdw not found (Debian: libdw-dev, run ci/deps): call sites will read "
+                   "module+offset, without function, file and line")
+  endif()
+endif()
+
 # POSIX real-time functions (shm_open, mq_open) live in librt on older glibc and in libc on macOS.
 include(CheckLibraryExists)
 check_library_exists(rt shm_open "" AFTERLIFE_HAVE_LIBRT)

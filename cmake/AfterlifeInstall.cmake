@@ -1,11 +1,17 @@
-# The CMake package users' projects consume with find_package(afterlife): the command, the
-# control-client header, the lifecycle library and afterlife_add_test (cmake/afterlife-functions.cmake).
+# The CMake package users' projects consume with find_package(afterlife [COMPONENTS lifecycle]):
+# the command, the control-client header and afterlife_add_test (cmake/afterlife-functions.cmake);
+# the lifecycle library as a component.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS afterlife afterlife_control_client afterlife_lifecycle afterlife_rt afterlife_fmt
-        afterlife-resource-tracker
+# Two export sets, one per component of the package (afterlifeConfig.cmake.in): the harness
+# (the command and the control-client header; no dependency at all) and lifecycle (the library,
+# whose link carries fmt and Threads, and its resource tracker).
+install(TARGETS afterlife afterlife_control_client
   EXPORT afterlifeTargets
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS afterlife_lifecycle afterlife_rt afterlife_fmt afterlife-resource-tracker
+  EXPORT afterlifeLifecycleTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
@@ -23,9 +29,11 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/lifecycle/include/lifecycle DESTINATION 
 
 set(config_dir ${CMAKE_INSTALL_LIBDIR}/cmake/afterlife)
 install(EXPORT afterlifeTargets NAMESPACE afterlife:: DESTINATION ${config_dir})
+install(EXPORT afterlifeLifecycleTargets NAMESPACE afterlife:: DESTINATION ${config_dir})
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/afterlifeConfig.cmake.in
   ${PROJECT_BINARY_DIR}/afterlifeConfig.cmake INSTALL_DESTINATION ${config_dir})
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/afterlifeConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/afterlifeConfig.cmake ${PROJECT_BINARY_DIR}/afterlifeConfigVersion.cmake
-  ${PROJECT_SOURCE_DIR}/cmake/afterlife-functions.cmake DESTINATION ${config_dir})
+  ${PROJECT_SOURCE_DIR}/cmake/afterlife-functions.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/afterlife-discover-tests.cmake DESTINATION ${config_dir})

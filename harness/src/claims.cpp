@@ -1,6 +1,5 @@
 #include "claims.hpp"
 
-#include <cxxabi.h>
 #include <fmt/core.h>
 
 #include <cerrno>
@@ -45,38 +44,6 @@ bool parse_number(std::string_view text, T& value) {
   return ec == std::errc{} && end == text.data() + text.size();
 }
 
-// The interposer is plain C and writes sites as `module(symbol+0xOFF)` with the symbol as the
-// linker sees it; a C++ symbol reads better demangled, without its parameter list:
-// `scenario(boost::interprocess::shared_memory_object::priv_open_or_create<char>(…)+0x128)`.
-std::string readable_site(std::string_view site) {
-  auto open = site.find('(');
-  auto plus = site.rfind('+');
-  if (open == std::string_view::npos || plus == std::string_view::npos || plus < open ||
-      site.substr(open + 1, 2) != "_Z")
-    return std::string(site);
-  std::string mangled(site.substr(open + 1, plus - open - 1));
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status);
-  if (status != 0 || demangled == nullptr) {
-    std::free(demangled);
-    return std::string(site);
-  }
-  std::string name = demangled;
-  std::free(demangled);
-  // Drop the outermost parameter list: the last ')' (before any qualifier) and its '('.
-  auto close = name.rfind(')');
-  int depth = 0;
-  for (auto i = close; close != std::string::npos && i != std::string::npos; --i) {
-    if (name[i] == ')') ++depth;
-    if (name[i] == '(' && --depth == 0) {
-      name = name.substr(0, i) + "(…)" + name.substr(close + 1);
-      break;
-    }
-    if (i == 0) break;
-  }
-  return fmt::format("{}({}{}", site.substr(0, open), name, site.substr(plus));
-}
-
 // The interposer writes the site and its callers as one field, `SITE <- CALLER <- ...`.
 constexpr std::string_view caller_separator = " <- ";
 
@@ -97,11 +64,11 @@ std::optional<claim> parse_record(std::string_view body) {
   record.kind = std::string(fields[0]);
   std::string_view frames = fields[2];
   auto end = frames.find(caller_separator);
-  record.site = readable_site(frames.substr(0, end));
+  record.site = std::string(frames.substr(0, end));
   while (end != std::string_view::npos) {
     frames.remove_prefix(end + caller_separator.size());
     end = frames.find(caller_separator);
-    record.callers.push_back(readable_site(frames.substr(0, end)));
+    record.callers.emplace_back(frames.substr(0, end));
   }
   record.name = unescape_name(rest);
   return record;

@@ -19,6 +19,7 @@ struct claim {
   std::string kind;
   int pid = 0;  // the sender, as the kernel says (never a number the sender wrote)
   std::uint64_t inode = 0;
+  // As the interposer recorded it (symbolize/symbolize.hpp reads it after the run).
   std::string site;
   std::string name;
   // The frames that called site, innermost first (the interposer sends a few when the stack

@@ -4,10 +4,12 @@
 #include "afterlife/harness/matrix_command.hpp"
 #include "afterlife/harness/report.hpp"
 #include "afterlife/harness/run.hpp"
+#include "text_pattern.hpp"
 
 #include <CLI/CLI.hpp>
 #include <afterlife/protocol.hpp>
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <signal.h>
 
@@ -50,6 +52,7 @@ struct run_arguments {
   bool no_interposer = false;
   std::string json;
   std::string junit;
+  bool quiet = false;
   std::vector<std::string> command;
 };
 
@@ -60,7 +63,8 @@ void add_run_options(CLI::App& run, run_arguments& args) {
   run.add_option("--at", args.at,
                  "when a signal mode fires: checkpoint[:NAME], line:REGEX, delay:DURATION, "
                  "file:PATH (default: the first checkpoint if the program uses the control "
-                 "client, else immediately after start)")
+                 "client, else immediately after start); REGEX: " +
+                     std::string(detail::regex_syntax))
       ->type_name("WHEN");
   run.add_option("--timeout", args.timeout, "hard limit for the whole run (default 10m)")
       ->type_name("DURATION");
@@ -79,7 +83,8 @@ void add_run_options(CLI::App& run, run_arguments& args) {
   run.add_option("--expect", args.expect,
                  "clean, exit=N, signal=NAME, KIND=N, leftovers=N, survivors=N, held_fds=N, phase=NAME, "
                  "phases=N, output~REGEX (repeatable; default: clean); KIND is one of " +
-                     protocol::kind_list())
+                     protocol::kind_list() + "; REGEX: " + std::string(detail::regex_syntax) +
+                     ", as for --at line:")
       ->type_name("EXPR")
       ->allow_extra_args(false);
   run.add_flag("--strict", args.strict, "leftovers not created by the run also fail `clean`");
@@ -95,6 +100,9 @@ void add_run_options(CLI::App& run, run_arguments& args) {
       ->type_name("FILE|-");
   run.add_option("--junit", args.junit, "write a JUnit XML report to FILE (- for stdout)")
       ->type_name("FILE|-");
+  run.add_flag("--quiet,-q", args.quiet,
+               "no report: the exit status is the verdict; on failure one line on stderr "
+               "names what failed (the program's own output still passes through)");
   run.add_option("command", args.command, "the program to run and its arguments, after --")
       ->type_name("COMMAND [ARG...]")
       ->required();
@@ -125,6 +133,22 @@ run_options to_run_options(const run_arguments& args) {
   return options;
 }
 
+// The one line `--quiet` prints for a failed run: each unmet expectation with what was seen,
+// then what the run left behind, by kind and name.
+std::string failure_line(const run_report& report) {
+  std::vector<std::string> unmet;
+  for (const auto& result : report.expectations)
+    if (!result.met) unmet.push_back(fmt::format("{} (got {})", result.expr, result.actual));
+  std::vector<std::string> left;
+  for (const auto& item : report.leftovers) left.push_back(item.kind + " " + item.name);
+  for (const auto& item : report.survivors)
+    left.push_back(fmt::format("pid {} ({})", item.pid, item.command));
+  std::string line = "afterlife run: FAIL";
+  if (!unmet.empty()) line += fmt::format(": {}", fmt::join(unmet, "; "));
+  if (!left.empty()) line += fmt::format("; left {}", fmt::join(left, ", "));
+  return line;
+}
+
 template <typename Writer>
 void write_file(const std::string& path, Writer&& writer) {
   std::ofstream out(path);
@@ -145,8 +169,12 @@ int run_command(const run_arguments& args) {
     auto started = std::chrono::system_clock::now();
     run_report report = run(options);
     bool stdout_is_report = args.json == "-" || args.junit == "-";
-    write_text(stdout_is_report ? std::cerr : std::cout, report);
-    (stdout_is_report ? std::cerr : std::cout).flush();
+    if (args.quiet) {
+      if (!report.pass) fmt::print(stderr, "{}\n", failure_line(report));
+    } else {
+      write_text(stdout_is_report ? std::cerr : std::cout, report);
+      (stdout_is_report ? std::cerr : std::cout).flush();
+    }
     auto write_json = [&](std::ostream& out) { out << to_json(report).dump(2) << "\n"; };
     auto write_xml = [&](std::ostream& out) { write_junit(out, report, started); };
     if (args.json == "-") write_json(std::cout);

@@ -1,12 +1,13 @@
 // Parsing of run options given as text: durations, modes, triggers.
 #include "afterlife/harness/run.hpp"
 
+#include "text_pattern.hpp"
+
 #include <fmt/core.h>
 
 #include <array>
 #include <charconv>
 #include <cmath>
-#include <regex>
 
 namespace afterlife {
 
@@ -88,8 +89,8 @@ trigger parse_trigger(std::string_view text) {
   if (what == "line") {
     result.what = trigger::kind::line;
     try {
-      std::regex check(argument);
-    } catch (const std::regex_error& e) {
+      (void)detail::text_pattern(argument);
+    } catch (const std::invalid_argument& e) {
       throw std::invalid_argument(fmt::format("bad regex in trigger '{}': {}", text, e.what()));
     }
   } else if (what == "delay") {

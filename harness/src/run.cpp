@@ -14,6 +14,8 @@
 #include "removal.hpp"
 #include "run_dir.hpp"
 #include "spawn/spawn.hpp"
+#include "symbolize/symbolize.hpp"
+#include "text_pattern.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -33,7 +35,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <regex>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -168,6 +169,8 @@ class run_state {
   void collect_output() noexcept;
   void list_leftovers() noexcept;
   void say_where_blind() noexcept;
+  // The creators' recorded frames as function (file:line), from the modules' debug information.
+  void name_call_sites() noexcept;
   void judge_expectations() noexcept;
   void reap_leftovers() noexcept;
   void describe_held() noexcept;
@@ -234,7 +237,7 @@ class run_state {
   std::unique_ptr<detail::output_stream> out_;
   std::unique_ptr<detail::output_stream> err_;
   std::optional<trigger> trigger_;
-  std::optional<std::regex> line_pattern_;
+  std::optional<detail::text_pattern> line_pattern_;
   std::unique_ptr<detail::containment> contain_;
   std::mutex holds_mutex_;  // contain_ as the name watch's thread sees it
   std::unique_ptr<detail::name_watch> names_;
@@ -466,7 +469,13 @@ void run_state::poll_once(std::chrono::milliseconds timeout) {
 
 void run_state::on_line(std::string_view line) {
   if (!line_pattern_ || report_.trigger_fired || main_reaped_) return;
-  if (std::regex_search(line.begin(), line.end(), *line_pattern_)) fire(0, -1);
+  bool matched = false;
+  try {
+    matched = line_pattern_->search(line);
+  } catch (const std::exception& e) {  // too complex to match: the line does not fire it
+    note(fmt::format("--at line: could not match a line: {}", e.what()));
+  }
+  if (matched) fire(0, -1);
 }
 
 bool run_state::sent_by_run(int pid) {
@@ -1100,6 +1109,19 @@ void run_state::say_where_blind() noexcept {
   }
 }
 
+void run_state::name_call_sites() noexcept {
+  try {
+    detail::debug_info symbols;
+    for (auto& l : report_.leftovers) {
+      if (!l.creator) continue;
+      l.creator->site = detail::describe_frame(l.creator->site, symbols);
+      for (auto& caller : l.creator->callers) caller = detail::describe_frame(caller, symbols);
+    }
+  } catch (const std::exception& e) {
+    note(fmt::format("naming call sites failed: {}", e.what()));
+  }
+}
+
 void run_state::judge_expectations() noexcept {
   try {
     report_.malformed_messages = control_.malformed();
@@ -1292,6 +1314,7 @@ run_report run(const run_options& options) {
   state->list_leftovers();
   state->say_where_blind();
   state->describe_held();
+  state->name_call_sites();
   state->judge_expectations();
   // After judging (the verdict is about what was left, not what remains after cleanup), and
   // each object is in the journal before it is removed (a harness killed here leaves the rest

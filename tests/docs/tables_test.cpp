@@ -100,6 +100,30 @@ TEST_CASE("docs/architecture.md's run modes table is AFTERLIFE_RUN_MODES, in ord
   for (std::size_t i = 0; i < rows.size(); ++i) CHECK(rows[i].at(0) == afterlife::run_modes[i].name);
 }
 
+// The words of `set(NAME word...)` in cmake/afterlife-functions.cmake (installed without the
+// C++ registries, so it holds copies of their names).
+std::vector<std::string> cmake_list(const std::string& name) {
+  std::string text = read_doc("cmake/afterlife-functions.cmake");
+  std::string head = "set(" + name + " ";
+  auto at = text.find(head);
+  INFO(head);
+  REQUIRE(at != std::string::npos);
+  auto end = text.find(')', at);
+  std::istringstream words(text.substr(at + head.size(), end - at - head.size()));
+  std::vector<std::string> result;
+  for (std::string word; words >> word;) result.push_back(word);
+  return result;
+}
+
+TEST_CASE("afterlife_add_test's modes and kinds are AFTERLIFE_RUN_MODES and AFTERLIFE_KINDS") {
+  std::vector<std::string> modes;
+  for (const auto& mode : afterlife::run_modes) modes.emplace_back(mode.name);
+  CHECK(cmake_list("AFTERLIFE_RUN_MODES") == modes);
+  std::vector<std::string> kinds;
+  for (const auto& kind : afterlife::protocol::kinds) kinds.emplace_back(kind.name);
+  CHECK(cmake_list("AFTERLIFE_KINDS") == kinds);
+}
+
 TEST_CASE("docs/architecture.md's cell modes table is AFTERLIFE_CELL_MODES, in order, as each runs") {
   auto rows = table_after(read_doc("docs/architecture.md"),
                           "### Catalog (`scenarios/catalog.json`, `\"schema\": \"afterlife.catalog/1\"`)");

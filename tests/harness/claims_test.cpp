@@ -21,23 +21,15 @@ TEST_CASE("records round-trip, names with newlines, tabs and percent signs intac
   CHECK_FALSE(parse_record("file\tseven\tsite\t/x"));  // no inode
 }
 
-TEST_CASE("C++ sites are demangled without their parameter list, others are kept as written") {
-  auto site = [](const char* text) { return parse_record(format_record({"posix_shm", 0, 0, text, "/a"}))->site; };
-  CHECK(site("scen(_ZN5boost12interprocess20shared_memory_object19priv_open_or_createIcEEbNS0_9ipcdetail13create_enum_tEPKT_NS0_6mode_tERKNS0_11permissionsE+0x128)") ==
-        "scen(bool boost::interprocess::shared_memory_object::priv_open_or_create<char>(…)+0x128)");
-  CHECK(site("libc.so.6(shm_open+0x1f)") == "libc.so.6(shm_open+0x1f)");
-  CHECK(site("scen(_Znot_a_symbol+0x1)") == "scen(_Znot_a_symbol+0x1)");
-  CHECK(site("scen+0x349b") == "scen+0x349b");
-}
-
-TEST_CASE("a site's callers are read back in order, each demangled") {
+TEST_CASE("a site's callers are read back in order, as recorded") {
+  // Naming them (demangling, file and line) comes after the run: symbolize_test.
+  std::vector<std::string> callers{"/bin/scen+0x10(_Z4makev+0x8)", "/bin/scen+0x2efa",
+                                   "/lib/libc.so.6+0x27249(__libc_start_main+0x85)"};
   auto parsed = parse_record(format_record(
-      {"posix_shm", 0, 0, "scen(_ZN9lifecycle13shared_memoryC1Ev+0x10)", "/e",
-       {"scen(_Z4makev+0x8)", "scen+0x2efa", "libc.so.6(__libc_start_main+0x85)"}}));
+      {"posix_shm", 0, 0, "/bin/scen+0x99(_ZN9lifecycle13shared_memoryC1Ev+0x10)", "/e", callers}));
   REQUIRE(parsed);
-  CHECK(parsed->site == "scen(lifecycle::shared_memory::shared_memory(…)+0x10)");
-  CHECK(parsed->callers == std::vector<std::string>{"scen(make(…)+0x8)", "scen+0x2efa",
-                                                    "libc.so.6(__libc_start_main+0x85)"});
+  CHECK(parsed->site == "/bin/scen+0x99(_ZN9lifecycle13shared_memoryC1Ev+0x10)");
+  CHECK(parsed->callers == callers);
   CHECK(parsed->name == "/e");
 }
 

@@ -110,6 +110,11 @@ TEST_CASE("durations, modes and triggers parse, bad ones are rejected") {
   CHECK(parse_trigger("delay:100ms").delay.count() == 100);
   CHECK(parse_trigger("line:^ok$").what == trigger::kind::line);
   CHECK_THROWS_AS(parse_trigger("line:("), std::invalid_argument);
+  // Perl syntax, as output~ (std::regex's ECMAScript refuses `(?i)`).
+  CHECK(parse_trigger("line:(?i)^ready$").argument == "(?i)^ready$");
+  CHECK(parse_expectation("output~(?i)^ready$").subject == "(?i)^ready$");
+  CHECK_THROWS_AS(parse_trigger("line:(?<"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_expectation("output~(?<"), std::invalid_argument);
   CHECK_THROWS_AS(parse_trigger("file:"), std::invalid_argument);
   CHECK_THROWS_AS(parse_trigger("soon"), std::invalid_argument);
 }

@@ -87,14 +87,20 @@ TEST_CASE("the creator names the call site and the frames that called it") {
   const auto* leftover = find_leftover(r.report, "posix_shm", name);
   REQUIRE(leftover != nullptr);
   const auto& creator = (*leftover)["creator"];
+  // With the actor's line table (a -g build and libdw): function (actor.c:LINE); without it,
+  // the module and the symbol dladdr found (symbolize_test checks the exact line).
   CHECK_THAT(creator["site"].get<std::string>(),
-             StartsWith("harness_actor(actor_library_shm_open+0x"));
+             StartsWith("actor_library_shm_open (actor.c:") ||
+                 StartsWith("harness_actor(actor_library_shm_open+0x"));
   REQUIRE(creator["callers"].size() >= 2);
   CHECK_THAT(creator["callers"][0].get<std::string>(),
-             StartsWith("harness_actor(actor_program_creates+0x"));
-  // Then the program's frame that called it (do_action, static: module+offset; or main, should
-  // the compiler inline do_action there).
-  CHECK_THAT(creator["callers"][1].get<std::string>(), StartsWith("harness_actor"));
+             StartsWith("actor_program_creates (actor.c:") ||
+                 StartsWith("harness_actor(actor_program_creates+0x"));
+  // Then the program's frame that called it (do_action, static; or main, should the compiler
+  // inline do_action there).
+  CHECK_THAT(creator["callers"][1].get<std::string>(),
+             StartsWith("do_action (actor.c:") || StartsWith("main (actor.c:") ||
+                 StartsWith("harness_actor"));
   CHECK(creator["callers"].size() <= 6);
   CHECK((*leftover)["reaped"] == true);
 }
@@ -195,6 +201,26 @@ TEST_CASE("child-death without a checkpoint kills the youngest descendant") {
   REQUIRE(r.report.is_object());
   CHECK(r.status() == 0);
   CHECK_THAT(r.report["action"].get<std::string>(), ContainsSubstring("SIGKILL sent to child"));
+  CHECK(processes_with(marker).empty());
+}
+
+TEST_CASE("the line trigger and output~ share one syntax: (?i) is case-insensitive in both") {
+  auto marker = unique("m");
+  // (?i): the line fires the kill (else the actor exits 0 after 20 s) and output~ matches.
+  auto folded = afterlife_run({"--mode", "sigkill", "--at", "line:(?i)^ready$", "--expect",
+                               "signal=KILL", "--expect", "output~(?i)^READY$"},
+                              {actor(), "print=Ready", "sleep=20000", "exit=0"}, marker);
+  REQUIRE(folded.report.is_object());
+  CHECK(folded.status() == 0);
+  CHECK(folded.report["trigger_fired"] == true);
+  // Without it, neither matches: the kill never fires and output~ fails.
+  auto exact = afterlife_run({"--mode", "sigkill", "--at", "line:^ready$", "--expect", "exit=0",
+                              "--expect", "output~^READY$"},
+                             {actor(), "print=Ready", "sleep=200", "exit=0"}, marker);
+  REQUIRE(exact.report.is_object());
+  CHECK(exact.status() == 1);
+  CHECK(exact.report["trigger_fired"] == false);
+  CHECK(exact.report["exit"]["code"] == 0);
   CHECK(processes_with(marker).empty());
 }
 
@@ -377,7 +403,8 @@ TEST_CASE("a registration of what the interposer saw keeps the interposer's call
   const auto* leftover = find_leftover(r.report, "posix_shm", name);
   REQUIRE(leftover != nullptr);
   CHECK((*leftover)["attributed"] == true);
-  CHECK_THAT((*leftover)["creator"]["site"].get<std::string>(), ContainsSubstring("harness_actor"));
+  // The actor's frame (`do_action (actor.c:LINE)` or `harness_actor+0x...`), not "registered".
+  CHECK_THAT((*leftover)["creator"]["site"].get<std::string>(), ContainsSubstring("actor"));
   CHECK_FALSE(shm_exists(name));
 }
 
@@ -576,4 +603,22 @@ TEST_CASE("default trigger: immediately after start for a program without the co
   CHECK(r.report["trigger_fired"] == true);
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
   CHECK(processes_with(marker).empty());
+}
+
+TEST_CASE("run --quiet prints no report, and on failure one line on stderr and exit 1") {
+  child_options env;
+  env.set_env["AFTERLIFE_RUNTIME_DIR"] = runtime_dir();
+  auto pass = run_child({AFTERLIFE_EXE, "run", "--quiet", "--", actor(), "exit=0"}, env);
+  CHECK(pass.exit_code() == 0);
+  CHECK(pass.out.empty());
+  CHECK(pass.err.empty());
+
+  auto name = unique("/al-quiet-");
+  auto fail = run_child({AFTERLIFE_EXE, "run", "--quiet", "--", actor(), "shm=" + name, "exit=0"},
+                        env);
+  CHECK(fail.exit_code() == 1);
+  CHECK(fail.out.empty());
+  CHECK(fail.err == "afterlife run: FAIL: clean (got 1 leftovers, 0 survivors); left posix_shm " +
+                        name + "\n");
+  CHECK_FALSE(shm_exists(name));  // quiet changes what is said, not what is reaped
 }

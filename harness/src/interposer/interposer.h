@@ -50,6 +50,11 @@ int afterlife_os_posix_names_listed(void);
 /* 1 when backtrace()'s unwinder is already in the process, so that a first call costs no
  * library load. */
 int afterlife_os_unwinder_loaded(void);
+/* The file the code at `site` was loaded from (the mapped file, never the program's argv[0],
+ * which a program may rewrite: PostgreSQL's `postgres: autovacuum launcher`) and site's address
+ * in that file's own terms (what its symbol and line tables use), for the harness to
+ * symbolize after the run. 0 when unknown. */
+int afterlife_os_module(const void *site, char *path, size_t size, unsigned long *file_address);
 
 /* Records one creation. dirfd/path are resolved to an absolute path for files. */
 void afterlife_record(const char *kind, const char *name, unsigned long long inode,

@@ -155,6 +155,30 @@ static int is_unwinder(struct dl_phdr_info *info, size_t size, void *data) {
 
 int afterlife_os_unwinder_loaded(void) { return dl_iterate_phdr(is_unwinder, NULL); }
 
+/* The main program's file, read once per process image (racing threads write the same bytes):
+ * its link map has no name, and dladdr gives argv[0] for it instead. */
+static char executable_path[4096];
+
+int afterlife_os_module(const void *site, char *path, size_t size, unsigned long *file_address) {
+  Dl_info info;
+  struct link_map *map = NULL;
+  if (dladdr1(site, &info, (void **)&map, RTLD_DL_LINKMAP) == 0 || map == NULL) return 0;
+  const char *file = map->l_name;
+  if (file == NULL || file[0] == '\0') {
+    if (executable_path[0] == '\0') {
+      ssize_t n = readlink("/proc/self/exe", executable_path, sizeof executable_path - 1);
+      if (n <= 0) return 0;
+      executable_path[n] = '\0';
+    }
+    file = executable_path;
+  }
+  if (strlen(file) >= size) return 0;
+  strcpy(path, file);
+  /* l_addr: how far the object was moved from the addresses its file was linked at. */
+  *file_address = (unsigned long)((const char *)site - (const char *)map->l_addr);
+  return 1;
+}
+
 /* ---- the real functions ---- */
 
 int afterlife_real_openat(int dirfd, const char *path, int flags, mode_t mode) {

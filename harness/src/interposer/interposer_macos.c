@@ -4,6 +4,7 @@
  * interposed. macOS has no POSIX message queues (no mq_open) and no /dev/shm. */
 #include "interposer.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -88,6 +89,18 @@ int afterlife_os_posix_names_listed(void) { return 0; }
 
 /* backtrace() unwinds with libSystem's unwinder, always there. */
 int afterlife_os_unwinder_loaded(void) { return 1; }
+
+/* dyld names every image by its file, the main program too. The offset is from the image's
+ * Mach-O header: the harness leaves it as module+offset (no symbolizer on macOS; `atos -o FILE
+ * -l 0x100000000 0x100000000+OFFSET` reads it). */
+int afterlife_os_module(const void *site, char *path, size_t size, unsigned long *file_address) {
+  Dl_info info;
+  if (dladdr(site, &info) == 0 || info.dli_fname == NULL || strlen(info.dli_fname) >= size)
+    return 0;
+  strcpy(path, info.dli_fname);
+  *file_address = (unsigned long)((const char *)site - (const char *)info.dli_fbase);
+  return 1;
+}
 
 /* ---- the real functions: plain calls, not interposed from inside this image ---- */
 

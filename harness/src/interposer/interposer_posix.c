@@ -57,23 +57,24 @@ static size_t append_escaped(char *dst, size_t used, size_t size, const char *sr
   return used;
 }
 
-/* "module(symbol+0xOFF)" or "module+0xOFF" for the caller's address. */
+/* `FILE+0xADDRESS(symbol+0xOFF)`, or without the parenthesis when dladdr knows no symbol:
+ * FILE the loaded file, ADDRESS the site in that file's terms (afterlife_os_module); the harness
+ * names the function, source file and line from them after the run, and falls back to
+ * dladdr's symbol. A bare pointer when the site is in no loaded file. */
 static void describe_site(const void *site, char *out, size_t size) {
   Dl_info info;
+  char module[afterlife_path_max];
+  unsigned long address = 0;
   memset(&info, 0, sizeof info);
-  if (site == NULL || dladdr(site, &info) == 0 || info.dli_fname == NULL) {
+  if (site == NULL || dladdr(site, &info) == 0 ||
+      !afterlife_os_module(site, module, sizeof module, &address)) {
     snprintf(out, size, "%p", site);
     return;
   }
-  const char *module = strrchr(info.dli_fname, '/');
-  module = module != NULL ? module + 1 : info.dli_fname;
-  if (info.dli_sname != NULL && info.dli_saddr != NULL) {
-    snprintf(out, size, "%s(%s+0x%lx)", module, info.dli_sname,
+  int n = snprintf(out, size, "%s+0x%lx", module, address);
+  if (n > 0 && (size_t)n < size && info.dli_sname != NULL && info.dli_saddr != NULL)
+    snprintf(out + n, size - (size_t)n, "(%s+0x%lx)", info.dli_sname,
              (unsigned long)((const char *)site - (const char *)info.dli_saddr));
-  } else {
-    snprintf(out, size, "%s+0x%lx", module,
-             (unsigned long)((const char *)site - (const char *)info.dli_fbase));
-  }
   for (char *c = out; *c != '\0'; ++c)
     if (*c == '\t' || *c == '\n') *c = ' ';
 }
@@ -93,7 +94,7 @@ static size_t describe_chain(const void *site, char *out, size_t size) {
   int count = backtrace(frames, afterlife_frames_max);
   int at = 0;
   while (at < count && frames[at] != site) ++at;
-  char frame_text[512];
+  char frame_text[1024];
   for (int i = at + 1, written = 0; i < count && written < afterlife_callers_max; ++i, ++written) {
     describe_site(frames[i], frame_text, sizeof frame_text);
     int n = snprintf(out + used, size - used, " <- %s", frame_text);
@@ -110,7 +111,7 @@ void afterlife_record(const char *kind, const char *name, unsigned long long ino
                       const void *site) {
   if (!afterlife_recording()) return;
   int saved_errno = errno;
-  char site_text[(afterlife_callers_max + 1) * 512];
+  char site_text[(afterlife_callers_max + 1) * 1024];
   char line[AFTERLIFE_RECORD_MAX];
   describe_chain(site, site_text, sizeof site_text);
   int head = snprintf(line, sizeof line, "record %s\t%llu\t%s\t", kind, inode, site_text);

@@ -19,11 +19,12 @@
  * `error` and counts it as malformed. */
 #define AFTERLIFE_MESSAGE_MAX 512
 
-/* The interposer's `record` line with its newline is at most AFTERLIFE_RECORD_MAX bytes (an
- * escaped name of up to a PATH_MAX, its call site and callers). The harness accepts
+/* The interposer's `record` line with its newline is at most AFTERLIFE_RECORD_MAX bytes (a name
+ * of up to PATH_MAX, escaped: up to twice that; its call site and six callers, each frame up to
+ * 1024 bytes as FILE+0xADDRESS(symbol+off); the record's head). The harness accepts
  * AFTERLIFE_RECORD_ACCEPTED_MAX: the same line with the optional pid prefix in front (up to ten
  * digits and a space), which the interposer never sends but another sender may. */
-#define AFTERLIFE_RECORD_MAX (2 * 4096 + 3072)
+#define AFTERLIFE_RECORD_MAX (2 * 4096 + 8 * 1024)
 #define AFTERLIFE_RECORD_ACCEPTED_MAX (AFTERLIFE_RECORD_MAX + 11)
 
 /* The leftover kinds: what `register` names, what the interposer records, what the probes list
