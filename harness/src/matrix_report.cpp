@@ -94,13 +94,9 @@ std::string matrix_table(const matrix_result& result, bool colour) {
     out += "\n";
   }
 
-  std::size_t passed = 0;
   std::string reasons;
   for (const auto& c : result.cells) {
-    if (c.verdict == cell_verdict::pass) {
-      ++passed;
-      continue;
-    }
+    if (c.verdict == cell_verdict::pass) continue;
     reasons += fmt::format("{}✗{} {} × {}: {}\n", red, reset, c.scenario, c.mode, c.reason);
   }
   if (!reasons.empty()) out += "\n" + reasons;
