@@ -2,6 +2,7 @@
 #include "child_process.hpp"
 
 #include <stdlib.h>
+#include <unistd.h>  // mkdtemp on macOS
 
 #include <filesystem>
 
