@@ -6,16 +6,7 @@
 # (ctest --show-only=json-v1), and pass when run.
 set(build "${WORK_DIR}/${CASE}")
 file(REMOVE_RECURSE "${build}")
-# The runs of this case keep their run directories apart from everyone else's.
-# Under /tmp, by a digest of the build path: a deep build tree would make the control socket's
-# path longer than a Unix socket's 108 bytes.
-string(MD5 runtime_key "${build}")
-string(SUBSTRING "${runtime_key}" 0 12 runtime_key)
-set(runtime "/tmp/afterlife-cmake-${runtime_key}")
-file(REMOVE_RECURSE "${runtime}")
-file(MAKE_DIRECTORY "${runtime}")
-file(CHMOD "${runtime}" DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
-set(ENV{AFTERLIFE_RUNTIME_DIR} "${runtime}")
+include("${CMAKE_CURRENT_LIST_DIR}/private_runtime.cmake")
 execute_process(
   COMMAND ${CMAKE_COMMAND} -S "${CMAKE_CURRENT_LIST_DIR}/add_test" -B "${build}"
           "-DCASE=${CASE}" "-DAFTERLIFE_EXE=${AFTERLIFE_EXE}" "-DAFTERLIFE_FUNCTIONS=${FUNCTIONS}"
